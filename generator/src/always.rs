@@ -1,0 +1,327 @@
+//! Checks a table's `always` rule: a boolean SQL expression over the table's own columns that
+//! PostgreSQL can evaluate for every row and command, with no subquery and no function whose
+//! result could change between two evaluations.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{BinaryOperator, DataType, Expr, UnaryOperator};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Token;
+
+use crate::schema::ColumnType;
+
+/// Functions that are IMMUTABLE in PostgreSQL 15 and useful in a row rule.
+const IMMUTABLE_FUNCTIONS: &[&str] = &[
+    "abs",
+    "btrim",
+    "ceil",
+    "ceiling",
+    "char_length",
+    "character_length",
+    "coalesce",
+    "floor",
+    "greatest",
+    "least",
+    "left",
+    "length",
+    "lower",
+    "ltrim",
+    "mod",
+    "nullif",
+    "octet_length",
+    "right",
+    "round",
+    "rtrim",
+    "sign",
+    "starts_with",
+    "trunc",
+    "upper",
+];
+const BOOLEAN_FUNCTIONS: &[&str] = &["starts_with"];
+
+/// Words PostgreSQL parses as functions of the session, not as columns.
+const SESSION_VALUES: &[&str] = &[
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "localtime",
+    "localtimestamp",
+    "session_user",
+    "user",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub message: String,
+    pub hint: String,
+}
+
+fn problem(message: impl Into<String>, hint: impl Into<String>) -> Problem {
+    Problem {
+        message: message.into(),
+        hint: hint.into(),
+    }
+}
+
+/// What we know of the table's columns: `None` when no `--schema` was given.
+pub type Columns<'a> = Option<&'a [(String, ColumnType)]>;
+
+/// Returns every problem with the expression; an empty list means it is acceptable.
+pub fn check(sql: &str, columns: Columns<'_>) -> Vec<Problem> {
+    let dialect = PostgreSqlDialect {};
+    let mut parser = match Parser::new(&dialect).try_with_sql(sql) {
+        Ok(p) => p,
+        Err(e) => {
+            return vec![problem(
+                format!("`always` is not valid SQL: {e}"),
+                "write a boolean expression such as `NOT voided`",
+            )]
+        }
+    };
+    let expr = match parser.parse_expr() {
+        Ok(e) => e,
+        Err(e) => {
+            return vec![problem(
+                format!("`always` is not valid SQL: {e}"),
+                "write a boolean expression such as `NOT voided`",
+            )]
+        }
+    };
+    if parser.peek_token().token != Token::EOF {
+        return vec![problem(
+            format!("`always` must be one expression, found more after `{expr}`"),
+            "combine conditions with AND / OR; statements and `;` are not allowed",
+        )];
+    }
+
+    let mut problems = Vec::new();
+    let _ = sqlparser::ast::visit_expressions(&expr, |e| {
+        inspect(e, columns, &mut problems);
+        ControlFlow::<()>::Continue(())
+    });
+    if problems.is_empty() && !is_boolean(&expr, columns) {
+        problems.push(problem(
+            format!("`always` must be a boolean condition, `{expr}` is not"),
+            "compare or test a column, e.g. `NOT voided` or `status <> 'archived'`",
+        ));
+    }
+    problems
+}
+
+fn inspect(e: &Expr, columns: Columns<'_>, problems: &mut Vec<Problem>) {
+    match e {
+        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+            problems.push(problem(
+                "`always` may not contain a subquery",
+                "a row rule sees only the row's own columns; move cross-table logic into the table (a column kept by a trigger)",
+            ));
+        }
+        Expr::Function(f) => {
+            let name = f.name.to_string().to_lowercase();
+            if SESSION_VALUES.contains(&name.as_str()) {
+                problems.push(session_value(&name));
+            } else if !IMMUTABLE_FUNCTIONS.contains(&name.as_str())
+                || f.over.is_some()
+                || f.filter.is_some()
+            {
+                problems.push(problem(
+                    format!("`always` calls `{name}`, which is not known to be immutable"),
+                    format!(
+                        "use only columns, operators and these functions: {}",
+                        IMMUTABLE_FUNCTIONS.join(", ")
+                    ),
+                ));
+            }
+        }
+        Expr::CompoundIdentifier(parts) => {
+            let text: Vec<_> = parts.iter().map(|p| p.value.as_str()).collect();
+            problems.push(problem(
+                format!(
+                    "`always` names `{}`; only the table's own columns are allowed",
+                    text.join(".")
+                ),
+                format!(
+                    "write the bare column name `{}`",
+                    parts.last().map_or("", |p| p.value.as_str())
+                ),
+            ));
+        }
+        Expr::Identifier(ident) => {
+            let name = column_name(ident);
+            if ident.quote_style.is_none() && SESSION_VALUES.contains(&name.as_str()) {
+                problems.push(session_value(&name));
+            } else if let Some(cols) = columns {
+                if !cols.iter().any(|(c, _)| *c == name) {
+                    let names: Vec<&str> = cols.iter().map(|(c, _)| c.as_str()).collect();
+                    problems.push(problem(
+                        format!("`always` names column `{name}`, which the table does not have"),
+                        crate::diagnostic::suggestion(&name, &names, "column"),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn session_value(name: &str) -> Problem {
+    problem(
+        format!("`always` uses `{name}`, which depends on the session, not the row"),
+        "`always` is the same rule for everyone; who may see what belongs in roles and scopes",
+    )
+}
+
+fn column_name(ident: &sqlparser::ast::Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
+/// Whether the expression yields a boolean. A bare column counts when its type is unknown.
+fn is_boolean(e: &Expr, columns: Columns<'_>) -> bool {
+    use BinaryOperator as B;
+    match e {
+        Expr::Nested(inner) => is_boolean(inner, columns),
+        Expr::BinaryOp { op, .. } => matches!(
+            op,
+            B::Eq
+                | B::NotEq
+                | B::Lt
+                | B::LtEq
+                | B::Gt
+                | B::GtEq
+                | B::And
+                | B::Or
+                | B::Xor
+                | B::PGRegexMatch
+                | B::PGRegexIMatch
+                | B::PGRegexNotMatch
+                | B::PGRegexNotIMatch
+                | B::PGLikeMatch
+                | B::PGILikeMatch
+                | B::PGNotLikeMatch
+                | B::PGNotILikeMatch
+                | B::Spaceship
+                | B::AtArrow
+                | B::ArrowAt
+                | B::Question
+                | B::QuestionAnd
+                | B::QuestionPipe
+        ),
+        Expr::UnaryOp { op, .. } => matches!(op, UnaryOperator::Not),
+        Expr::IsNull(_)
+        | Expr::IsNotNull(_)
+        | Expr::IsTrue(_)
+        | Expr::IsNotTrue(_)
+        | Expr::IsFalse(_)
+        | Expr::IsNotFalse(_)
+        | Expr::IsUnknown(_)
+        | Expr::IsNotUnknown(_)
+        | Expr::IsDistinctFrom(..)
+        | Expr::IsNotDistinctFrom(..)
+        | Expr::InList { .. }
+        | Expr::InSubquery { .. }
+        | Expr::InUnnest { .. }
+        | Expr::Between { .. }
+        | Expr::Like { .. }
+        | Expr::ILike { .. }
+        | Expr::SimilarTo { .. }
+        | Expr::AnyOp { .. }
+        | Expr::AllOp { .. } => true,
+        Expr::Value(v) => matches!(v.value, sqlparser::ast::Value::Boolean(_)),
+        Expr::Cast { data_type, .. } => matches!(data_type, DataType::Boolean | DataType::Bool),
+        Expr::Function(f) => {
+            BOOLEAN_FUNCTIONS.contains(&f.name.to_string().to_lowercase().as_str())
+        }
+        Expr::Identifier(ident) => match columns {
+            None => true,
+            Some(cols) => {
+                let name = column_name(ident);
+                cols.iter()
+                    .any(|(c, t)| *c == name && *t == ColumnType::Boolean)
+            }
+        },
+        Expr::Case {
+            conditions,
+            else_result,
+            ..
+        } => {
+            conditions.iter().all(|c| is_boolean(&c.result, columns))
+                && else_result
+                    .as_deref()
+                    .is_none_or(|e| is_boolean(e, columns))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invoice_columns() -> Vec<(String, ColumnType)> {
+        vec![
+            ("id".into(), ColumnType::BigInt),
+            ("total".into(), ColumnType::Other("numeric(14,2)".into())),
+            ("voided".into(), ColumnType::Boolean),
+        ]
+    }
+
+    #[test]
+    fn accepts_the_reference_rule() {
+        assert!(check("NOT voided", None).is_empty());
+        assert!(check("NOT voided", Some(&invoice_columns())).is_empty());
+    }
+
+    #[test]
+    fn accepts_comparisons_and_immutable_functions() {
+        assert!(check(
+            "total >= 0 AND lower(coalesce(NULL, 'x')) <> 'y'",
+            Some(&invoice_columns())
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn rejects_non_boolean_expressions() {
+        assert!(!check("total + 1", None).is_empty());
+        assert!(!check("'yes'", None).is_empty());
+        assert!(!check("total", Some(&invoice_columns())).is_empty());
+    }
+
+    #[test]
+    fn rejects_subqueries_volatile_functions_and_session_values() {
+        assert!(check("EXISTS (SELECT 1)", None)[0]
+            .message
+            .contains("subquery"));
+        assert!(check("id IN (SELECT 1)", None)[0]
+            .message
+            .contains("subquery"));
+        assert!(check("issued_at < now()", None)[0]
+            .message
+            .contains("not known to be immutable"));
+        assert!(check("current_user = 'x'", None)[0]
+            .message
+            .contains("session"));
+    }
+
+    #[test]
+    fn rejects_unknown_columns_when_the_schema_is_known() {
+        let p = check("NOT voidd", Some(&invoice_columns()));
+        assert!(p[0].message.contains("voidd"));
+        assert_eq!(p[0].hint, "did you mean `voided`?");
+    }
+
+    #[test]
+    fn rejects_trailing_statements_and_garbage() {
+        assert!(!check("NOT voided; DROP TABLE x", None).is_empty());
+        assert!(!check("NOT (", None).is_empty());
+    }
+}

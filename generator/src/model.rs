@@ -1,0 +1,227 @@
+//! The spec as plain data: what the YAML says, after syntax and reference checks.
+//!
+//! This is the raw model: precedence between `level`, `"*"` and named tables is resolved in
+//! `resolve.rs`, not here, so that tests (and the end-to-end oracle) can read the spec exactly
+//! as written.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::sql::ident::Ident;
+
+/// `schema.name`, as PostgreSQL stores it (case preserved, no quotes).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct QualifiedName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl QualifiedName {
+    pub fn new(schema: &str, name: &str) -> Self {
+        QualifiedName {
+            schema: schema.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+}
+
+/// Displays as SQL: both parts quoted through the one quoting routine.
+impl fmt::Display for QualifiedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", Ident(&self.schema), Ident(&self.name))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    pub version: u32,
+    pub directory: Directory,
+    pub identity: Identity,
+    pub levels: BTreeMap<String, Level>,
+    pub tables: BTreeMap<QualifiedName, Table>,
+    pub roles: BTreeMap<String, Role>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directory {
+    pub table: QualifiedName,
+    pub id: String,
+    pub manager: String,
+    pub team: Option<String>,
+    pub login: Option<String>,
+    pub active: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// `current_user` matched against `directory.login`.
+    Login,
+    /// `current_setting(name, true)` holds the person's id.
+    Setting(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Command {
+    Select,
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Command {
+    pub const ALL: [Command; 4] = [
+        Command::Select,
+        Command::Insert,
+        Command::Update,
+        Command::Delete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Select => "select",
+            Command::Insert => "insert",
+            Command::Update => "update",
+            Command::Delete => "delete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Command> {
+        Command::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    None,
+    Own,
+    Team,
+    Subtree,
+    All,
+}
+
+impl Scope {
+    pub const NAMES: [&'static str; 5] = ["none", "own", "team", "subtree", "all"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::None => "none",
+            Scope::Own => "own",
+            Scope::Team => "team",
+            Scope::Subtree => "subtree",
+            Scope::All => "all",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        [
+            Scope::None,
+            Scope::Own,
+            Scope::Team,
+            Scope::Subtree,
+            Scope::All,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+
+    /// Whether every row in `other` is also in `self`, for every person and directory.
+    pub fn covers(self, other: Scope) -> bool {
+        match (self, other) {
+            (_, Scope::None) | (Scope::All, _) => true,
+            (Scope::Team | Scope::Subtree, Scope::Own) => true,
+            (a, b) => a == b,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A level: one scope per command; a command the level leaves out is `none`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Level {
+    pub scopes: BTreeMap<Command, Scope>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub name: QualifiedName,
+    pub key: String,
+    pub owner: String,
+    /// column -> class
+    pub columns: BTreeMap<String, String>,
+    pub always: Option<String>,
+    pub sharing: bool,
+}
+
+impl Table {
+    pub fn classes(&self) -> impl Iterator<Item = &str> {
+        self.columns.values().map(String::as_str)
+    }
+}
+
+/// Which tables a role's `tables` entry applies to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TableSelector {
+    /// `"*"`: every table of the spec.
+    Every,
+    Named(QualifiedName),
+}
+
+/// A role's per-table override.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableOverride {
+    /// `none`: no privilege on the table at all, whatever the level and `"*"` say.
+    None,
+    /// command -> scope; commands not named keep what `"*"` or the level gives.
+    Commands(BTreeMap<Command, Scope>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    None,
+    Read,
+    Write,
+}
+
+impl Access {
+    pub const NAMES: [&'static str; 3] = ["none", "read", "write"];
+
+    pub fn parse(s: &str) -> Option<Access> {
+        match s {
+            "none" => Some(Access::None),
+            "read" => Some(Access::Read),
+            "write" => Some(Access::Write),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Access::NAMES[self as usize]
+    }
+
+    pub fn can_read(self) -> bool {
+        self >= Access::Read
+    }
+
+    pub fn can_write(self) -> bool {
+        self == Access::Write
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub name: String,
+    pub level: Option<String>,
+    pub tables: BTreeMap<TableSelector, TableOverride>,
+    /// class -> access; a class not named is `none`.
+    pub fields: BTreeMap<String, Access>,
+}
