@@ -1,0 +1,250 @@
+//! Configuration (owner only: EXECUTE is revoked from PUBLIC), diagnostics, and the trigger that
+//! invalidates caches when the directory or the shares change.
+
+use crate::cache;
+use crate::catalog::{self, Config, Identity};
+use crate::errors::{OrRaise, RowsecError, HINT_COMPILE};
+use crate::types::{RegClass, SqlName};
+use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+use std::ffi::CString;
+
+const TRIGGER: &str = "rowsec_directory_changed";
+
+fn build_config(
+    directory: pg_sys::Oid,
+    columns: [Option<String>; 5],
+    identity: &str,
+    identity_setting: Option<&str>,
+) -> Result<Config, RowsecError> {
+    let [id, manager, team, login, active] = columns;
+    let identity = match identity {
+        "login" if login.is_none() => {
+            return Err(RowsecError::invalid_parameter(
+                "identity 'login' needs a login column",
+                "rowsec.configure was called with identity => 'login' and no login_column.",
+                "Name the directory's login column in the spec, or use identity: { setting: NAME }.",
+            ))
+        }
+        "login" => Identity::Login,
+        "setting" => match identity_setting.map(str::trim) {
+            Some(s) if !s.is_empty() => Identity::Setting(CString::new(s).map_err(|_| {
+                RowsecError::invalid_parameter("invalid identity setting name", "It contains a NUL byte.", HINT_COMPILE)
+            })?),
+            _ => {
+                return Err(RowsecError::invalid_parameter(
+                    "identity 'setting' needs a setting name",
+                    "rowsec.configure was called with identity => 'setting' and no identity_setting.",
+                    "Pass identity_setting => 'app.person_id' (any custom setting name).",
+                ))
+            }
+        },
+        other => {
+            return Err(RowsecError::invalid_parameter(
+                format!("unknown identity mode {other:?}"),
+                "identity must be 'login' or 'setting'.",
+                HINT_COMPILE,
+            ))
+        }
+    };
+    Ok(Config {
+        directory,
+        id_column: id.unwrap_or_default(),
+        manager_column: manager.unwrap_or_default(),
+        team_column: team,
+        login_column: login,
+        active_column: active,
+        identity,
+    })
+}
+
+fn has_unique_index(relid: pg_sys::Oid, column: &str) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a \
+           ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0] \
+         WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisunique AND i.indnkeyatts OPERATOR(pg_catalog.=) 1 \
+           AND i.indpred IS NULL AND a.attname OPERATOR(pg_catalog.=) $2::pg_catalog.name)",
+        &[RegClass(relid).into(), column.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+fn current_config() -> Option<Config> {
+    let oid = catalog::extension_relation(c"config")?;
+    let snap = catalog::ScanSnapshot::take();
+    catalog::read_config(oid, &snap)
+}
+
+/// Validates the directory and stores the configuration; installs the invalidation trigger.
+#[pg_extern(volatile, parallel_unsafe)]
+#[allow(clippy::too_many_arguments)]
+fn configure(
+    directory: RegClass,
+    id_column: SqlName,
+    manager_column: SqlName,
+    team_column: default!(Option<SqlName>, "NULL"),
+    login_column: default!(Option<SqlName>, "NULL"),
+    active_column: default!(Option<SqlName>, "NULL"),
+    identity: default!(&str, "'login'"),
+    identity_setting: default!(Option<&str>, "NULL"),
+) {
+    let columns = [
+        Some(id_column.0),
+        Some(manager_column.0),
+        team_column.map(|n| n.0),
+        login_column.map(|n| n.0),
+        active_column.map(|n| n.0),
+    ];
+    let config = build_config(directory.0, columns, identity, identity_setting).or_raise();
+    catalog::directory_shape(&config).or_raise();
+    if !has_unique_index(config.directory, &config.id_column) {
+        RowsecError::new(
+            PgSqlErrorCode::ERRCODE_INVALID_TABLE_DEFINITION,
+            format!(
+                "the id column \"{}\" of {} is not unique",
+                config.id_column,
+                catalog::relation_name(config.directory)
+            ),
+            "rowsec needs a PRIMARY KEY or UNIQUE constraint (a non-partial unique index on that column alone).",
+            format!(
+                "ALTER TABLE {} ADD PRIMARY KEY ({});",
+                catalog::relation_name(config.directory),
+                pgrx::spi::quote_identifier(&config.id_column)
+            ),
+        )
+        .raise();
+    }
+    let previous = current_config();
+    if previous.as_ref() == Some(&config) && trigger_exists(config.directory) {
+        return; // Same arguments: nothing changes.
+    }
+    let (identity_text, setting) = match &config.identity {
+        Identity::Login => ("login", None),
+        Identity::Setting(s) => ("setting", Some(s.to_string_lossy().into_owned())),
+    };
+    let args: [DatumWithOid; 8] = [
+        RegClass(config.directory).into(),
+        config.id_column.as_str().into(),
+        config.manager_column.as_str().into(),
+        config.team_column.clone().into(),
+        config.login_column.clone().into(),
+        config.active_column.clone().into(),
+        identity_text.into(),
+        setting.into(),
+    ];
+    Spi::run_with_args(
+        "INSERT INTO rowsec.config AS c (singleton, directory, id_column, manager_column, team_column, login_column, active_column, identity, identity_setting) \
+         VALUES (true, $1, $2::pg_catalog.name, $3::pg_catalog.name, $4::pg_catalog.name, $5::pg_catalog.name, $6::pg_catalog.name, $7, $8) \
+         ON CONFLICT (singleton) DO UPDATE SET directory = EXCLUDED.directory, id_column = EXCLUDED.id_column, \
+           manager_column = EXCLUDED.manager_column, team_column = EXCLUDED.team_column, login_column = EXCLUDED.login_column, \
+           active_column = EXCLUDED.active_column, identity = EXCLUDED.identity, identity_setting = EXCLUDED.identity_setting",
+        &args,
+    )
+    .unwrap_or_else(|e| pgrx::error!("rowsec: storing the configuration failed: {e}"));
+    if let Some(old) = previous.filter(|p| p.directory != config.directory && catalog::relation_exists(p.directory)) {
+        Spi::run(&format!("DROP TRIGGER IF EXISTS {TRIGGER} ON {}", catalog::relation_name(old.directory)))
+            .unwrap_or_else(|e| pgrx::error!("rowsec: removing the old directory trigger failed: {e}"));
+    }
+    if !trigger_exists(config.directory) {
+        Spi::run(&format!(
+            "CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {} \
+             FOR EACH STATEMENT EXECUTE FUNCTION rowsec.directory_changed()",
+            catalog::relation_name(config.directory)
+        ))
+        .unwrap_or_else(|e| pgrx::error!("rowsec: creating the directory trigger failed: {e}"));
+    }
+    invalidate_everywhere();
+}
+
+fn trigger_exists(relid: pg_sys::Oid) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname OPERATOR(pg_catalog.=) $2::pg_catalog.name)",
+        &[RegClass(relid).into(), TRIGGER.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// Every backend reloads: others after commit, this one at its next command.
+fn invalidate_everywhere() {
+    if let Some(oid) = catalog::extension_relation(c"config") {
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };
+    }
+    cache::invalidate_local();
+}
+
+fn integer_column(tbl: pg_sys::Oid, column: &str, role: &str) {
+    let col = catalog::resolve_column(tbl, column, role).or_raise();
+    if col.typid != pg_sys::INT8OID {
+        RowsecError::new(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            format!("the {role} column \"{column}\" of {} is not bigint", catalog::relation_name(tbl)),
+            "rowsec compares keys and owners as bigint.",
+            "Change the column to bigint or choose another column in the spec.",
+        )
+        .raise();
+    }
+}
+
+/// Registers (or updates) a protected table.
+#[pg_extern(volatile, parallel_unsafe)]
+fn protect_table(tbl: RegClass, key_column: SqlName, owner_column: SqlName, sharing: bool) {
+    integer_column(tbl.0, &key_column.0, "key");
+    integer_column(tbl.0, &owner_column.0, "owner");
+    Spi::run_with_args(
+        "INSERT INTO rowsec.protected_tables AS p (tbl, key_column, owner_column, sharing) VALUES ($1, $2::pg_catalog.name, $3::pg_catalog.name, $4) \
+         ON CONFLICT (tbl) DO UPDATE SET key_column = EXCLUDED.key_column, owner_column = EXCLUDED.owner_column, sharing = EXCLUDED.sharing \
+         WHERE (p.key_column, p.owner_column, p.sharing) IS DISTINCT FROM (EXCLUDED.key_column, EXCLUDED.owner_column, EXCLUDED.sharing)",
+        &[tbl.into(), key_column.0.as_str().into(), owner_column.0.as_str().into(), sharing.into()],
+    )
+    .unwrap_or_else(|e| pgrx::error!("rowsec: registering the table failed: {e}"));
+}
+
+/// Forgets a protected table (its shares stay, for the record, but grant nothing without policies).
+#[pg_extern(volatile, parallel_unsafe)]
+fn unprotect_table(tbl: RegClass) {
+    Spi::run_with_args("DELETE FROM rowsec.protected_tables WHERE tbl OPERATOR(pg_catalog.=) $1", &[tbl.into()])
+        .unwrap_or_else(|e| pgrx::error!("rowsec: unregistering the table failed: {e}"));
+}
+
+/// The cache of this backend: version (per-backend load number), people, when and how fast it
+/// was loaded, and the manager cycles found.
+#[pg_extern(stable, parallel_safe)]
+fn directory_status() -> TableIterator<
+    'static,
+    (
+        name!(version, i64),
+        name!(people, i64),
+        name!(active_people, i64),
+        name!(loaded_at, Option<TimestampWithTimeZone>),
+        name!(load_ms, f64),
+        name!(cycles, Vec<String>),
+    ),
+> {
+    let dir = cache::directory();
+    let d = &dir.directory;
+    let active = (0..d.len() as u32).filter(|&p| d.is_active(p)).count();
+    TableIterator::once((
+        dir.version as i64,
+        d.len() as i64,
+        active as i64,
+        TimestampWithTimeZone::try_from(dir.loaded_at).ok(),
+        dir.load_ms,
+        cache::describe_cycles(d.cycles()),
+    ))
+}
+
+/// Statement trigger on the directory table (and on rowsec.shares): every backend's cache of it
+/// becomes stale, transactionally (others after commit, never on rollback).
+#[pg_trigger]
+fn directory_changed<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
+    let relid = trigger.relid()?;
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
+    Ok(None)
+}

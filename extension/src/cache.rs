@@ -1,0 +1,343 @@
+//! The per-backend cache (`thread_local!`: a backend is one thread, so no locks).
+//!
+//! Invalidation is PostgreSQL's own, so it is transactional: statement triggers on the directory
+//! and on `rowsec.shares` call `CacheInvalidateRelcacheByRelid`, which reaches this backend at its
+//! next command (same session) or after commit (other sessions; on rollback only the local
+//! backend replays it). The relcache callback only bumps counters; a cache remembers the counter
+//! it was loaded under and is stale once the counter moves. The counter is read *before* taking
+//! the snapshot the data is read with, so a change whose invalidation arrives later is never
+//! mistaken for one the cache already contains.
+
+use crate::catalog::{self, Config, ScanSnapshot, ShareRow};
+use crate::directory::{Directory, Person};
+use crate::errors::{OrRaise, RowsecError};
+use crate::idset::IdSet;
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Default)]
+struct Watched {
+    config: pg_sys::Oid,
+    directory: pg_sys::Oid,
+    shares: pg_sys::Oid,
+}
+
+thread_local! {
+    static DIRECTORY_INVALIDATIONS: Cell<u64> = const { Cell::new(1) };
+    static SHARES_INVALIDATIONS: Cell<u64> = const { Cell::new(1) };
+    static WATCHED: Cell<Watched> = Cell::new(Watched::default());
+    static LOADS: Cell<u64> = const { Cell::new(0) };
+    static DIRECTORY: RefCell<Option<Rc<DirectoryCache>>> = const { RefCell::new(None) };
+    static SHARES: RefCell<Option<Rc<SharesCache>>> = const { RefCell::new(None) };
+}
+
+/// Registered once per backend from `_PG_init`. Runs inside invalidation processing: it must not
+/// touch catalogs, allocate through PostgreSQL or fail, so it only bumps counters.
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    let w = WATCHED.with(Cell::get);
+    let all = relid == pg_sys::InvalidOid;
+    if all || relid == w.config || relid == w.directory {
+        DIRECTORY_INVALIDATIONS.with(|c| c.set(c.get().wrapping_add(1)));
+    }
+    if all || relid == w.config || relid == w.shares {
+        SHARES_INVALIDATIONS.with(|c| c.set(c.get().wrapping_add(1)));
+    }
+}
+
+pub fn register_invalidation_callback() {
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) }
+}
+
+/// The directory invalidation counter; call sites compare it to decide whether their copy is current.
+#[inline]
+pub fn directory_invalidations() -> u64 {
+    DIRECTORY_INVALIDATIONS.with(Cell::get)
+}
+
+#[inline]
+pub fn shares_invalidations() -> u64 {
+    SHARES_INVALIDATIONS.with(Cell::get)
+}
+
+/// Makes this backend reload at its next use (used right after `rowsec.configure`).
+pub fn invalidate_local() {
+    DIRECTORY_INVALIDATIONS.with(|c| c.set(c.get().wrapping_add(1)));
+    SHARES_INVALIDATIONS.with(|c| c.set(c.get().wrapping_add(1)));
+}
+
+fn watch(f: impl FnOnce(&mut Watched)) {
+    WATCHED.with(|w| {
+        let mut v = w.get();
+        f(&mut v);
+        w.set(v);
+    });
+}
+
+/// Whether a cache read under `fresh`/`counter` may still be used.
+fn still_valid(loaded_under: u64, current: u64, fresh: bool) -> bool {
+    // A cache read under the query snapshot (parallel mode) is good only while parallel mode lasts.
+    loaded_under == current && (fresh || unsafe { pg_sys::IsInParallelMode() })
+}
+
+/// One loaded version of the directory, with each person's sets memoized for that version.
+pub struct DirectoryCache {
+    pub config: Config,
+    pub directory: Directory,
+    /// Per-backend load number: the directory version that `directory_status()` reports.
+    pub version: u64,
+    pub loaded_at: pg_sys::TimestampTz,
+    pub load_ms: f64,
+    pub fresh: bool,
+    invalidations: u64,
+    subtrees: RefCell<HashMap<Person, Rc<IdSet>>>,
+    teams: RefCell<HashMap<u32, Rc<IdSet>>>,
+    logins: RefCell<HashMap<pg_sys::Oid, Option<Person>>>,
+}
+
+impl DirectoryCache {
+    pub fn is_current(&self) -> bool {
+        still_valid(self.invalidations, directory_invalidations(), self.fresh)
+    }
+
+    pub fn subtree(&self, p: Person) -> Rc<IdSet> {
+        if let Some(s) = self.subtrees.borrow().get(&p) {
+            return s.clone();
+        }
+        let s = Rc::new(self.directory.subtree(p));
+        self.subtrees.borrow_mut().insert(p, s.clone());
+        s
+    }
+
+    pub fn team(&self, p: Person) -> Rc<IdSet> {
+        let Some(key) = self.directory.team_key(p) else {
+            return Rc::new(IdSet::new(vec![self.directory.id(p)]));
+        };
+        if let Some(s) = self.teams.borrow().get(&key) {
+            return s.clone();
+        }
+        let s = Rc::new(self.directory.team(p));
+        self.teams.borrow_mut().insert(key, s.clone());
+        s
+    }
+
+    /// The person whose login is the role `role`, memoized per version.
+    pub fn person_for_role(&self, role: pg_sys::Oid) -> Option<Person> {
+        if let Some(p) = self.logins.borrow().get(&role) {
+            return *p;
+        }
+        let name = unsafe { pg_sys::GetUserNameFromId(role, true) };
+        let p = if name.is_null() {
+            None
+        } else {
+            let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy();
+            self.directory.person_by_login(&name)
+        };
+        self.logins.borrow_mut().insert(role, p);
+        p
+    }
+}
+
+/// The current directory, loading it when stale. Raises when rowsec is not configured.
+pub fn directory() -> Rc<DirectoryCache> {
+    if let Some(c) = DIRECTORY.with(|d| d.borrow().clone()) {
+        if c.is_current() {
+            return c;
+        }
+    }
+    // Drop the old version first: a reload of 100k people should not hold two copies.
+    DIRECTORY.with(|d| d.borrow_mut().take());
+    let c = Rc::new(load_directory().or_raise());
+    DIRECTORY.with(|d| *d.borrow_mut() = Some(c.clone()));
+    c
+}
+
+/// Like [`directory`] but `None` instead of an error when not configured (planner estimates).
+pub fn directory_if_configured() -> Option<Rc<DirectoryCache>> {
+    let config = catalog::extension_relation(c"config")?;
+    let snap = ScanSnapshot::take();
+    catalog::read_config(config, &snap)?;
+    Some(directory())
+}
+
+fn load_directory() -> Result<DirectoryCache, RowsecError> {
+    let started = Instant::now();
+    let config_oid = catalog::extension_relation(c"config")
+        .ok_or_else(|| RowsecError::not_configured("The table rowsec.config does not exist."))?;
+    watch(|w| w.config = config_oid);
+    let invalidations = directory_invalidations();
+    let config = {
+        let snap = ScanSnapshot::take();
+        catalog::read_config(config_oid, &snap)
+            .ok_or_else(|| RowsecError::not_configured("rowsec.config is empty: no directory table is known."))?
+    };
+    watch(|w| w.directory = config.directory);
+    let shape = catalog::directory_shape(&config)?;
+    let snap = ScanSnapshot::take();
+    let rows = catalog::read_directory(&config, &shape, &snap);
+    let directory = Directory::build(rows);
+    let version = LOADS.with(|l| {
+        l.set(l.get() + 1);
+        l.get()
+    });
+    let cache = DirectoryCache {
+        config,
+        directory,
+        version,
+        loaded_at: unsafe { pg_sys::GetCurrentTimestamp() },
+        load_ms: started.elapsed().as_secs_f64() * 1000.0,
+        fresh: snap.fresh,
+        invalidations,
+        subtrees: RefCell::default(),
+        teams: RefCell::default(),
+        logins: RefCell::default(),
+    };
+    report_anomalies(&cache);
+    Ok(cache)
+}
+
+/// Cycles (and duplicate ids) are reported once per loaded version, never raised: a policy must
+/// keep working while someone fixes the data.
+fn report_anomalies(cache: &DirectoryCache) {
+    // Parallel workers load their own copy; the leader already warned.
+    if unsafe { pg_sys::ParallelWorkerNumber } >= 0 {
+        return;
+    }
+    let cycles = cache.directory.cycles();
+    if !cycles.is_empty() {
+        RowsecError::new(
+            PgSqlErrorCode::ERRCODE_WARNING,
+            format!("rowsec found {} manager cycle(s) in {}", cycles.len(), catalog::relation_name(cache.config.directory)),
+            format!("cycles: {}", describe_cycles(cycles).join("; ")),
+            format!(
+                "Subtrees stay finite (each person counts once). Fix the {} column; rowsec.directory_status() lists the cycles.",
+                cache.config.manager_column
+            ),
+        )
+        .warn();
+    }
+    let dups = cache.directory.duplicate_ids();
+    if !dups.is_empty() {
+        RowsecError::new(
+            PgSqlErrorCode::ERRCODE_WARNING,
+            format!("rowsec found {} duplicate id(s) in the directory", dups.len()),
+            format!("first duplicates: {:?}; rowsec used the first row of each", &dups[..dups.len().min(10)]),
+            "Add a PRIMARY KEY or UNIQUE constraint on the id column.",
+        )
+        .warn();
+    }
+}
+
+pub fn describe_cycles(cycles: &[Vec<i64>]) -> Vec<String> {
+    cycles
+        .iter()
+        .map(|c| {
+            let mut s: Vec<String> = c.iter().map(i64::to_string).collect();
+            s.push(c[0].to_string());
+            s.join(" -> ")
+        })
+        .collect()
+}
+
+/// A share as the cache indexes it (by table and grantee).
+#[derive(Debug, Clone, Copy)]
+struct Grant {
+    key: i64,
+    write: bool,
+    expires: Option<pg_sys::TimestampTz>,
+}
+
+/// The keys shared to one person on one table, valid until the earliest expiry among them.
+pub struct SharedSet {
+    pub keys: Rc<IdSet>,
+    pub valid_until: pg_sys::TimestampTz,
+}
+
+type SharedKey = (pg_sys::Oid, bool, i64, u64);
+
+pub struct SharesCache {
+    invalidations: u64,
+    fresh: bool,
+    by_person: HashMap<(pg_sys::Oid, i64), Vec<Grant>>,
+    by_team: HashMap<(pg_sys::Oid, String), Vec<Grant>>,
+    memo: RefCell<HashMap<SharedKey, Rc<SharedSet>>>,
+}
+
+impl SharesCache {
+    pub fn is_current(&self) -> bool {
+        still_valid(self.invalidations, shares_invalidations(), self.fresh)
+    }
+
+    /// Keys of `tbl` shared to `person` or to `team`, unexpired at `now`; `write` asks for
+    /// write shares only. Memoized until the earliest included expiry.
+    pub fn shared(
+        &self,
+        dir: &DirectoryCache,
+        tbl: pg_sys::Oid,
+        write: bool,
+        person: Person,
+        now: pg_sys::TimestampTz,
+    ) -> Rc<SharedSet> {
+        let id = dir.directory.id(person);
+        let memo_key = (tbl, write, id, dir.version);
+        if let Some(s) = self.memo.borrow().get(&memo_key) {
+            if now < s.valid_until {
+                return s.clone();
+            }
+        }
+        let mut keys = Vec::new();
+        let mut valid_until = pg_sys::TimestampTz::MAX;
+        let team = dir.directory.team_name(person).map(str::to_owned);
+        let grants =
+            self.by_person.get(&(tbl, id)).into_iter().chain(team.and_then(|t| self.by_team.get(&(tbl, t)))).flatten();
+        for g in grants {
+            if write && !g.write {
+                continue;
+            }
+            match g.expires {
+                Some(e) if e <= now => continue,
+                Some(e) => valid_until = valid_until.min(e),
+                None => {}
+            }
+            keys.push(g.key);
+        }
+        let set = Rc::new(SharedSet { keys: Rc::new(IdSet::new(keys)), valid_until });
+        self.memo.borrow_mut().insert(memo_key, set.clone());
+        set
+    }
+}
+
+pub fn shares() -> Rc<SharesCache> {
+    if let Some(c) = SHARES.with(|d| d.borrow().clone()) {
+        if c.is_current() {
+            return c;
+        }
+    }
+    SHARES.with(|d| d.borrow_mut().take());
+    let c = Rc::new(load_shares().or_raise());
+    SHARES.with(|d| *d.borrow_mut() = Some(c.clone()));
+    c
+}
+
+fn load_shares() -> Result<SharesCache, RowsecError> {
+    let oid = catalog::extension_relation(c"shares")
+        .ok_or_else(|| RowsecError::not_configured("The table rowsec.shares does not exist."))?;
+    watch(|w| w.shares = oid);
+    let invalidations = shares_invalidations();
+    let snap = ScanSnapshot::take();
+    let mut by_person: HashMap<(pg_sys::Oid, i64), Vec<Grant>> = HashMap::new();
+    let mut by_team: HashMap<(pg_sys::Oid, String), Vec<Grant>> = HashMap::new();
+    for ShareRow { tbl, key, person, team, write, expires } in catalog::read_shares(oid, &snap) {
+        let g = Grant { key, write, expires };
+        if let Some(p) = person {
+            by_person.entry((tbl, p)).or_default().push(g);
+        }
+        if let Some(t) = team {
+            by_team.entry((tbl, t)).or_default().push(g);
+        }
+    }
+    Ok(SharesCache { invalidations, fresh: snap.fresh, by_person, by_team, memo: RefCell::default() })
+}

@@ -1,0 +1,398 @@
+//! Reading rowsec's own tables and the directory with the extension's rights: a plain heap scan
+//! under a snapshot we choose. A scan checks no privileges and applies no row-level security, so
+//! people need no privilege on the directory or the shares, and the caller's identity is untouched.
+
+use crate::directory::PersonRow;
+use crate::errors::{RowsecError, HINT_COMPILE};
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+use std::ffi::{CStr, CString};
+
+pub const SCHEMA: &CStr = c"rowsec";
+
+/// Columns of `rowsec.config` (see `sql/schema.sql`).
+mod config_att {
+    pub const DIRECTORY: usize = 1;
+    pub const ID: usize = 2;
+    pub const MANAGER: usize = 3;
+    pub const TEAM: usize = 4;
+    pub const LOGIN: usize = 5;
+    pub const ACTIVE: usize = 6;
+    pub const IDENTITY: usize = 7;
+    pub const SETTING: usize = 8;
+    pub const COUNT: i32 = 9;
+}
+
+/// Columns of `rowsec.shares`.
+mod shares_att {
+    pub const TBL: usize = 1;
+    pub const ROW_KEY: usize = 2;
+    pub const PERSON: usize = 3;
+    pub const TEAM: usize = 4;
+    pub const ACCESS: usize = 5;
+    pub const EXPIRES: usize = 6;
+    pub const COUNT: i32 = 7;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    Login,
+    Setting(CString),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub directory: pg_sys::Oid,
+    pub id_column: String,
+    pub manager_column: String,
+    pub team_column: Option<String>,
+    pub login_column: Option<String>,
+    pub active_column: Option<String>,
+    pub identity: Identity,
+}
+
+/// A snapshot for reading the directory. Outside parallel mode it is the latest snapshot, taken
+/// after the invalidations we consumed, so a cache built from it can be trusted until the next
+/// invalidation. In parallel mode PostgreSQL forbids new snapshots; we read under the active
+/// (query) snapshot and the cache built from it is only used while parallel mode lasts.
+pub struct ScanSnapshot {
+    snap: pg_sys::Snapshot,
+    pub fresh: bool,
+}
+
+impl ScanSnapshot {
+    pub fn take() -> ScanSnapshot {
+        unsafe {
+            let (snap, fresh) = if pg_sys::IsInParallelMode() {
+                (pg_sys::GetActiveSnapshot(), false)
+            } else {
+                (pg_sys::GetLatestSnapshot(), true)
+            };
+            if snap.is_null() {
+                RowsecError::new(
+                    PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                    "rowsec found no snapshot to read the directory with",
+                    "the function was called outside a query",
+                    "call rowsec functions from SQL statements",
+                )
+                .raise();
+            }
+            ScanSnapshot { snap: pg_sys::RegisterSnapshot(snap), fresh }
+        }
+    }
+}
+
+impl Drop for ScanSnapshot {
+    fn drop(&mut self) {
+        unsafe { pg_sys::UnregisterSnapshot(self.snap) }
+    }
+}
+
+/// OID of a relation in the rowsec schema, if it exists.
+pub fn extension_relation(name: &CStr) -> Option<pg_sys::Oid> {
+    unsafe {
+        let nsp = pg_sys::get_namespace_oid(SCHEMA.as_ptr(), true);
+        if nsp == pg_sys::InvalidOid {
+            return None;
+        }
+        let oid = pg_sys::get_relname_relid(name.as_ptr(), nsp);
+        (oid != pg_sys::InvalidOid).then_some(oid)
+    }
+}
+
+/// Sequentially scans `relid`, handing each row's first `natts` columns to `each`.
+fn scan(relid: pg_sys::Oid, snapshot: &ScanSnapshot, natts: i32, mut each: impl FnMut(&[pg_sys::Datum], &[bool])) {
+    unsafe {
+        let rel = pg_sys::table_open(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
+        let am = (*rel).rd_tableam;
+        let flags = pg_sys::ScanOptions::SO_TYPE_SEQSCAN
+            | pg_sys::ScanOptions::SO_ALLOW_STRAT
+            | pg_sys::ScanOptions::SO_ALLOW_SYNC
+            | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE;
+        let sscan = ((*am).scan_begin.expect("table AM scan_begin"))(
+            rel,
+            snapshot.snap,
+            0,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            flags,
+        );
+        let next = (*am).scan_getnextslot.expect("table AM scan_getnextslot");
+        let natts = natts.min((*(*rel).rd_att).natts);
+        while next(sscan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
+            if i32::from((*slot).tts_nvalid) < natts {
+                pg_sys::slot_getsomeattrs_int(slot, natts);
+            }
+            let values = std::slice::from_raw_parts((*slot).tts_values, natts as usize);
+            let nulls = std::slice::from_raw_parts((*slot).tts_isnull, natts as usize);
+            each(values, nulls);
+        }
+        ((*am).scan_end.expect("table AM scan_end"))(sscan);
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+    }
+}
+
+unsafe fn name_datum(d: pg_sys::Datum) -> String {
+    unsafe { CStr::from_ptr(d.cast_mut_ptr::<std::ffi::c_char>()) }.to_string_lossy().into_owned()
+}
+
+unsafe fn text_datum(d: pg_sys::Datum) -> String {
+    unsafe { String::from_datum(d, false) }.unwrap_or_default()
+}
+
+/// Reads the single configuration row; `None` when rowsec has not been configured.
+pub fn read_config(config_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Option<Config> {
+    use config_att::*;
+    let mut found = None;
+    scan(config_oid, snapshot, COUNT, |v, n| unsafe {
+        let opt_name = |i: usize| (!n[i]).then(|| name_datum(v[i]));
+        let identity = if text_datum(v[IDENTITY]) == "setting" && !n[SETTING] {
+            Identity::Setting(CString::new(text_datum(v[SETTING])).unwrap_or_default())
+        } else {
+            Identity::Login
+        };
+        found = Some(Config {
+            directory: pg_sys::Oid::from(v[DIRECTORY].value() as u32),
+            id_column: name_datum(v[ID]),
+            manager_column: name_datum(v[MANAGER]),
+            team_column: opt_name(TEAM),
+            login_column: opt_name(LOGIN),
+            active_column: opt_name(ACTIVE),
+            identity,
+        });
+    });
+    found
+}
+
+/// How one directory column is turned into Rust.
+#[derive(Debug, Clone, Copy)]
+enum ColumnKind {
+    Int8,
+    Int4,
+    Int2,
+    Bool,
+    Text,
+    Name,
+    /// Any other type: its output function (team columns may be of any type).
+    Output(pg_sys::Oid),
+}
+
+impl ColumnKind {
+    fn of(typid: pg_sys::Oid) -> ColumnKind {
+        match typid {
+            pg_sys::INT8OID => ColumnKind::Int8,
+            pg_sys::INT4OID => ColumnKind::Int4,
+            pg_sys::INT2OID => ColumnKind::Int2,
+            pg_sys::BOOLOID => ColumnKind::Bool,
+            pg_sys::TEXTOID | pg_sys::VARCHAROID => ColumnKind::Text,
+            pg_sys::NAMEOID => ColumnKind::Name,
+            other => unsafe {
+                let mut func = pg_sys::InvalidOid;
+                let mut varlena = false;
+                pg_sys::getTypeOutputInfo(other, &mut func, &mut varlena);
+                ColumnKind::Output(func)
+            },
+        }
+    }
+
+    fn is_integer(self) -> bool {
+        matches!(self, ColumnKind::Int8 | ColumnKind::Int4 | ColumnKind::Int2)
+    }
+
+    unsafe fn int(self, d: pg_sys::Datum) -> i64 {
+        match self {
+            ColumnKind::Int8 => d.value() as i64,
+            ColumnKind::Int4 => i64::from(d.value() as i32),
+            ColumnKind::Int2 => i64::from(d.value() as i16),
+            _ => 0,
+        }
+    }
+
+    unsafe fn text(self, d: pg_sys::Datum) -> String {
+        unsafe {
+            match self {
+                ColumnKind::Text => text_datum(d),
+                ColumnKind::Name => name_datum(d),
+                ColumnKind::Int8 | ColumnKind::Int4 | ColumnKind::Int2 => self.int(d).to_string(),
+                ColumnKind::Bool => (d.value() != 0).to_string(),
+                ColumnKind::Output(f) => {
+                    let s = pg_sys::OidOutputFunctionCall(f, d);
+                    let out = CStr::from_ptr(s).to_string_lossy().into_owned();
+                    pg_sys::pfree(s.cast());
+                    out
+                }
+            }
+        }
+    }
+}
+
+/// A directory column resolved against the table: attribute number and type.
+#[derive(Debug, Clone, Copy)]
+pub struct ResolvedColumn {
+    attnum: usize,
+    kind: ColumnKind,
+    pub typid: pg_sys::Oid,
+}
+
+/// Looks a column up; errors name the table, the column and the fix.
+pub fn resolve_column(relid: pg_sys::Oid, column: &str, role: &str) -> Result<ResolvedColumn, RowsecError> {
+    let cname = CString::new(column).map_err(|_| {
+        RowsecError::invalid_parameter(
+            format!("invalid column name {column:?}"),
+            "column names cannot contain NUL",
+            HINT_COMPILE,
+        )
+    })?;
+    unsafe {
+        let attnum = pg_sys::get_attnum(relid, cname.as_ptr());
+        if attnum <= 0 {
+            return Err(RowsecError::new(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+                format!("the {role} column \"{column}\" does not exist in {}", relation_name(relid)),
+                format!("rowsec.configure was given {role} column \"{column}\"."),
+                "Fix the directory section of the spec or the table, then run the script generated by `rowsec compile` again.",
+            ));
+        }
+        let typid = pg_sys::get_atttype(relid, attnum);
+        Ok(ResolvedColumn { attnum: attnum as usize, kind: ColumnKind::of(typid), typid })
+    }
+}
+
+pub fn relation_name(relid: pg_sys::Oid) -> String {
+    unsafe {
+        let name = pg_sys::get_rel_name(relid);
+        if name.is_null() {
+            return format!("relation with OID {}", relid.to_u32());
+        }
+        let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
+        let rel = CStr::from_ptr(name).to_string_lossy();
+        if nsp.is_null() {
+            pgrx::spi::quote_identifier(rel)
+        } else {
+            pgrx::spi::quote_qualified_identifier(CStr::from_ptr(nsp).to_string_lossy(), rel)
+        }
+    }
+}
+
+pub fn relation_exists(relid: pg_sys::Oid) -> bool {
+    unsafe { !pg_sys::get_rel_name(relid).is_null() }
+}
+
+fn type_name(typid: pg_sys::Oid) -> String {
+    unsafe {
+        let s = pg_sys::format_type_be(typid);
+        CStr::from_ptr(s).to_string_lossy().into_owned()
+    }
+}
+
+fn mismatch(config: &Config, role: &str, column: &str, typid: pg_sys::Oid, wanted: &str) -> RowsecError {
+    RowsecError::new(
+        PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+        format!("the {role} column \"{column}\" of {} has type {}", relation_name(config.directory), type_name(typid)),
+        format!("rowsec needs {wanted} for the {role} column."),
+        "Change the column type or point the spec's directory section at another column, then run the generated script again.",
+    )
+}
+
+/// The directory's columns, checked for shape.
+pub struct DirectoryShape {
+    id: ResolvedColumn,
+    manager: ResolvedColumn,
+    team: Option<ResolvedColumn>,
+    login: Option<ResolvedColumn>,
+    active: Option<ResolvedColumn>,
+}
+
+pub fn directory_shape(config: &Config) -> Result<DirectoryShape, RowsecError> {
+    if !relation_exists(config.directory) {
+        return Err(RowsecError::new(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("the rowsec directory table (OID {}) does not exist", config.directory.to_u32()),
+            "rowsec.config names a directory table that has been dropped.",
+            HINT_COMPILE,
+        ));
+    }
+    let id = resolve_column(config.directory, &config.id_column, "id")?;
+    if !id.kind.is_integer() {
+        return Err(mismatch(config, "id", &config.id_column, id.typid, "bigint"));
+    }
+    let manager = resolve_column(config.directory, &config.manager_column, "manager")?;
+    if !manager.kind.is_integer() {
+        return Err(mismatch(config, "manager", &config.manager_column, manager.typid, "bigint"));
+    }
+    let team = config.team_column.as_deref().map(|c| resolve_column(config.directory, c, "team")).transpose()?;
+    let login = match config.login_column.as_deref() {
+        Some(c) => {
+            let col = resolve_column(config.directory, c, "login")?;
+            if !matches!(col.kind, ColumnKind::Text | ColumnKind::Name) {
+                return Err(mismatch(config, "login", c, col.typid, "text, varchar or name"));
+            }
+            Some(col)
+        }
+        None => None,
+    };
+    let active = match config.active_column.as_deref() {
+        Some(c) => {
+            let col = resolve_column(config.directory, c, "active")?;
+            if !matches!(col.kind, ColumnKind::Bool) {
+                return Err(mismatch(config, "active", c, col.typid, "boolean"));
+            }
+            Some(col)
+        }
+        None => None,
+    };
+    Ok(DirectoryShape { id, manager, team, login, active })
+}
+
+/// Reads every person. Rows with a NULL id are skipped (they cannot be anyone's owner).
+pub fn read_directory(config: &Config, shape: &DirectoryShape, snapshot: &ScanSnapshot) -> Vec<PersonRow> {
+    let natts = [Some(shape.id), Some(shape.manager), shape.team, shape.login, shape.active]
+        .iter()
+        .flatten()
+        .map(|c| c.attnum)
+        .max()
+        .unwrap_or(1) as i32;
+    let mut rows = Vec::new();
+    scan(config.directory, snapshot, natts, |v, n| unsafe {
+        let at = |c: &ResolvedColumn| (!n[c.attnum - 1]).then(|| v[c.attnum - 1]);
+        let Some(id) = at(&shape.id) else { return };
+        rows.push(PersonRow {
+            id: shape.id.kind.int(id),
+            manager: at(&shape.manager).map(|d| shape.manager.kind.int(d)),
+            team: shape.team.as_ref().and_then(|c| at(c).map(|d| c.kind.text(d))),
+            login: shape.login.as_ref().and_then(|c| at(c).map(|d| c.kind.text(d))),
+            // No active column: everyone is active. NULL counts as inactive.
+            active: shape.active.as_ref().is_none_or(|c| at(c).is_some_and(|d| d.value() != 0)),
+        });
+    });
+    rows
+}
+
+/// One row of `rowsec.shares` as the cache keeps it.
+#[derive(Debug, Clone)]
+pub struct ShareRow {
+    pub tbl: pg_sys::Oid,
+    pub key: i64,
+    pub person: Option<i64>,
+    pub team: Option<String>,
+    pub write: bool,
+    pub expires: Option<pg_sys::TimestampTz>,
+}
+
+pub fn read_shares(shares_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Vec<ShareRow> {
+    use shares_att::*;
+    let mut rows = Vec::new();
+    scan(shares_oid, snapshot, COUNT, |v, n| unsafe {
+        rows.push(ShareRow {
+            tbl: pg_sys::Oid::from(v[TBL].value() as u32),
+            key: v[ROW_KEY].value() as i64,
+            person: (!n[PERSON]).then(|| v[PERSON].value() as i64),
+            team: (!n[TEAM]).then(|| text_datum(v[TEAM])),
+            write: text_datum(v[ACCESS]) == "write",
+            expires: (!n[EXPIRES]).then(|| v[EXPIRES].value() as i64),
+        });
+    });
+    rows
+}

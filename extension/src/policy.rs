@@ -1,0 +1,204 @@
+//! The functions row-level security policies call. All STABLE and PARALLEL SAFE: they read the
+//! directory through the per-backend cache, which a parallel worker loads under its active
+//! (query) snapshot; they write nothing.
+
+use crate::cache::{self, DirectoryCache};
+use crate::callsite;
+use crate::directory::Person;
+use crate::errors::RowsecError;
+use crate::identity::Caller;
+use crate::idset::IdSet;
+// pgrx finds `SUPPORT` functions by name; the import documents where they live.
+#[allow(unused_imports)]
+use crate::support::{in_subtree_support, in_team_support, is_shared_support};
+use crate::types::RegClass;
+use pgrx::prelude::*;
+use std::rc::Rc;
+
+/// What a call site remembers: valid while the caller and the directory version are unchanged.
+struct Answer<T> {
+    caller: Caller,
+    invalidations: u64,
+    value: T,
+}
+
+impl<T> Answer<T> {
+    #[inline]
+    fn current(&self) -> bool {
+        self.invalidations == cache::directory_invalidations() && self.caller.unchanged()
+    }
+}
+
+fn resolve() -> (Rc<DirectoryCache>, Caller, Option<Person>) {
+    let dir = cache::directory();
+    let caller = Caller::current(&dir.config.identity);
+    let person = caller.person(&dir);
+    (dir, caller, person)
+}
+
+/// Answers through the call site's slot, computing with `compute` on a miss.
+unsafe fn through_site<T: Clone + 'static>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    compute: impl FnOnce(&DirectoryCache, Option<Person>) -> T,
+) -> T {
+    let slot = unsafe { callsite::slot::<Answer<T>>(fcinfo) };
+    if let Some(Some(a)) = slot.as_ref() {
+        if a.current() {
+            return a.value.clone();
+        }
+    }
+    // The counter seen before loading: if loading consumed an invalidation, the next call
+    // re-checks rather than trusting this answer.
+    let invalidations = cache::directory_invalidations();
+    let (dir, caller, person) = resolve();
+    let value = compute(&dir, person);
+    if let Some(slot) = slot {
+        *slot = Some(Answer { caller, invalidations, value: value.clone() });
+    }
+    value
+}
+
+fn empty_set() -> Rc<IdSet> {
+    thread_local!(static EMPTY: Rc<IdSet> = Rc::new(IdSet::empty()));
+    EMPTY.with(Rc::clone)
+}
+
+/// The current person's id; NULL for nobody (no match, inactive, missing/empty/malformed setting).
+#[pg_extern(stable, parallel_safe)]
+fn current_person(fcinfo: pg_sys::FunctionCallInfo) -> Option<i64> {
+    unsafe { through_site(fcinfo, |dir, p| p.map(|p| dir.directory.id(p))) }
+}
+
+fn subtree_set(fcinfo: pg_sys::FunctionCallInfo) -> Rc<IdSet> {
+    unsafe { through_site(fcinfo, |dir, p| p.map_or_else(empty_set, |p| dir.subtree(p))) }
+}
+
+fn team_set(fcinfo: pg_sys::FunctionCallInfo) -> Rc<IdSet> {
+    unsafe { through_site(fcinfo, |dir, p| p.map_or_else(empty_set, |p| dir.team(p))) }
+}
+
+/// The current person plus everyone reporting to them transitively; `{}` for nobody.
+#[pg_extern(stable, parallel_safe)]
+fn subtree(fcinfo: pg_sys::FunctionCallInfo) -> Vec<i64> {
+    subtree_set(fcinfo).as_slice().to_vec()
+}
+
+/// The current person plus everyone with the same non-null team; `{}` for nobody.
+#[pg_extern(stable, parallel_safe)]
+fn team(fcinfo: pg_sys::FunctionCallInfo) -> Vec<i64> {
+    team_set(fcinfo).as_slice().to_vec()
+}
+
+/// `subtree()` for an explicit person (ignores `active`); `{}` for an unknown id.
+#[pg_extern(stable, parallel_safe)]
+fn subtree_of(person: i64) -> Vec<i64> {
+    let dir = cache::directory();
+    dir.directory.person(person).map_or_else(Vec::new, |p| dir.subtree(p).as_slice().to_vec())
+}
+
+/// `team()` for an explicit person (ignores `active`); `{}` for an unknown id.
+#[pg_extern(stable, parallel_safe)]
+fn team_of(person: i64) -> Vec<i64> {
+    let dir = cache::directory();
+    dir.directory.person(person).map_or_else(Vec::new, |p| dir.team(p).as_slice().to_vec())
+}
+
+/// `owner = ANY(rowsec.subtree())` as an O(1) probe; see `support.rs` for the index condition.
+#[pg_extern(stable, parallel_safe, support = in_subtree_support)]
+fn in_subtree(owner: i64, fcinfo: pg_sys::FunctionCallInfo) -> bool {
+    subtree_set(fcinfo).contains(owner)
+}
+
+/// `owner = ANY(rowsec.team())` as an O(1) probe.
+#[pg_extern(stable, parallel_safe, support = in_team_support)]
+fn in_team(owner: i64, fcinfo: pg_sys::FunctionCallInfo) -> bool {
+    team_set(fcinfo).contains(owner)
+}
+
+pub fn parse_access(access: &str) -> bool {
+    match access {
+        "read" => false,
+        "write" => true,
+        other => RowsecError::invalid_parameter(
+            format!("invalid share access {other:?}"),
+            "access must be 'read' or 'write'.",
+            "Use 'read' (read or write shares) or 'write' (write shares only).",
+        )
+        .raise(),
+    }
+}
+
+/// What an `is_shared`/`shared_keys` call site remembers.
+struct SharedAnswer {
+    caller: Caller,
+    tbl: pg_sys::Oid,
+    write: bool,
+    directory_invalidations: u64,
+    shares_invalidations: u64,
+    now: pg_sys::TimestampTz,
+    valid_until: pg_sys::TimestampTz,
+    keys: Rc<IdSet>,
+}
+
+/// Keys of `tbl` shared (unexpired as of now()) to the current person or their team.
+pub fn shared_set(tbl: pg_sys::Oid, write: bool, fcinfo: Option<pg_sys::FunctionCallInfo>) -> Rc<IdSet> {
+    let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    let slot = fcinfo.and_then(|f| unsafe { callsite::slot::<SharedAnswer>(f) });
+    if let Some(Some(a)) = slot.as_ref() {
+        if a.tbl == tbl
+            && a.write == write
+            && a.now == now
+            && now < a.valid_until
+            && a.directory_invalidations == cache::directory_invalidations()
+            && a.shares_invalidations == cache::shares_invalidations()
+            && a.caller.unchanged()
+        {
+            return a.keys.clone();
+        }
+    }
+    let (di, si) = (cache::directory_invalidations(), cache::shares_invalidations());
+    let (dir, caller, person) = resolve();
+    let (keys, valid_until) = match person {
+        Some(p) => {
+            let s = cache::shares().shared(&dir, tbl, write, p, now);
+            (s.keys.clone(), s.valid_until)
+        }
+        None => (empty_set(), pg_sys::TimestampTz::MAX),
+    };
+    if let Some(slot) = slot {
+        *slot = Some(SharedAnswer {
+            caller,
+            tbl,
+            write,
+            directory_invalidations: di,
+            shares_invalidations: si,
+            now,
+            valid_until,
+            keys: keys.clone(),
+        });
+    }
+    keys
+}
+
+/// Keys of rows of `tbl` shared, unexpired, to the current person or their team. `access`
+/// 'read' counts read and write shares; 'write' only write shares.
+#[pg_extern(stable, parallel_safe)]
+fn shared_keys(tbl: RegClass, access: &str, fcinfo: pg_sys::FunctionCallInfo) -> Vec<i64> {
+    shared_set(tbl.0, parse_access(access), Some(fcinfo)).as_slice().to_vec()
+}
+
+/// `key = ANY(rowsec.shared_keys(tbl, access))` as an O(1) probe, with an index condition.
+#[pg_extern(stable, parallel_safe, support = is_shared_support)]
+fn is_shared(tbl: RegClass, key: i64, access: &str, fcinfo: pg_sys::FunctionCallInfo) -> bool {
+    shared_set(tbl.0, parse_access(access), Some(fcinfo)).contains(key)
+}
+
+/// True when row `key` of `tbl` is shared for write to the current person and `new_owner` is the
+/// row's owner as the statement's snapshot sees it: a write share never hands a record away.
+#[pg_extern(stable, parallel_safe)]
+fn shared_write_keeps_owner(tbl: RegClass, key: i64, new_owner: i64, fcinfo: pg_sys::FunctionCallInfo) -> bool {
+    if !shared_set(tbl.0, true, Some(fcinfo)).contains(key) {
+        return false;
+    }
+    crate::sharing::row_owner(tbl.0, key) == Some(new_owner)
+}

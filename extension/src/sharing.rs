@@ -1,0 +1,349 @@
+//! `rowsec.share` / `rowsec.unshare`: the permission check runs as the caller (their privileges
+//! and row-level security decide whether they may update the row); the writes to
+//! `rowsec.shares` and `rowsec.share_audit` run as the extension owner, who alone may write them.
+
+use crate::cache;
+use crate::catalog;
+use crate::errors::RowsecError;
+use crate::identity::Caller;
+use crate::policy::parse_access;
+use crate::types::RegClass;
+use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+use std::ffi::CStr;
+
+/// Runs a block as another role; the previous user and security context come back on drop
+/// (and PostgreSQL's own abort processing restores them on error).
+struct AsRole {
+    user: pg_sys::Oid,
+    context: i32,
+}
+
+impl AsRole {
+    fn switch(to: pg_sys::Oid) -> AsRole {
+        let (mut user, mut context) = (pg_sys::InvalidOid, 0);
+        unsafe {
+            pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+            pg_sys::SetUserIdAndSecContext(to, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+        }
+        AsRole { user, context }
+    }
+}
+
+impl Drop for AsRole {
+    fn drop(&mut self) {
+        unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) }
+    }
+}
+
+/// The role that owns the extension (and so its tables).
+pub fn extension_owner() -> pg_sys::Oid {
+    // Read-only SPI: this also runs inside UPDATE ... WITH CHECK, where a command counter
+    // increment would be wrong.
+    Spi::connect(|c| {
+        c.select(
+            "SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'rowsec'",
+            Some(1),
+            &[],
+        )
+        .ok()?
+        .first()
+        .get::<pg_sys::Oid>(1)
+        .ok()?
+    })
+    .unwrap_or_else(|| RowsecError::not_configured("The rowsec extension is not installed in this database.").raise())
+}
+
+fn role_name(role: pg_sys::Oid) -> String {
+    unsafe { CStr::from_ptr(pg_sys::GetUserNameFromId(role, false)) }.to_string_lossy().into_owned()
+}
+
+/// A table registered with `rowsec.protect_table`.
+struct Protected {
+    key_column: String,
+    owner_column: String,
+    sharing: bool,
+}
+
+fn protected(tbl: pg_sys::Oid) -> Option<Protected> {
+    let _owner = AsRole::switch(extension_owner());
+    Spi::connect(|c| {
+        let rows = c
+            .select(
+                "SELECT key_column::text, owner_column::text, sharing FROM rowsec.protected_tables WHERE tbl OPERATOR(pg_catalog.=) $1",
+                Some(1),
+                &[RegClass(tbl).into()],
+            )
+            .ok()?;
+        let row = rows.first();
+        Some(Protected {
+            key_column: row.get::<String>(1).ok()??,
+            owner_column: row.get::<String>(2).ok()??,
+            sharing: row.get::<bool>(3).ok()??,
+        })
+    })
+}
+
+/// The owner of row `key` of `tbl` under the statement's snapshot, read with the extension's
+/// rights (no recursion into the caller's policies).
+pub fn row_owner(tbl: pg_sys::Oid, key: i64) -> Option<i64> {
+    let p = protected(tbl)?;
+    let q = format!(
+        "SELECT {}::pg_catalog.int8 FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
+        pgrx::spi::quote_identifier(&p.owner_column),
+        catalog::relation_name(tbl),
+        pgrx::spi::quote_identifier(&p.key_column),
+    );
+    let _owner = AsRole::switch(extension_owner());
+    Spi::connect(|c| c.select(q.as_str(), Some(1), &[key.into()]).ok()?.first().get::<i64>(1).ok()?)
+}
+
+/// Raises insufficient_privilege unless the caller may update row `key` of `tbl`: table or
+/// column UPDATE privilege, and `SELECT ... FOR UPDATE` through their own policies finds the row.
+fn check_caller_may_update(tbl: pg_sys::Oid, key_column: &str, key: i64, person: i64) {
+    let user = unsafe { pg_sys::GetUserId() };
+    let table = catalog::relation_name(tbl);
+    let privileged = unsafe {
+        pg_sys::pg_class_aclcheck(tbl, user, pg_sys::ACL_UPDATE as pg_sys::AclMode) == pg_sys::AclResult::ACLCHECK_OK
+            || pg_sys::pg_attribute_aclcheck_all(
+                tbl,
+                user,
+                pg_sys::ACL_UPDATE as pg_sys::AclMode,
+                pg_sys::AclMaskHow::ACLMASK_ANY,
+            ) == pg_sys::AclResult::ACLCHECK_OK
+    };
+    let refuse = |detail: String| -> ! {
+        RowsecError::insufficient_privilege(
+            format!("permission denied to share row {key} of {table}"),
+            detail,
+            "Only someone who may update a row may share or unshare it; ask the row's owner or their manager.",
+        )
+        .raise()
+    };
+    if !privileged {
+        refuse(format!("Role \"{}\" (person {person}) has no UPDATE privilege on {table}.", role_name(user)));
+    }
+    let q = format!(
+        "SELECT 1 FROM {table} WHERE {} OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+        pgrx::spi::quote_identifier(key_column)
+    );
+    let found = Spi::connect_mut(|c| c.update(q.as_str(), Some(1), &[key.into()]).map(|t| !t.is_empty()))
+        .unwrap_or_else(|e| pgrx::error!("rowsec: checking row {key} of {table} failed: {e}"));
+    if !found {
+        refuse(format!(
+            "Row {key} of {table} does not exist or role \"{}\" (person {person}) may not update it under its row-level security policies.",
+            role_name(user)
+        ));
+    }
+}
+
+/// The caller as an active person, or insufficient_privilege.
+fn acting_person() -> i64 {
+    let dir = cache::directory();
+    let caller = Caller::current(&dir.config.identity);
+    match caller.person(&dir) {
+        Some(p) => dir.directory.id(p),
+        None => RowsecError::insufficient_privilege(
+            "only an active person in the directory may share or unshare rows",
+            format!("Role \"{}\" does not resolve to an active person.", role_name(unsafe { pg_sys::GetUserId() })),
+            "Check the directory row (login, active) or the identity setting for this session.",
+        )
+        .raise(),
+    }
+}
+
+fn require<T>(v: Option<T>, what: &str) -> T {
+    v.unwrap_or_else(|| {
+        RowsecError::new(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("{what} must not be NULL"),
+            format!("rowsec was called with a NULL {what}."),
+            "Pass a value.",
+        )
+        .raise()
+    })
+}
+
+fn sharing_table(tbl: pg_sys::Oid) -> Protected {
+    match protected(tbl) {
+        Some(p) if p.sharing => p,
+        _ => RowsecError::new(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("{} does not allow sharing", catalog::relation_name(tbl)),
+            "The table is not registered in rowsec.protected_tables with sharing = true.",
+            "Set `sharing: true` for the table in the spec and run the script generated by `rowsec compile`.",
+        )
+        .raise(),
+    }
+}
+
+struct ShareRecord {
+    id: i64,
+    tbl: pg_sys::Oid,
+    key: i64,
+    person: Option<i64>,
+    team: Option<String>,
+    access: String,
+    expires: Option<TimestampWithTimeZone>,
+}
+
+fn audit(action: &str, s: &ShareRecord, actor: i64, actor_role: &str, reason: Option<&str>) {
+    let args: [DatumWithOid; 11] = [
+        action.into(),
+        s.id.into(),
+        RegClass(s.tbl).into(),
+        s.key.into(),
+        s.person.into(),
+        s.team.clone().into(),
+        s.access.as_str().into(),
+        s.expires.into(),
+        actor.into(),
+        actor_role.into(),
+        reason.into(),
+    ];
+    Spi::run_with_args(
+        "INSERT INTO rowsec.share_audit (action, share_id, tbl, row_key, grantee_person, grantee_team, access, expires_at, actor_person, actor_role, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::pg_catalog.name, $11)",
+        &args,
+    )
+    .unwrap_or_else(|e| pgrx::error!("rowsec: writing the share audit failed: {e}"));
+}
+
+/// Shares row `key` of `tbl` with a person or a team; returns the share id.
+#[pg_extern(volatile, parallel_unsafe)]
+#[allow(clippy::too_many_arguments)]
+fn share(
+    tbl: Option<RegClass>,
+    key: Option<i64>,
+    to_person: default!(Option<i64>, "NULL"),
+    to_team: default!(Option<&str>, "NULL"),
+    access: default!(Option<&str>, "'read'"),
+    expires_at: default!(Option<TimestampWithTimeZone>, "NULL"),
+    reason: default!(Option<&str>, "NULL"),
+) -> i64 {
+    let tbl = require(tbl, "table").0;
+    let key = require(key, "key");
+    let access = require(access, "access");
+    parse_access(access);
+    if to_person.is_some() == to_team.is_some() {
+        RowsecError::invalid_parameter(
+            "a share needs exactly one grantee",
+            format!("to_person is {to_person:?}, to_team is {to_team:?}."),
+            "Pass either to_person => <person id> or to_team => '<team>'.",
+        )
+        .raise();
+    }
+    if to_team == Some("") {
+        RowsecError::invalid_parameter(
+            "to_team must not be empty",
+            "An empty team matches nobody.",
+            "Pass a team name.",
+        )
+        .raise();
+    }
+    if let Some(e) = expires_at {
+        let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+        if pg_sys::TimestampTz::from(e) <= now {
+            RowsecError::invalid_parameter(
+                "expires_at is not in the future",
+                "A share that has already expired would grant nothing.",
+                "Pass a later expires_at, or NULL for no expiry.",
+            )
+            .raise();
+        }
+    }
+    let protected = sharing_table(tbl);
+    let actor = acting_person();
+    if let Some(p) = to_person {
+        let dir = cache::directory();
+        if dir.directory.person(p).is_none() {
+            RowsecError::invalid_parameter(
+                format!("person {p} is not in the directory"),
+                "Shares go to people of the directory or to teams.",
+                "Check the person id.",
+            )
+            .raise();
+        }
+    }
+    check_caller_may_update(tbl, &protected.key_column, key, actor);
+    let actor_role = role_name(unsafe { pg_sys::GetUserId() });
+
+    let _owner = AsRole::switch(extension_owner());
+    let args: [DatumWithOid; 8] = [
+        RegClass(tbl).into(),
+        key.into(),
+        to_person.into(),
+        to_team.into(),
+        access.into(),
+        expires_at.into(),
+        actor.into(),
+        reason.into(),
+    ];
+    let id = Spi::get_one_with_args::<i64>(
+        "INSERT INTO rowsec.shares (tbl, row_key, grantee_person, grantee_team, access, expires_at, granted_by, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        &args,
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| pgrx::error!("rowsec: inserting the share returned no id"));
+    let record = ShareRecord {
+        id,
+        tbl,
+        key,
+        person: to_person,
+        team: to_team.map(str::to_owned),
+        access: access.to_owned(),
+        expires: expires_at,
+    };
+    audit("share", &record, actor, &actor_role, reason);
+    id
+}
+
+/// Removes a share; the caller must be allowed to update the shared row.
+#[pg_extern(volatile, parallel_unsafe)]
+fn unshare(share_id: Option<i64>, reason: default!(Option<&str>, "NULL")) {
+    let id = require(share_id, "share_id");
+    let record = {
+        let _owner = AsRole::switch(extension_owner());
+        Spi::connect(|c| -> Option<ShareRecord> {
+            let rows = c
+                .select(
+                    "SELECT tbl::pg_catalog.oid, row_key, grantee_person, grantee_team, access, expires_at FROM rowsec.shares WHERE id OPERATOR(pg_catalog.=) $1",
+                    Some(1),
+                    &[id.into()],
+                )
+                .ok()?;
+            let r = rows.first();
+            Some(ShareRecord {
+                id,
+                tbl: r.get::<pg_sys::Oid>(1).ok()??,
+                key: r.get::<i64>(2).ok()??,
+                person: r.get::<i64>(3).ok()?,
+                team: r.get::<String>(4).ok()?,
+                access: r.get::<String>(5).ok()??,
+                expires: r.get::<TimestampWithTimeZone>(6).ok()?,
+            })
+        })
+    };
+    let Some(record) = record else {
+        RowsecError::invalid_parameter(
+            format!("share {id} does not exist"),
+            "No row of rowsec.shares has this id (it may have been removed already).",
+            "List shares with the function that returned the id, or check rowsec.share_audit.",
+        )
+        .raise();
+    };
+    let protected = match protected(record.tbl) {
+        Some(p) => p,
+        None => sharing_table(record.tbl),
+    };
+    let actor = acting_person();
+    check_caller_may_update(record.tbl, &protected.key_column, record.key, actor);
+    let actor_role = role_name(unsafe { pg_sys::GetUserId() });
+    let _owner = AsRole::switch(extension_owner());
+    Spi::run_with_args("DELETE FROM rowsec.shares WHERE id OPERATOR(pg_catalog.=) $1", &[id.into()])
+        .unwrap_or_else(|e| pgrx::error!("rowsec: deleting the share failed: {e}"));
+    audit("unshare", &record, actor, &actor_role, reason);
+}

@@ -1,0 +1,248 @@
+//! Planner support for `in_subtree`, `in_team` and `is_shared`.
+//!
+//! PostgreSQL 15 hashes `x = ANY(array)` only for constant arrays, and cannot see inside a
+//! function call at all. The support functions let the planner (1) turn the call into the index
+//! condition `owner = ANY(rowsec.subtree())` when `owner` is the leading column of a btree
+//! integer index, (2) estimate its selectivity from the cached set size, and (3) cost it as the
+//! cheap probe it is.
+
+use crate::cache;
+use crate::identity::Caller;
+use crate::types::RegClass;
+use pgrx::prelude::*;
+use pgrx::Internal;
+use std::ffi::CStr;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Subtree,
+    Team,
+    Shared,
+}
+
+impl Kind {
+    /// The argument that the index condition constrains.
+    fn key_arg(self) -> usize {
+        match self {
+            Kind::Shared => 1,
+            Kind::Subtree | Kind::Team => 0,
+        }
+    }
+
+    /// The array function of the index condition and its argument types.
+    fn array_function(self) -> (&'static CStr, &'static [pg_sys::Oid]) {
+        match self {
+            Kind::Subtree => (c"subtree", &[]),
+            Kind::Team => (c"team", &[]),
+            Kind::Shared => (c"shared_keys", &[pg_sys::REGCLASSOID, pg_sys::TEXTOID]),
+        }
+    }
+}
+
+#[pg_extern(immutable, parallel_safe)]
+pub fn in_subtree_support(req: Internal) -> Internal {
+    unsafe { support(req, Kind::Subtree) }
+}
+
+#[pg_extern(immutable, parallel_safe)]
+pub fn in_team_support(req: Internal) -> Internal {
+    unsafe { support(req, Kind::Team) }
+}
+
+#[pg_extern(immutable, parallel_safe)]
+pub fn is_shared_support(req: Internal) -> Internal {
+    unsafe { support(req, Kind::Shared) }
+}
+
+/// The planner calls support functions through `OidFunctionCall1`, which rejects an SQL NULL:
+/// "no answer" is a non-null datum holding a null pointer.
+fn no_answer() -> Internal {
+    Internal::from(Some(pg_sys::Datum::from(0usize)))
+}
+
+unsafe fn support(req: Internal, kind: Kind) -> Internal {
+    let Some(datum) = req.unwrap() else { return no_answer() };
+    let node = datum.cast_mut_ptr::<pg_sys::Node>();
+    if node.is_null() {
+        return no_answer();
+    }
+    let answered: *mut pg_sys::Node = unsafe {
+        match (*node).type_ {
+            pg_sys::NodeTag::T_SupportRequestSelectivity => selectivity(node.cast(), kind),
+            pg_sys::NodeTag::T_SupportRequestCost => cost(node.cast()),
+            pg_sys::NodeTag::T_SupportRequestIndexCondition => index_condition(node.cast(), kind).cast(),
+            _ => std::ptr::null_mut(),
+        }
+    };
+    if answered.is_null() {
+        no_answer()
+    } else {
+        Internal::from(Some(pg_sys::Datum::from(answered)))
+    }
+}
+
+unsafe fn list_nth(list: *mut pg_sys::List, n: usize) -> *mut pg_sys::Node {
+    unsafe {
+        if list.is_null() || (*list).length as usize <= n {
+            return std::ptr::null_mut();
+        }
+        (*(*list).elements.add(n)).ptr_value.cast()
+    }
+}
+
+unsafe fn is_const(node: *mut pg_sys::Node) -> bool {
+    !node.is_null()
+        && unsafe { (*node).type_ } == pg_sys::NodeTag::T_Const
+        && !unsafe { (*node.cast::<pg_sys::Const>()).constisnull }
+}
+
+/// For `is_shared('t'::regclass, k, 'read')`: the table and whether write shares are asked for,
+/// when both are constants.
+unsafe fn shared_args(args: *mut pg_sys::List) -> Option<(pg_sys::Oid, bool)> {
+    unsafe {
+        let (tbl, access) = (list_nth(args, 0), list_nth(args, 2));
+        if !is_const(tbl) || !is_const(access) {
+            return None;
+        }
+        let tbl = RegClass::from_datum((*tbl.cast::<pg_sys::Const>()).constvalue, false)?;
+        let access = String::from_datum((*access.cast::<pg_sys::Const>()).constvalue, false)?;
+        Some((tbl.0, access == "write"))
+    }
+}
+
+/// Fraction of rows passing: members of the caller's set over the directory size (owners are
+/// assumed evenly spread), or shared keys over the table's row count.
+unsafe fn selectivity(req: *mut pg_sys::SupportRequestSelectivity, kind: Kind) -> *mut pg_sys::Node {
+    unsafe {
+        let r = &mut *req;
+        if r.is_join {
+            return std::ptr::null_mut();
+        }
+        let Some(dir) = cache::directory_if_configured() else { return std::ptr::null_mut() };
+        let person = Caller::current(&dir.config.identity).person(&dir);
+        let selectivity = match kind {
+            Kind::Subtree | Kind::Team => {
+                let members = match (kind, person) {
+                    (_, None) => 0,
+                    (Kind::Subtree, Some(p)) => dir.subtree(p).len(),
+                    (_, Some(p)) => dir.team(p).len(),
+                };
+                members.max(1) as f64 / dir.directory.len().max(1) as f64
+            }
+            Kind::Shared => {
+                let Some((tbl, write)) = shared_args(r.args) else { return std::ptr::null_mut() };
+                let keys = match person {
+                    Some(p) => {
+                        let now = pg_sys::GetCurrentTransactionStartTimestamp();
+                        cache::shares().shared(&dir, tbl, write, p, now).keys.len()
+                    }
+                    None => 0,
+                };
+                keys.max(1) as f64 / relation_rows(r.root, list_nth(r.args, 1)).max(1.0)
+            }
+        };
+        r.selectivity = selectivity.clamp(1e-9, 1.0);
+        req.cast()
+    }
+}
+
+/// Estimated rows of the relation a key Var belongs to (1000 when unknown, the planner's guess).
+unsafe fn relation_rows(root: *mut pg_sys::PlannerInfo, key: *mut pg_sys::Node) -> f64 {
+    unsafe {
+        if root.is_null() || key.is_null() || (*key).type_ != pg_sys::NodeTag::T_Var {
+            return 1000.0;
+        }
+        let varno = (*key.cast::<pg_sys::Var>()).varno;
+        if varno <= 0 || varno >= (*root).simple_rel_array_size || (*root).simple_rel_array.is_null() {
+            return 1000.0;
+        }
+        let rel = *(*root).simple_rel_array.add(varno as usize);
+        if rel.is_null() || (*rel).tuples <= 0.0 {
+            1000.0
+        } else {
+            (*rel).tuples
+        }
+    }
+}
+
+/// A probe: as cheap as one operator, loading the set is a one-off at startup.
+unsafe fn cost(req: *mut pg_sys::SupportRequestCost) -> *mut pg_sys::Node {
+    unsafe {
+        (*req).startup = 0.0;
+        (*req).per_tuple = pg_sys::cpu_operator_cost;
+    }
+    req.cast()
+}
+
+/// int8 `=` (`int8eq`), in the btree `integer_ops` family.
+const INT8_EQUAL_OPERATOR: pg_sys::Oid = pg_sys::Oid::from_u32(410);
+
+unsafe fn index_condition(req: *mut pg_sys::SupportRequestIndexCondition, kind: Kind) -> *mut pg_sys::List {
+    unsafe {
+        let r = &mut *req;
+        let none = std::ptr::null_mut();
+        if r.opfamily != pg_sys::INTEGER_BTREE_FAM_OID || r.indexarg as usize != kind.key_arg() {
+            return none;
+        }
+        if r.node.is_null() || (*r.node).type_ != pg_sys::NodeTag::T_FuncExpr {
+            return none;
+        }
+        let call = r.node.cast::<pg_sys::FuncExpr>();
+        let key = list_nth((*call).args, kind.key_arg());
+        if key.is_null() || pg_sys::exprType(key) != pg_sys::INT8OID {
+            return none;
+        }
+        // The array function's arguments must not depend on the indexed row.
+        let array_args = match kind {
+            Kind::Shared => {
+                let (tbl, access) = (list_nth((*call).args, 0), list_nth((*call).args, 2));
+                if !is_const(tbl) || !is_const(access) {
+                    return none;
+                }
+                let l = pg_sys::lappend(std::ptr::null_mut(), pg_sys::copyObjectImpl(tbl.cast()));
+                pg_sys::lappend(l, pg_sys::copyObjectImpl(access.cast()))
+            }
+            Kind::Subtree | Kind::Team => std::ptr::null_mut(),
+        };
+        let (name, argtypes) = kind.array_function();
+        let names = pg_sys::lappend(
+            pg_sys::lappend(
+                std::ptr::null_mut(),
+                pg_sys::makeString(pg_sys::pstrdup(crate::catalog::SCHEMA.as_ptr())).cast(),
+            ),
+            pg_sys::makeString(pg_sys::pstrdup(name.as_ptr())).cast(),
+        );
+        let funcid = pg_sys::LookupFuncName(names, argtypes.len() as i32, argtypes.as_ptr(), true);
+        if funcid == pg_sys::InvalidOid {
+            return none;
+        }
+        let array = pg_sys::palloc0(std::mem::size_of::<pg_sys::FuncExpr>()).cast::<pg_sys::FuncExpr>();
+        (*array).xpr.type_ = pg_sys::NodeTag::T_FuncExpr;
+        (*array).funcid = funcid;
+        (*array).funcresulttype = pg_sys::INT8ARRAYOID;
+        (*array).funcretset = false;
+        (*array).funcvariadic = false;
+        (*array).funcformat = pg_sys::CoercionForm::COERCE_EXPLICIT_CALL;
+        (*array).funccollid = pg_sys::InvalidOid;
+        (*array).inputcollid = (*call).inputcollid;
+        (*array).args = array_args;
+        (*array).location = -1;
+
+        let saop =
+            pg_sys::palloc0(std::mem::size_of::<pg_sys::ScalarArrayOpExpr>()).cast::<pg_sys::ScalarArrayOpExpr>();
+        (*saop).xpr.type_ = pg_sys::NodeTag::T_ScalarArrayOpExpr;
+        (*saop).opno = INT8_EQUAL_OPERATOR;
+        (*saop).opfuncid = pg_sys::Oid::from_u32(pg_sys::F_INT8EQ);
+        (*saop).hashfuncid = pg_sys::InvalidOid;
+        (*saop).negfuncid = pg_sys::InvalidOid;
+        (*saop).useOr = true;
+        (*saop).inputcollid = pg_sys::InvalidOid;
+        let operands = pg_sys::lappend(std::ptr::null_mut(), pg_sys::copyObjectImpl(key.cast()));
+        (*saop).args = pg_sys::lappend(operands, array.cast());
+        (*saop).location = -1;
+
+        // Exact: `f(owner)` is true iff `owner = ANY(set)`, so no recheck of the call is needed.
+        r.lossy = false;
+        pg_sys::lappend(std::ptr::null_mut(), saop.cast())
+    }
+}
