@@ -62,10 +62,7 @@ pub struct Problem {
 }
 
 fn problem(message: impl Into<String>, hint: impl Into<String>) -> Problem {
-    Problem {
-        message: message.into(),
-        hint: hint.into(),
-    }
+    Problem { message: message.into(), hint: hint.into() }
 }
 
 /// What we know of the table's columns: `None` when no `--schema` was given.
@@ -125,30 +122,18 @@ fn inspect(e: &Expr, columns: Columns<'_>, problems: &mut Vec<Problem>) {
             let name = f.name.to_string().to_lowercase();
             if SESSION_VALUES.contains(&name.as_str()) {
                 problems.push(session_value(&name));
-            } else if !IMMUTABLE_FUNCTIONS.contains(&name.as_str())
-                || f.over.is_some()
-                || f.filter.is_some()
-            {
+            } else if !IMMUTABLE_FUNCTIONS.contains(&name.as_str()) || f.over.is_some() || f.filter.is_some() {
                 problems.push(problem(
                     format!("`always` calls `{name}`, which is not known to be immutable"),
-                    format!(
-                        "use only columns, operators and these functions: {}",
-                        IMMUTABLE_FUNCTIONS.join(", ")
-                    ),
+                    format!("use only columns, operators and these functions: {}", IMMUTABLE_FUNCTIONS.join(", ")),
                 ));
             }
         }
         Expr::CompoundIdentifier(parts) => {
             let text: Vec<_> = parts.iter().map(|p| p.value.as_str()).collect();
             problems.push(problem(
-                format!(
-                    "`always` names `{}`; only the table's own columns are allowed",
-                    text.join(".")
-                ),
-                format!(
-                    "write the bare column name `{}`",
-                    parts.last().map_or("", |p| p.value.as_str())
-                ),
+                format!("`always` names `{}`; only the table's own columns are allowed", text.join(".")),
+                format!("write the bare column name `{}`", parts.last().map_or("", |p| p.value.as_str())),
             ));
         }
         Expr::Identifier(ident) => {
@@ -237,29 +222,31 @@ fn is_boolean(e: &Expr, columns: Columns<'_>) -> bool {
         | Expr::AllOp { .. } => true,
         Expr::Value(v) => matches!(v.value, sqlparser::ast::Value::Boolean(_)),
         Expr::Cast { data_type, .. } => matches!(data_type, DataType::Boolean | DataType::Bool),
-        Expr::Function(f) => {
-            BOOLEAN_FUNCTIONS.contains(&f.name.to_string().to_lowercase().as_str())
-        }
+        Expr::Function(f) => BOOLEAN_FUNCTIONS.contains(&f.name.to_string().to_lowercase().as_str()),
         Expr::Identifier(ident) => match columns {
             None => true,
             Some(cols) => {
                 let name = column_name(ident);
-                cols.iter()
-                    .any(|(c, t)| *c == name && *t == ColumnType::Boolean)
+                cols.iter().any(|(c, t)| *c == name && *t == ColumnType::Boolean)
             }
         },
-        Expr::Case {
-            conditions,
-            else_result,
-            ..
-        } => {
+        Expr::Case { conditions, else_result, .. } => {
             conditions.iter().all(|c| is_boolean(&c.result, columns))
-                && else_result
-                    .as_deref()
-                    .is_none_or(|e| is_boolean(e, columns))
+                && else_result.as_deref().is_none_or(|e| is_boolean(e, columns))
         }
         _ => false,
     }
+}
+
+/// The expression as sqlparser prints it back: what rowsec writes into the policy is exactly
+/// what it validated. Only called on expressions [`check`] accepted.
+pub fn normalize(sql: &str) -> String {
+    let dialect = PostgreSqlDialect {};
+    Parser::new(&dialect)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .map(|e| e.to_string())
+        .unwrap_or_else(|_| sql.to_owned())
 }
 
 #[cfg(test)]
@@ -282,11 +269,7 @@ mod tests {
 
     #[test]
     fn accepts_comparisons_and_immutable_functions() {
-        assert!(check(
-            "total >= 0 AND lower(coalesce(NULL, 'x')) <> 'y'",
-            Some(&invoice_columns())
-        )
-        .is_empty());
+        assert!(check("total >= 0 AND lower(coalesce(NULL, 'x')) <> 'y'", Some(&invoice_columns())).is_empty());
     }
 
     #[test]
@@ -298,18 +281,10 @@ mod tests {
 
     #[test]
     fn rejects_subqueries_volatile_functions_and_session_values() {
-        assert!(check("EXISTS (SELECT 1)", None)[0]
-            .message
-            .contains("subquery"));
-        assert!(check("id IN (SELECT 1)", None)[0]
-            .message
-            .contains("subquery"));
-        assert!(check("issued_at < now()", None)[0]
-            .message
-            .contains("not known to be immutable"));
-        assert!(check("current_user = 'x'", None)[0]
-            .message
-            .contains("session"));
+        assert!(check("EXISTS (SELECT 1)", None)[0].message.contains("subquery"));
+        assert!(check("id IN (SELECT 1)", None)[0].message.contains("subquery"));
+        assert!(check("issued_at < now()", None)[0].message.contains("not known to be immutable"));
+        assert!(check("current_user = 'x'", None)[0].message.contains("session"));
     }
 
     #[test]

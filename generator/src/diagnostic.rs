@@ -16,49 +16,24 @@ impl Span {
     pub(crate) fn from_saphyr(span: &saphyr_parser::Span, source: &str) -> Span {
         let start = char_to_byte(source, span.start.index());
         let end = char_to_byte(source, span.end.index()).max(start);
-        Span {
-            line: span.start.line(),
-            col: span.start.col(),
-            start,
-            end,
-        }
+        Span { line: span.start.line(), col: span.start.col(), start, end }
     }
 
     /// A zero-width span at a line and (0-based, in characters) column.
     pub fn point(source: &str, line: usize, col: usize) -> Span {
-        let line_start: usize = source
-            .split_inclusive('\n')
-            .take(line.saturating_sub(1))
-            .map(str::len)
-            .sum();
-        let offset = line_start
-            + source[line_start..]
-                .chars()
-                .take(col)
-                .map(char::len_utf8)
-                .sum::<usize>();
-        Span {
-            line: line.max(1),
-            col,
-            start: offset,
-            end: offset,
-        }
+        let line_start: usize = source.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+        let offset = line_start + source[line_start..].chars().take(col).map(char::len_utf8).sum::<usize>();
+        Span { line: line.max(1), col, start: offset, end: offset }
     }
 
     /// The span from the start of `self` to the end of `other`.
     pub fn to(&self, other: &Span) -> Span {
-        Span {
-            end: other.end.max(self.end),
-            ..*self
-        }
+        Span { end: other.end.max(self.end), ..*self }
     }
 }
 
 fn char_to_byte(source: &str, chars: usize) -> usize {
-    source
-        .char_indices()
-        .nth(chars)
-        .map_or(source.len(), |(i, _)| i)
+    source.char_indices().nth(chars).map_or(source.len(), |(i, _)| i)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +45,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(span: Span, message: impl Into<String>) -> Self {
-        Diagnostic {
-            span,
-            message: message.into(),
-            hint: None,
-        }
+        Diagnostic { span, message: message.into(), hint: None }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -97,81 +68,44 @@ impl fmt::Display for Report {
         let mut diagnostics = self.diagnostics.clone();
         diagnostics.sort_by_key(|d| (d.span.line, d.span.col));
         for d in &diagnostics {
-            writeln!(
-                f,
-                "{}:{}:{}: error: {}",
-                self.file,
-                d.span.line,
-                d.span.col + 1,
-                d.message
-            )?;
+            writeln!(f, "{}:{}:{}: error: {}", self.file, d.span.line, d.span.col + 1, d.message)?;
             let line_text = self.source.lines().nth(d.span.line - 1).unwrap_or("");
             let gutter = d.span.line.to_string().len();
             writeln!(f, "{:gutter$} |", "")?;
             writeln!(f, "{} | {}", d.span.line, line_text)?;
-            let line_start: usize = self
-                .source
-                .split_inclusive('\n')
-                .take(d.span.line - 1)
-                .map(str::len)
-                .sum();
+            let line_start: usize = self.source.split_inclusive('\n').take(d.span.line - 1).map(str::len).sum();
             let line_end = line_start + line_text.len();
             let width = self
                 .source
                 .get(d.span.start.min(line_end)..d.span.end.min(line_end))
                 .map_or(1, |s| s.chars().count().max(1));
-            writeln!(
-                f,
-                "{:gutter$} | {}{}",
-                "",
-                " ".repeat(d.span.col),
-                "^".repeat(width)
-            )?;
+            writeln!(f, "{:gutter$} | {}{}", "", " ".repeat(d.span.col), "^".repeat(width))?;
             if let Some(hint) = &d.hint {
                 writeln!(f, "{:gutter$} = hint: {}", "", hint)?;
             }
         }
         let n = diagnostics.len();
-        write!(
-            f,
-            "{}: {} problem{} found; no SQL was written",
-            self.file,
-            n,
-            if n == 1 { "" } else { "s" }
-        )
+        write!(f, "{}: {} problem{} found; no SQL was written", self.file, n, if n == 1 { "" } else { "s" })
     }
 }
 
 /// The closest candidate to a misspelt word, if one is close enough to be a useful suggestion.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
-        .map(|c| {
-            (
-                strsim::damerau_levenshtein(&word.to_lowercase(), &c.to_lowercase()),
-                c,
-            )
-        })
+        .map(|c| (strsim::damerau_levenshtein(&word.to_lowercase(), &c.to_lowercase()), c))
         .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
         .min_by_key(|(d, c)| (*d, *c))
         .map(|(_, c)| c)
 }
 
 /// `did you mean `x`?` or a list of what is allowed.
-pub fn suggestion<'a>(word: &str, candidates: &[&'a str], what: &str) -> String {
+pub fn suggestion(word: &str, candidates: &[&str], what: &str) -> String {
     match did_you_mean(word, candidates.iter().copied()) {
         Some(c) => format!("did you mean `{c}`?"),
         None if candidates.is_empty() => format!("no {what} is defined"),
-        None => format!(
-            "expected one of: {}",
-            candidates
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        None => {
+            format!("expected one of: {}", candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "))
+        }
     }
 }

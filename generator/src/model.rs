@@ -20,10 +20,7 @@ pub struct QualifiedName {
 
 impl QualifiedName {
     pub fn new(schema: &str, name: &str) -> Self {
-        QualifiedName {
-            schema: schema.to_owned(),
-            name: name.to_owned(),
-        }
+        QualifiedName { schema: schema.to_owned(), name: name.to_owned() }
     }
 }
 
@@ -72,12 +69,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 4] = [
-        Command::Select,
-        Command::Insert,
-        Command::Update,
-        Command::Delete,
-    ];
+    pub const ALL: [Command; 4] = [Command::Select, Command::Insert, Command::Update, Command::Delete];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -117,15 +109,7 @@ impl Scope {
     }
 
     pub fn parse(s: &str) -> Option<Scope> {
-        [
-            Scope::None,
-            Scope::Own,
-            Scope::Team,
-            Scope::Subtree,
-            Scope::All,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+        [Scope::None, Scope::Own, Scope::Team, Scope::Subtree, Scope::All].into_iter().find(|x| x.as_str() == s)
     }
 
     /// Whether every row in `other` is also in `self`, for every person and directory.

@@ -35,10 +35,7 @@ impl ColumnType {
     }
 
     pub fn is_integer(&self) -> bool {
-        matches!(
-            self,
-            ColumnType::BigInt | ColumnType::Integer | ColumnType::SmallInt
-        )
+        matches!(self, ColumnType::BigInt | ColumnType::Integer | ColumnType::SmallInt)
     }
 
     pub fn describe(&self) -> &str {
@@ -64,13 +61,8 @@ impl Schema {
         let statements = Parser::parse_sql(&PostgreSqlDialect {}, ddl).map_err(|e| {
             let text = e.to_string();
             let (line, col) = sqlparser_location(&text).unwrap_or((1, 1));
-            Diagnostic::new(
-                Span::point(ddl, line, col.saturating_sub(1)),
-                format!("cannot parse this DDL: {text}"),
-            )
-            .with_hint(
-                "--schema takes plain PostgreSQL DDL (CREATE SCHEMA / CREATE TABLE / CREATE INDEX)",
-            )
+            Diagnostic::new(Span::point(ddl, line, col.saturating_sub(1)), format!("cannot parse this DDL: {text}"))
+                .with_hint("--schema takes plain PostgreSQL DDL (CREATE SCHEMA / CREATE TABLE / CREATE INDEX)")
         })?;
         let mut schema = Schema::default();
         for statement in statements {
@@ -78,12 +70,7 @@ impl Schema {
                 let columns = table
                     .columns
                     .iter()
-                    .map(|c| {
-                        (
-                            ident_value(&c.name),
-                            ColumnType::from_sql(&c.data_type.to_string()),
-                        )
-                    })
+                    .map(|c| (ident_value(&c.name), ColumnType::from_sql(&c.data_type.to_string())))
                     .collect();
                 schema.tables.insert(qualified(&table.name), columns);
             }
@@ -92,11 +79,7 @@ impl Schema {
     }
 
     pub fn column(&self, table: &QualifiedName, column: &str) -> Option<&ColumnType> {
-        self.tables
-            .get(table)?
-            .iter()
-            .find(|(c, _)| c == column)
-            .map(|(_, t)| t)
+        self.tables.get(table)?.iter().find(|(c, _)| c == column).map(|(_, t)| t)
     }
 
     pub fn columns(&self, table: &QualifiedName) -> Option<impl Iterator<Item = &str>> {
@@ -114,12 +97,7 @@ fn ident_value(ident: &sqlparser::ast::Ident) -> String {
 }
 
 fn qualified(name: &ObjectName) -> QualifiedName {
-    let parts: Vec<String> = name
-        .0
-        .iter()
-        .filter_map(|p| p.as_ident())
-        .map(ident_value)
-        .collect();
+    let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident()).map(ident_value).collect();
     match parts.as_slice() {
         [schema, table] => QualifiedName::new(schema, table),
         [.., schema, table] => QualifiedName::new(schema, table),
@@ -145,10 +123,7 @@ mod tests {
         let schema = Schema::parse(include_str!("../../examples/crm-schema.sql")).unwrap();
         let accounts = QualifiedName::new("crm", "accounts");
         assert_eq!(schema.column(&accounts, "id"), Some(&ColumnType::BigInt));
-        assert_eq!(
-            schema.column(&accounts, "owner_id"),
-            Some(&ColumnType::BigInt)
-        );
+        assert_eq!(schema.column(&accounts, "owner_id"), Some(&ColumnType::BigInt));
         let users = QualifiedName::new("crm", "app_users");
         assert_eq!(schema.column(&users, "active"), Some(&ColumnType::Boolean));
         assert_eq!(schema.column(&users, "db_login"), Some(&ColumnType::Text));
@@ -157,8 +132,7 @@ mod tests {
 
     #[test]
     fn quoted_identifiers_keep_their_case() {
-        let schema =
-            Schema::parse(r#"CREATE TABLE "Sales"."Deals" ("Id" bigint, owner int);"#).unwrap();
+        let schema = Schema::parse(r#"CREATE TABLE "Sales"."Deals" ("Id" bigint, owner int);"#).unwrap();
         let t = QualifiedName::new("Sales", "Deals");
         assert_eq!(schema.column(&t, "Id"), Some(&ColumnType::BigInt));
         assert_eq!(schema.column(&t, "owner"), Some(&ColumnType::Integer));

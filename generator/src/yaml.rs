@@ -59,10 +59,8 @@ pub fn parse(source: &str) -> Result<Node, Diagnostic> {
             Err(e) => {
                 let m = e.marker();
                 let span = Span::point(source, m.line(), m.col());
-                return Err(
-                    Diagnostic::new(span, format!("YAML syntax error: {}", e.info()))
-                        .with_hint("check the indentation and quoting on this line"),
-                );
+                return Err(Diagnostic::new(span, format!("YAML syntax error: {}", e.info()))
+                    .with_hint("check the indentation and quoting on this line"));
             }
         }
     }
@@ -87,48 +85,30 @@ impl Builder {
             Event::DocumentStart(_) => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    return Err(Diagnostic::new(
-                        span,
-                        "a spec file holds exactly one YAML document",
-                    )
-                    .with_hint("remove the second `---` document or split it into another file"));
+                    return Err(Diagnostic::new(span, "a spec file holds exactly one YAML document")
+                        .with_hint("remove the second `---` document or split it into another file"));
                 }
             }
             Event::Alias(_) => {
-                return Err(Diagnostic::new(
-                    span,
-                    "YAML aliases (`*name`) are not supported in a spec",
-                )
-                .with_hint("write the value out; a spec should read without jumping around"));
+                return Err(Diagnostic::new(span, "YAML aliases (`*name`) are not supported in a spec")
+                    .with_hint("write the value out; a spec should read without jumping around"));
             }
             Event::Scalar(text, style, _, _) => {
                 let quoted = !matches!(style, ScalarStyle::Plain);
-                self.add(Node {
-                    kind: NodeKind::Scalar {
-                        text: text.into_owned(),
-                        quoted,
-                    },
-                    span,
-                });
+                self.add(Node { kind: NodeKind::Scalar { text: text.into_owned(), quoted }, span });
             }
             Event::SequenceStart(..) => self.stack.push(Partial::Seq(Vec::new(), span)),
             Event::MappingStart(..) => self.stack.push(Partial::Map(Vec::new(), None, span)),
             Event::SequenceEnd => {
                 if let Some(Partial::Seq(items, start)) = self.stack.pop() {
                     let span = start.to(&span);
-                    self.add(Node {
-                        kind: NodeKind::Seq(items),
-                        span,
-                    });
+                    self.add(Node { kind: NodeKind::Seq(items), span });
                 }
             }
             Event::MappingEnd => {
                 if let Some(Partial::Map(entries, _, start)) = self.stack.pop() {
                     let span = start.to(&span);
-                    self.add(Node {
-                        kind: NodeKind::Map(entries),
-                        span,
-                    });
+                    self.add(Node { kind: NodeKind::Map(entries), span });
                 }
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
@@ -148,9 +128,6 @@ impl Builder {
     }
 
     fn finish(self, source: &str) -> Result<Node, Diagnostic> {
-        Ok(self.root.unwrap_or(Node {
-            kind: NodeKind::Map(Vec::new()),
-            span: Span::point(source, 1, 0),
-        }))
+        Ok(self.root.unwrap_or(Node { kind: NodeKind::Map(Vec::new()), span: Span::point(source, 1, 0) }))
     }
 }

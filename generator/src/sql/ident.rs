@@ -218,10 +218,7 @@ mod tests {
         assert_eq!(Ident("Sales").to_string(), "\"Sales\"");
         assert_eq!(Ident("a b").to_string(), "\"a b\"");
         assert_eq!(Ident("1st").to_string(), "\"1st\"");
-        assert_eq!(
-            Ident("x\"; DROP TABLE t; --").to_string(),
-            "\"x\"\"; DROP TABLE t; --\""
-        );
+        assert_eq!(Ident("x\"; DROP TABLE t; --").to_string(), "\"x\"\"; DROP TABLE t; --\"");
     }
 
     #[test]

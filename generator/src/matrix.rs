@@ -1,0 +1,175 @@
+//! The role x table x command matrix with column rights: what a reviewer reads instead of SQL.
+//!
+//! JSON layout (`format` = "rowsec-matrix/1"; documented in docs/matrix.md, stable):
+//! `{ format, spec, sha256, tables: [ { table, sharing, always, classes: {column: class},
+//!   roles: [ { role, select, insert, update, delete, classes: {class: none|read|write} } ] } ] }`
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::model::{Access, Command, Scope, Spec};
+use crate::resolve::{class_access, scope};
+use crate::Loaded;
+
+#[derive(Debug, Serialize)]
+pub struct Matrix {
+    pub format: &'static str,
+    pub spec: String,
+    pub sha256: String,
+    pub tables: Vec<TableRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TableRow {
+    pub table: String,
+    pub sharing: bool,
+    pub always: Option<String>,
+    /// column -> class
+    pub classes: std::collections::BTreeMap<String, String>,
+    pub roles: Vec<RoleRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoleRow {
+    pub role: String,
+    pub select: Scope,
+    pub insert: Scope,
+    pub update: Scope,
+    pub delete: Scope,
+    /// class -> what the role can do with the table's columns of that class, given both its
+    /// `fields` and its commands (reading needs select; writing needs insert or update).
+    pub classes: std::collections::BTreeMap<String, Access>,
+}
+
+pub fn build(loaded: &Loaded) -> Matrix {
+    let spec: &Spec = &loaded.spec;
+    let tables = spec
+        .tables
+        .values()
+        .map(|t| {
+            let classes: BTreeSet<&str> = t.classes().collect();
+            let roles = spec
+                .roles
+                .values()
+                .map(|r| {
+                    let s = |c| scope(&spec.levels, r, &t.name, c);
+                    let can_read = s(Command::Select) != Scope::None;
+                    let can_write = s(Command::Insert) != Scope::None || s(Command::Update) != Scope::None;
+                    let classes = classes
+                        .iter()
+                        .map(|c| {
+                            let a = class_access(r, c);
+                            let effective = if a.can_write() && can_write {
+                                Access::Write
+                            } else if a.can_read() && can_read {
+                                Access::Read
+                            } else {
+                                Access::None
+                            };
+                            (c.to_string(), effective)
+                        })
+                        .collect();
+                    RoleRow {
+                        role: r.name.clone(),
+                        select: s(Command::Select),
+                        insert: s(Command::Insert),
+                        update: s(Command::Update),
+                        delete: s(Command::Delete),
+                        classes,
+                    }
+                })
+                .collect();
+            TableRow {
+                table: format!("{}.{}", t.name.schema, t.name.name),
+                sharing: t.sharing,
+                always: t.always.clone(),
+                classes: t.columns.clone(),
+                roles,
+            }
+        })
+        .collect();
+    Matrix { format: "rowsec-matrix/1", spec: loaded.file.clone(), sha256: loaded.sha256.clone(), tables }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+pub fn render(m: &Matrix, format: Format) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(m).expect("matrix serializes") + "\n",
+        Format::Text => render_table(m, false),
+        Format::Markdown => render_table(m, true),
+    }
+}
+
+fn render_table(m: &Matrix, markdown: bool) -> String {
+    let mut out = String::new();
+    if markdown {
+        let _ = writeln!(out, "# Access matrix for `{}`\n", m.spec);
+    } else {
+        let _ = writeln!(out, "Access matrix for {} (rows: scopes per command; classes: none/read/write)", m.spec);
+    }
+    for t in &m.tables {
+        let mut notes = Vec::new();
+        if t.sharing {
+            notes.push("sharing".to_owned());
+        }
+        if let Some(a) = &t.always {
+            notes.push(format!("always: {a}"));
+        }
+        for (column, class) in &t.classes {
+            notes.push(format!("{column}: {class}"));
+        }
+        let classes: Vec<&str> = t.classes.values().map(String::as_str).collect::<BTreeSet<_>>().into_iter().collect();
+        let mut header = vec!["role", "select", "insert", "update", "delete"];
+        header.extend(&classes);
+        let rows: Vec<Vec<String>> = t
+            .roles
+            .iter()
+            .map(|r| {
+                let mut row = vec![
+                    r.role.clone(),
+                    r.select.to_string(),
+                    r.insert.to_string(),
+                    r.update.to_string(),
+                    r.delete.to_string(),
+                ];
+                row.extend(classes.iter().map(|c| r.classes[*c].as_str().to_owned()));
+                row
+            })
+            .collect();
+        let suffix = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
+        if markdown {
+            let _ = writeln!(out, "## `{}`{suffix}\n", t.table);
+            let _ = writeln!(out, "| {} |", header.join(" | "));
+            let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
+            for row in rows {
+                let _ = writeln!(out, "| {} |", row.join(" | "));
+            }
+            out.push('\n');
+        } else {
+            let _ = writeln!(out, "\n{}{suffix}", t.table);
+            let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.len());
+                }
+            }
+            let line = |cells: Vec<&str>| {
+                let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+                format!("  {}", padded.join("  ").trim_end())
+            };
+            let _ = writeln!(out, "{}", line(header.clone()));
+            for row in &rows {
+                let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+            }
+        }
+    }
+    out
+}

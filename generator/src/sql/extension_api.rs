@@ -1,0 +1,83 @@
+//! Every object of the `rowsec` extension that generated SQL calls, in one place.
+//! The contract is docs/extension-interface.md; change both together.
+
+use crate::model::{Directory, Identity, QualifiedName, Scope};
+use crate::sql::ident::{Ident, Literal};
+
+pub const EXTENSION: &str = "rowsec";
+/// The extension's registry of protected tables (`tbl regclass`), read by the converge step.
+pub const PROTECTED_TABLES: &str = "rowsec.protected_tables";
+
+/// `'crm.accounts'::regclass`
+pub fn regclass(table: &QualifiedName) -> String {
+    format!("{}::regclass", Literal(&table.to_string()))
+}
+
+pub fn configure(d: &Directory, identity: &Identity) -> String {
+    let opt = |c: &Option<String>| c.as_deref().map_or("NULL".to_owned(), |c| Literal(c).to_string());
+    let (mode, setting) = match identity {
+        Identity::Login => ("login", "NULL".to_owned()),
+        Identity::Setting(name) => ("setting", Literal(name).to_string()),
+    };
+    format!(
+        "SELECT rowsec.configure(\n    directory        => {},\n    id_column        => {},\n    manager_column   => {},\n    team_column      => {},\n    login_column     => {},\n    active_column    => {},\n    identity         => {},\n    identity_setting => {}\n);",
+        regclass(&d.table),
+        Literal(&d.id),
+        Literal(&d.manager),
+        opt(&d.team),
+        opt(&d.login),
+        opt(&d.active),
+        Literal(mode),
+        setting,
+    )
+}
+
+pub fn protect_table(table: &QualifiedName, key: &str, owner: &str, sharing: bool) -> String {
+    format!(
+        "SELECT rowsec.protect_table({}, key_column => {}, owner_column => {}, sharing => {sharing});",
+        regclass(table),
+        Literal(key),
+        Literal(owner)
+    )
+}
+
+/// `SELECT rowsec.unprotect_table(<expr>)` for a regclass-valued SQL expression.
+pub fn unprotect_table_call(regclass_expr: &str) -> String {
+    format!("PERFORM rowsec.unprotect_table({regclass_expr})")
+}
+
+pub fn current_person() -> &'static str {
+    "rowsec.current_person()"
+}
+
+/// The condition "the row's owner is in `scope` of the current person". Never called with
+/// `Scope::None`: such commands get no policy.
+pub fn scope_condition(scope: Scope, owner: &str) -> String {
+    match scope {
+        Scope::Own => format!("{} = {}", Ident(owner), current_person()),
+        Scope::Team => format!("rowsec.in_team({})", Ident(owner)),
+        Scope::Subtree => format!("rowsec.in_subtree({})", Ident(owner)),
+        // A pseudo-constant: PostgreSQL evaluates it once per query (a one-time filter).
+        Scope::All => format!("{} IS NOT NULL", current_person()),
+        Scope::None => "false".to_owned(),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum ShareAccess {
+    /// Read or write shares.
+    Read,
+    Write,
+}
+
+pub fn is_shared(table: &QualifiedName, key: &str, access: ShareAccess) -> String {
+    let access = match access {
+        ShareAccess::Read => "read",
+        ShareAccess::Write => "write",
+    };
+    format!("rowsec.is_shared({}, {}, {})", regclass(table), Ident(key), Literal(access))
+}
+
+pub fn shared_write_keeps_owner(table: &QualifiedName, key: &str, owner: &str) -> String {
+    format!("rowsec.shared_write_keeps_owner({}, {}, {})", regclass(table), Ident(key), Ident(owner))
+}
