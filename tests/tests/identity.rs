@@ -1,0 +1,113 @@
+//! SPEC "identity": `{ setting: app.person_id }` for pooled connections, and `login`.
+
+use std::collections::BTreeSet;
+
+use postgres::Client;
+use rowsec_e2e::fixture::{classify, env, keys, setting_spec_path, tables, Tally};
+use rowsec_e2e::oracle::{Oracle, Outcome};
+use rowsec_generator::model::Command;
+
+/// A database under crm-setting.yaml and a pool login that is a member of every spec role
+/// (as an application's pool would be; it picks the role per transaction).
+fn pool() -> (String, Client) {
+    let env = env();
+    let db = env.database_for(&setting_spec_path());
+    let roles: Vec<&str> = env.setting_spec.roles.keys().map(String::as_str).collect();
+    env.cluster
+        .admin(&db)
+        .batch_execute(&format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_pool') THEN \
+             CREATE ROLE app_pool LOGIN; END IF; END $$; GRANT {} TO app_pool;",
+            roles.join(", ")
+        ))
+        .unwrap();
+    let c = env.cluster.connect("app_pool", &db).expect("pool login");
+    (db, c)
+}
+
+/// The account keys one transaction sees after running `setup` (SET LOCAL ...).
+fn accounts_seen(c: &mut Client, setup: &str) -> Result<BTreeSet<i64>, Outcome> {
+    let mut tx = c.transaction().unwrap();
+    if let Err(e) = tx.batch_execute(setup) {
+        return Err(classify(Err(e)));
+    }
+    let r = tx.query("SELECT id FROM crm.accounts", &[]);
+    let _ = tx.rollback();
+    r.map(|rows| rows.iter().map(|r| r.get(0)).collect()).map_err(|e| classify(Err(e)))
+}
+
+#[test]
+fn a_pooled_session_without_the_setting_sees_nothing() {
+    let (_db, mut c) = pool();
+    assert_eq!(accounts_seen(&mut c, "SET LOCAL ROLE crm_admin"), Ok(BTreeSet::new()));
+}
+
+#[test]
+fn a_pooled_session_with_an_empty_setting_sees_nothing() {
+    let (_db, mut c) = pool();
+    assert_eq!(accounts_seen(&mut c, "SET LOCAL ROLE crm_admin; SET LOCAL app.person_id = ''"), Ok(BTreeSet::new()));
+}
+
+#[test]
+fn a_pooled_session_with_a_malformed_setting_sees_nothing() {
+    let (_db, mut c) = pool();
+    for bad in ["abc", "1.5", "2; DROP TABLE x", "99999999999999999999999", " ", "-"] {
+        assert_eq!(
+            accounts_seen(&mut c, &format!("SET LOCAL ROLE crm_admin; SET LOCAL app.person_id = '{bad}'")),
+            Ok(BTreeSet::new()),
+            "setting {bad:?}"
+        );
+    }
+}
+
+#[test]
+fn a_pooled_session_with_an_unknown_or_inactive_person_sees_nothing() {
+    let (_db, mut c) = pool();
+    for id in ["424242", "60", "61"] {
+        assert_eq!(
+            accounts_seen(&mut c, &format!("SET LOCAL ROLE sales_manager; SET LOCAL app.person_id = '{id}'")),
+            Ok(BTreeSet::new()),
+            "person {id}"
+        );
+    }
+}
+
+#[test]
+fn set_local_person_switches_the_person_between_transactions_of_one_connection() {
+    let env = env();
+    let (_db, mut c) = pool();
+    let oracle = Oracle::new(&env.setting_spec, &env.people);
+    let mut tally = Tally::new("setting identity: person x table, one pooled connection");
+    // People with one role: the pool takes that role for the transaction.
+    for p in env.people.iter().filter(|p| p.roles.len() == 1) {
+        for t in tables() {
+            let expected = if oracle.has_privilege(p.id, &t, Command::Select) {
+                Ok(env.rows[&t].iter().filter(|r| oracle.visible(p.id, &t, r)).map(|r| r.key).collect::<BTreeSet<_>>())
+            } else {
+                Err(Outcome::PermissionDenied)
+            };
+            let mut tx = c.transaction().unwrap();
+            tx.batch_execute(&format!("SET LOCAL ROLE {}; SET LOCAL app.person_id = '{}'", p.roles[0], p.id)).unwrap();
+            let actual = tx
+                .query(&format!("SELECT id FROM {t}"), &[])
+                .map(|rows| rows.iter().map(|r| r.get::<_, i64>(0)).collect())
+                .map_err(|e| classify(Err(e)));
+            let _ = tx.rollback();
+            tally.check(format!("{} ({}) {t}", p.name, p.id), expected, actual);
+        }
+    }
+    // After the last transaction the setting is gone again: nobody.
+    assert_eq!(accounts_seen(&mut c, "SET LOCAL ROLE crm_admin"), Ok(BTreeSet::new()));
+    tally.finish();
+}
+
+#[test]
+fn under_login_identity_setting_a_person_id_changes_nothing() {
+    let env = env();
+    let db = env.crm_db();
+    let mut c = env.login(&db, 20);
+    let before = keys(&mut c, "SELECT id FROM crm.accounts").unwrap();
+    c.batch_execute("SET app.person_id = '1'").unwrap();
+    let after = keys(&mut c, "SELECT id FROM crm.accounts").unwrap();
+    assert_eq!(before, after);
+}
