@@ -317,7 +317,7 @@ impl<'s> Loader<'s> {
                         table.name,
                         t.describe()
                     ),
-                    format!("use a {wanted} column, or change the column's type"),
+                    format!("point it at a column of type {wanted}, or change the column's type"),
                 );
             }
             Some(_) => {}
@@ -450,7 +450,7 @@ impl<'s> Loader<'s> {
                         );
                         continue;
                     }
-                    self.check_column(&name, column, ck.span, |_| true, "", &format!("classed column of {what}"));
+                    self.check_column(&name, column, ck.span, |_| true, "", "`columns`");
                     columns.insert(column.to_owned(), class);
                 }
             }

@@ -1,0 +1,43 @@
+//! Every file in bad-specs/ is a spec rowsec must reject; the snapshot is exactly what the user
+//! reads (place, offending text, fix), reviewed in diffs like squawk's rule tests.
+
+use std::path::Path;
+
+use rowsec_generator::{load_str, Error, Schema};
+
+fn schema() -> Schema {
+    Schema::parse(include_str!("../../examples/crm-schema.sql")).unwrap()
+}
+
+#[test]
+fn every_bad_spec_is_rejected_with_its_place_and_a_fix() {
+    insta::glob!("bad-specs/*.yaml", |path| {
+        let source = std::fs::read_to_string(path).unwrap();
+        let label = Path::new(path).file_name().unwrap().to_string_lossy();
+        match load_str(&label, &source, Some(schema())) {
+            Err(Error::InvalidSpec(report)) => insta::assert_snapshot!(report.to_string()),
+            Err(other) => panic!("{label}: unexpected error kind: {other}"),
+            Ok(_) => panic!("{label}: was accepted"),
+        }
+    });
+}
+
+#[test]
+fn there_are_at_least_25_bad_specs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-specs");
+    assert!(std::fs::read_dir(dir).unwrap().count() >= 25);
+}
+
+#[test]
+fn all_problems_of_a_file_are_reported_not_only_the_first() {
+    let source = include_str!("bad-specs/29-many-problems-at-once.yaml");
+    let Err(Error::InvalidSpec(report)) = load_str("many.yaml", source, Some(schema())) else { panic!("accepted") };
+    assert!(report.diagnostics.len() >= 7, "{report}");
+}
+
+#[test]
+fn the_reference_spec_is_valid_with_and_without_the_schema() {
+    let source = include_str!("../../examples/crm.yaml");
+    load_str("crm.yaml", source, Some(schema())).unwrap();
+    load_str("crm.yaml", source, None).unwrap();
+}
