@@ -248,3 +248,4 @@ fn directory_changed<'a>(
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
     Ok(None)
 }
+

@@ -96,7 +96,34 @@ pub fn row_owner(tbl: pg_sys::Oid, key: i64) -> Option<i64> {
         pgrx::spi::quote_identifier(&p.key_column),
     );
     let _owner = AsRole::switch(extension_owner());
-    Spi::connect(|c| c.select(q.as_str(), Some(1), &[key.into()]).ok()?.first().get::<i64>(1).ok()?)
+    select_int8_read_only(&q, key)
+}
+
+/// Runs a one-parameter query returning one int8 in SPI read-only mode, i.e. under the current
+/// statement's snapshot without advancing the command counter (pgrx's `select` goes read-write
+/// once anything in the transaction wrote through SPI, which would be wrong inside WITH CHECK).
+fn select_int8_read_only(query: &str, param: i64) -> Option<i64> {
+    let query = std::ffi::CString::new(query).ok()?;
+    Spi::connect(|_client| unsafe {
+        let mut argtypes = [pg_sys::INT8OID];
+        let mut values = [pg_sys::Datum::from(param)];
+        let status = pg_sys::SPI_execute_with_args(
+            query.as_ptr(),
+            1,
+            argtypes.as_mut_ptr(),
+            values.as_mut_ptr(),
+            std::ptr::null(),
+            true,
+            1,
+        );
+        let table = pg_sys::SPI_tuptable;
+        if status != pg_sys::SPI_OK_SELECT as i32 || table.is_null() || (*table).numvals == 0 {
+            return None;
+        }
+        let mut isnull = false;
+        let d = pg_sys::SPI_getbinval(*(*table).vals, (*table).tupdesc, 1, &mut isnull);
+        (!isnull).then(|| d.value() as i64)
+    })
 }
 
 /// Raises insufficient_privilege unless the caller may update row `key` of `tbl`: table or
@@ -280,11 +307,18 @@ fn share(
         actor.into(),
         reason.into(),
     ];
-    let id = Spi::get_one_with_args::<i64>(
-        "INSERT INTO rowsec.shares (tbl, row_key, grantee_person, grantee_team, access, expires_at, granted_by, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        &args,
-    )
+    // No row limit: with a limit the executor stops ModifyTable early and the AFTER STATEMENT
+    // trigger that invalidates every backend's shares cache would never fire.
+    let id = Spi::connect_mut(|c| {
+        c.update(
+            "INSERT INTO rowsec.shares (tbl, row_key, grantee_person, grantee_team, access, expires_at, granted_by, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            None,
+            &args,
+        )?
+        .first()
+        .get_one::<i64>()
+    })
     .ok()
     .flatten()
     .unwrap_or_else(|| pgrx::error!("rowsec: inserting the share returned no id"));
