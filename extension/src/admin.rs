@@ -214,6 +214,8 @@ fn unprotect_table(tbl: RegClass) {
 /// The cache of this backend: version (per-backend load number), people, when and how fast it
 /// was loaded, and the manager cycles found.
 #[pg_extern(stable, parallel_safe)]
+// pgrx reads the column names from the signature, so the tuple type cannot be an alias.
+#[allow(clippy::type_complexity)]
 fn directory_status() -> TableIterator<
     'static,
     (
@@ -248,4 +250,3 @@ fn directory_changed<'a>(
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
     Ok(None)
 }
-

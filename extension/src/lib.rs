@@ -22,7 +22,10 @@ mod support;
 mod types;
 
 #[cfg(any(test, feature = "pg_test"))]
-mod pg_tests;
+#[pg_schema]
+mod tests {
+    include!("pg_tests.rs");
+}
 
 ::pgrx::pg_module_magic!(name, version);
 
