@@ -24,17 +24,27 @@ fn a_read_share_makes_a_row_visible_but_not_updatable() {
 }
 
 #[test]
-fn a_write_share_allows_updates_but_never_handing_the_row_away() {
+fn a_write_share_lets_the_sharee_update_the_row() {
+    let env = env();
+    let db = env.crm_db();
+    let mut owner = env.login(&db, 20);
+    let mut other = env.login(&db, 23);
+    let update = "UPDATE crm.opportunities SET title = 'x' WHERE id = 2001";
+    assert_eq!(try_rolled_back(&mut other, update), Outcome::Rows(0));
+    share(&mut owner, "'crm.opportunities', 2001, to_person => 23, access => 'write'").unwrap();
+    assert_eq!(try_rolled_back(&mut other, update), Outcome::Rows(1));
+}
+
+#[test]
+fn a_write_share_never_lets_the_sharee_hand_the_row_to_a_third_person() {
     let env = env();
     let db = env.crm_db();
     let mut owner = env.login(&db, 20);
     let mut other = env.login(&db, 23);
     share(&mut owner, "'crm.opportunities', 2001, to_person => 23, access => 'write'").unwrap();
-    assert_eq!(
-        try_rolled_back(&mut other, "UPDATE crm.opportunities SET title = 'x' WHERE id = 2001"),
-        Outcome::Rows(1)
-    );
-    for new_owner in [23, 24, 1] {
+    // 24 is 23's teammate, 21 the owner's teammate, 1 the CEO: none in 23's update scope.
+    // (Taking the row for 23 itself is in 23's own update scope, so SPEC 4 allows it.)
+    for new_owner in [24, 21, 1] {
         assert_eq!(
             try_rolled_back(
                 &mut other,
@@ -44,7 +54,16 @@ fn a_write_share_allows_updates_but_never_handing_the_row_away() {
             "hand to {new_owner}"
         );
     }
-    // Within the sharee's column rights: a rep only reads `financial`.
+}
+
+#[test]
+fn a_write_share_stays_within_the_sharees_column_rights() {
+    let env = env();
+    let db = env.crm_db();
+    let mut owner = env.login(&db, 20);
+    let mut other = env.login(&db, 23);
+    share(&mut owner, "'crm.opportunities', 2001, to_person => 23, access => 'write'").unwrap();
+    // A rep only reads `financial`.
     assert_eq!(
         try_rolled_back(&mut other, "UPDATE crm.opportunities SET amount = 1 WHERE id = 2001"),
         Outcome::PermissionDenied

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The whole check of the repository, for CI and for people: installs what is missing
+# (idempotently), then formatting, lints, the generator's tests, the extension's pgrx tests,
+# installs the extension into the system PostgreSQL 15, and runs the end-to-end tests.
+# Exits non-zero on the first failure.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+PGRX_VERSION=0.18.0
+PGRX_TEST_DATA=/tmp/rowsec-pgrx-test-data
+
+step() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# End-to-end clusters live in /tmp/rowsec-e2e-<pid>-<n>; each test binary's watchdog removes
+# its own. This catches what a killed run leaves behind: only dirs whose test process is gone.
+cleanup_clusters() {
+    local d pid
+    for d in /tmp/rowsec-e2e-[0-9]*-[0-9]*; do
+        [ -d "$d" ] || continue
+        pid=${d#/tmp/rowsec-e2e-}; pid=${pid%%-*}
+        if ! kill -0 "$pid" 2>/dev/null; then
+            if [ -f "$d/data/postmaster.pid" ]; then
+                as_root runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$d/data" stop -m immediate >/dev/null 2>&1 || true
+            fi
+            as_root rm -rf "$d"
+        fi
+    done
+}
+trap cleanup_clusters EXIT
+
+step "system packages"
+missing=()
+for pkg in postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+else
+    echo "all present"
+fi
+
+step "cargo-pgrx $PGRX_VERSION"
+if cargo pgrx --version 2>/dev/null | grep -qx "cargo-pgrx $PGRX_VERSION"; then
+    echo "present: $(cargo pgrx --version)"
+else
+    echo "installing cargo-pgrx $PGRX_VERSION"
+    cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+fi
+if grep -qs '^pg15' "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+    echo "pgrx already knows pg15"
+else
+    echo "cargo pgrx init --pg15 $PG_CONFIG"
+    cargo pgrx init --pg15 "$PG_CONFIG"
+fi
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (every workspace crate present) -- -D warnings"
+packages=()
+for dir in generator extension tests; do
+    if [ -f "$dir/Cargo.toml" ]; then
+        packages+=(-p "$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n1)")
+    else
+        echo "skipping $dir: not in the repository yet"
+    fi
+done
+cargo clippy "${packages[@]}" --all-targets -- -D warnings
+
+step "cargo test -p generator"
+cargo test -p generator
+
+if [ -f extension/Cargo.toml ]; then
+    step "extension tests: cargo pgrx test pg15"
+    # The test cluster runs as postgres: give it a directory it owns.
+    as_root rm -rf "$PGRX_TEST_DATA"
+    (cd extension && cargo pgrx test pg15 --runas postgres --pgdata "$PGRX_TEST_DATA")
+
+    step "install the extension into the system PostgreSQL 15"
+    (cd extension && as_root cargo pgrx install --pg-config "$PG_CONFIG")
+else
+    echo "skipping the extension: not in the repository yet"
+fi
+
+step "end-to-end tests: cargo test -p rowsec-e2e"
+cargo test -p rowsec-e2e -- --nocapture
+
+step "all checks passed ($ROOT)"
