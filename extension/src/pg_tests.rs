@@ -247,7 +247,7 @@ fn truncating_the_directory_invalidates_the_cache() {
 fn configure_validates_the_directory_shape() {
     org("cv");
     run("CREATE TABLE cv.bad (id int8, manager_id text, active int)");
-    let e = error_of("cv", "SELECT rowsec.configure('cv.people', 'nope', 'manager_id')");
+    let e = error_of("cv", "SELECT rowsec.configure('cv.people', 'nope', 'manager_id', login_column => 'login')");
     assert!(e.starts_with("42703|"), "{e}");
     let e = error_of("cv", "SELECT rowsec.configure('cv.bad', 'id', 'manager_id', identity => 'setting', identity_setting => 'x.y')");
     assert!(e.starts_with("42804|"), "{e}");

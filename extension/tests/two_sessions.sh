@@ -19,11 +19,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-as_pg "$BIN/initdb" -D "$DATA" >/dev/null
+as_pg "$BIN/initdb" -D "$DATA" >/dev/null 2>&1
 as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK" -l "$WORK/log" -w start >/dev/null
 PSQL=(psql -X -h "$WORK" -p "$PORT" -U postgres)
 
-"${PSQL[@]}" -q -v ON_ERROR_STOP=1 <<'SQL'
+"${PSQL[@]}" -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE DATABASE inval;
 \c inval
 CREATE EXTENSION rowsec;
