@@ -27,8 +27,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Load this build's release library even if someone installs another build meanwhile
+# (module_pathname is plain 'rowsec', so dynamic_library_path decides).
+mkdir -p "$WORK/lib"
+cp "$CARGO_TARGET_DIR/release/librowsec.so" "$WORK/lib/rowsec.so"
+chmod -R a+rX "$WORK/lib"
 as_pg "$BIN/initdb" -D "$DATA" >/dev/null 2>&1
-as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK -c shared_buffers=512MB -c max_parallel_workers_per_gather=0 -c jit=off" \
+as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK -c shared_buffers=512MB -c max_parallel_workers_per_gather=0 -c jit=off -c dynamic_library_path=$WORK/lib:\$libdir" \
     -l "$WORK/log" -w start >/dev/null
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres)
 "${PSQL[@]}" -c "CREATE DATABASE bench"
@@ -127,12 +132,13 @@ printf '%-8s %-8s %-8s %-12s %-12s %-6s %s\n' persona owners rows rls_ms hand_ms
 "${PSQL[@]}" -At -F' ' -c "SELECT target, id, n FROM bench.personas ORDER BY target" | while read -r target id n; do
     arr=$("${PSQL[@]}" -At -c "SELECT rowsec.subtree_of($id)::text")
     printf '%s' "SELECT count(*), sum(amount) FROM bench.deals WHERE owner_id = ANY('$arr'::bigint[])" >"$WORK/hand.sql"
-    hand_q=$(cat "$WORK/hand.sql")
     rls=$("${PSQL[@]}" -At -c "SET ROLE u$id" -c "SELECT bench.median_ms('SELECT count(*), sum(amount) FROM bench.deals')")
     rows=$("${PSQL[@]}" -At -c "SET ROLE u$id" -c "SELECT count(*) FROM bench.deals")
     plan=$("${PSQL[@]}" -At -c "SET ROLE u$id" -c "EXPLAIN (COSTS OFF) SELECT count(*), sum(amount) FROM bench.deals" | grep -oE "(Seq Scan|Bitmap Heap Scan|Index Scan|Index Only Scan)" | head -1)
-    hplan=$("${PSQL[@]}" -At -f "$WORK/hand.sql" -c "" >/dev/null; echo "EXPLAIN (COSTS OFF) $hand_q" | "${PSQL[@]}" -At | grep -oE "(Seq Scan|Bitmap Heap Scan|Index Scan|Index Only Scan)" | head -1)
-    hand=$("${PSQL[@]}" -At -v q="$hand_q" <<'SQL'
+    hplan=$({ printf 'EXPLAIN (COSTS OFF) '; cat "$WORK/hand.sql"; echo ';'; } | "${PSQL[@]}" -At | grep -oE "(Seq Scan|Bitmap Heap Scan|Index Scan|Index Only Scan)" | head -1)
+    # The array can exceed the 128 kB limit of one command-line argument: pass it through a file.
+    hand=$("${PSQL[@]}" -At <<SQL
+\\set q \`cat $WORK/hand.sql\`
 SELECT bench.median_ms(:'q');
 SQL
 )
