@@ -13,9 +13,9 @@ pub struct Span {
 }
 
 impl Span {
-    pub(crate) fn from_saphyr(span: &saphyr_parser::Span, source: &str) -> Span {
-        let start = char_to_byte(source, span.start.index());
-        let end = char_to_byte(source, span.end.index()).max(start);
+    pub(crate) fn from_saphyr(span: &saphyr_parser::Span, offsets: &CharOffsets) -> Span {
+        let start = offsets.byte(span.start.index());
+        let end = offsets.byte(span.end.index()).max(start);
         Span { line: span.start.line(), col: span.start.col(), start, end }
     }
 
@@ -32,8 +32,25 @@ impl Span {
     }
 }
 
-fn char_to_byte(source: &str, chars: usize) -> usize {
-    source.char_indices().nth(chars).map_or(source.len(), |(i, _)| i)
+/// Character index -> byte offset, in O(1): saphyr counts characters, slicing needs bytes.
+pub(crate) struct CharOffsets {
+    /// `None` for ASCII text, where the two are the same.
+    table: Option<Vec<usize>>,
+    len: usize,
+}
+
+impl CharOffsets {
+    pub(crate) fn new(source: &str) -> Self {
+        let table = (!source.is_ascii()).then(|| source.char_indices().map(|(i, _)| i).collect());
+        CharOffsets { table, len: source.len() }
+    }
+
+    fn byte(&self, chars: usize) -> usize {
+        match &self.table {
+            None => chars.min(self.len),
+            Some(t) => t.get(chars).copied().unwrap_or(self.len),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

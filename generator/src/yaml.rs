@@ -6,7 +6,7 @@
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
-use crate::diagnostic::{Diagnostic, Span};
+use crate::diagnostic::{CharOffsets, Diagnostic, Span};
 
 #[derive(Debug, Clone)]
 pub enum NodeKind {
@@ -53,9 +53,10 @@ impl Node {
 /// Parses one YAML document. An empty file yields an empty mapping.
 pub fn parse(source: &str) -> Result<Node, Diagnostic> {
     let mut builder = Builder::default();
+    let offsets = CharOffsets::new(source);
     for item in Parser::new_from_str(source) {
         match item {
-            Ok((event, span)) => builder.push(event, Span::from_saphyr(&span, source))?,
+            Ok((event, span)) => builder.push(event, Span::from_saphyr(&span, &offsets))?,
             Err(e) => {
                 let m = e.marker();
                 let span = Span::point(source, m.line(), m.col());

@@ -40,8 +40,12 @@ pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>
     converge(&mut s, spec);
     public_check(&mut s, spec);
     schema_usage(&mut s, &grants);
+    let mut by_table: BTreeMap<&QualifiedName, Vec<&Grant>> = BTreeMap::new();
+    for g in &grants {
+        by_table.entry(&g.table).or_default().push(g);
+    }
     for table in spec.tables.values() {
-        let table_grants: Vec<&Grant> = grants.iter().filter(|g| g.table == table.name).collect();
+        let table_grants = by_table.remove(&table.name).unwrap_or_default();
         protect(&mut s, spec, table, &table_grants, schema);
     }
     s.push_str("COMMIT;\n");
@@ -394,8 +398,62 @@ END
     );
 }
 
+/// The SQL fragments of one table's policies, built once per table rather than per policy
+/// (a spec with thousands of tables and hundreds of roles writes millions of policies).
+struct Conditions {
+    table: String,
+    /// Indexed by `Scope as usize`.
+    scope: [String; 5],
+    /// `(read, write, keeps owner)` share tests, for tables with `sharing: true`.
+    shared: Option<[String; 3]>,
+}
+
+impl Conditions {
+    fn new(table: &Table) -> Self {
+        let scopes = [Scope::None, Scope::Own, Scope::Team, Scope::Subtree, Scope::All];
+        Conditions {
+            table: table.name.to_string(),
+            scope: scopes.map(|sc| api::scope_condition(sc, &table.owner)),
+            shared: table.sharing.then(|| {
+                [
+                    api::is_shared(&table.name, &table.key, ShareAccess::Read),
+                    api::is_shared(&table.name, &table.key, ShareAccess::Write),
+                    api::shared_write_keeps_owner(&table.name, &table.key, &table.owner),
+                ]
+            }),
+        }
+    }
+
+    fn scope(&self, scope: Scope) -> &str {
+        &self.scope[scope as usize]
+    }
+
+    /// Share test `i` (0 read, 1 write, 2 keeps owner) OR-ed onto a scope that is not `all`.
+    fn or_shared(&self, out: &mut String, scope: Scope, i: usize) {
+        if let (Some(shared), true) = (&self.shared, scope != Scope::All) {
+            out.push_str("\n        OR ");
+            out.push_str(&shared[i]);
+        }
+    }
+
+    /// Rows the role may see: its select scope, plus rows shared with the person.
+    fn visible(&self, out: &mut String, select: Scope) {
+        out.push_str(self.scope(select));
+        self.or_shared(out, select, 0);
+    }
+
+    /// Rows in `scope` that the role can also see (SPEC: update and delete act on visible rows).
+    fn within_visible(&self, out: &mut String, scope: Scope, select: Scope) {
+        out.push_str(self.scope(scope));
+        if !select.covers(scope) {
+            out.push_str("\n        AND (");
+            self.visible(out, select);
+            out.push(')');
+        }
+    }
+}
+
 fn policies(s: &mut String, spec: &Spec, table: &Table, grants: &[&Grant]) {
-    let t = &table.name;
     let mut roles: BTreeMap<&str, BTreeMap<Command, Scope>> = BTreeMap::new();
     for g in grants {
         roles.entry(g.role.as_str()).or_default().insert(g.command, g.scope);
@@ -403,65 +461,47 @@ fn policies(s: &mut String, spec: &Spec, table: &Table, grants: &[&Grant]) {
     if roles.is_empty() {
         return;
     }
+    let c = Conditions::new(table);
+    let t = &c.table;
     s.push_str("-- Policies: one per role and command; PostgreSQL ORs the permissive ones a person holds\n");
     for (role, scopes) in roles {
         let select = scopes.get(&Command::Select).copied().unwrap_or(Scope::None);
         for (&command, &scope) in &scopes {
             let name = policy_name(role, command);
-            let source = role_source(spec, role, t, command);
-            let _ = writeln!(s, "-- {role} {}: {scope} ({source})", command.as_str());
-            let clause = |kind: &str, expr: String| format!("\n    {kind} ({expr})");
-            let body = match command {
-                Command::Select => clause("USING", visible(table, select)),
-                Command::Insert => clause("WITH CHECK", api::scope_condition(scope, &table.owner)),
-                Command::Update => {
-                    let mut using = within_visible(table, scope, select);
-                    let mut check = api::scope_condition(scope, &table.owner);
-                    if table.sharing && scope != Scope::All {
-                        using = format!("{using}\n        OR {}", api::is_shared(t, &table.key, ShareAccess::Write));
-                        check = format!(
-                            "{check}\n        OR {}",
-                            api::shared_write_keeps_owner(t, &table.key, &table.owner)
-                        );
-                    }
-                    clause("USING", using) + &clause("WITH CHECK", check)
-                }
-                Command::Delete => clause("USING", within_visible(table, scope, select)),
-            };
-            let _ = writeln!(
+            let _ = write!(
                 s,
-                "CREATE POLICY {} ON {t} AS PERMISSIVE FOR {} TO {}{body};",
+                "CREATE POLICY {} ON {t} AS PERMISSIVE FOR {} TO {}",
                 Ident(&name),
                 privilege(command),
                 Ident(role)
             );
-            let _ = writeln!(
-                s,
-                "COMMENT ON POLICY {} ON {t} IS {};",
-                Ident(&name),
-                Literal(&format!("{OWNER_MARK} {role} {} {scope} ({source})", command.as_str()))
-            );
+            match command {
+                Command::Select => {
+                    s.push_str("\n    USING (");
+                    c.visible(s, select);
+                }
+                Command::Insert => {
+                    s.push_str("\n    WITH CHECK (");
+                    s.push_str(c.scope(scope));
+                }
+                Command::Update => {
+                    s.push_str("\n    USING (");
+                    c.within_visible(s, scope, select);
+                    c.or_shared(s, scope, 1);
+                    s.push_str(")\n    WITH CHECK (");
+                    s.push_str(c.scope(scope));
+                    c.or_shared(s, scope, 2);
+                }
+                Command::Delete => {
+                    s.push_str("\n    USING (");
+                    c.within_visible(s, scope, select);
+                }
+            }
+            s.push_str(");\n");
+            let source = role_source(spec, role, &table.name, command);
+            let comment = format!("{OWNER_MARK} {role} {} {scope} ({source})", command.as_str());
+            let _ = writeln!(s, "COMMENT ON POLICY {} ON {t} IS {};", Ident(&name), Literal(&comment));
         }
-    }
-}
-
-/// Rows the role may see: its select scope, plus rows shared with the person.
-fn visible(table: &Table, select: Scope) -> String {
-    let base = api::scope_condition(select, &table.owner);
-    if table.sharing && select != Scope::All {
-        format!("{base}\n        OR {}", api::is_shared(&table.name, &table.key, ShareAccess::Read))
-    } else {
-        base
-    }
-}
-
-/// Rows in `scope` that the role can also see (SPEC: update and delete act on visible rows).
-fn within_visible(table: &Table, scope: Scope, select: Scope) -> String {
-    let condition = api::scope_condition(scope, &table.owner);
-    if select.covers(scope) {
-        condition
-    } else {
-        format!("{condition}\n        AND ({})", visible(table, select))
     }
 }
 
