@@ -534,3 +534,16 @@ fn a_large_subtree_is_estimated_as_large() {
     let plan = explain("SELECT * FROM lg.big WHERE rowsec.in_subtree(owner_id)");
     assert!(plan.contains("Seq Scan"), "{plan}");
 }
+
+#[pg_test]
+fn policy_functions_answer_inside_parallel_workers() {
+    big("pw");
+    run("SET LOCAL max_parallel_workers_per_gather = 2; SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0;
+         SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off;
+         SET LOCAL force_parallel_mode = on;");
+    run("SET ROLE pw_u2000");
+    let plan = explain("SELECT count(*) FROM pw.big WHERE rowsec.in_subtree(owner_id)");
+    assert!(plan.contains("Parallel Seq Scan"), "{plan}");
+    assert_eq!(one::<i64>("SELECT count(*) FROM pw.big WHERE rowsec.in_subtree(owner_id)"), Some(100));
+    assert_eq!(one::<i64>("SELECT count(*) FROM pw.big WHERE owner_id = rowsec.current_person()"), Some(100));
+}
