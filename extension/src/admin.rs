@@ -143,10 +143,10 @@ fn configure(
            active_column = EXCLUDED.active_column, identity = EXCLUDED.identity, identity_setting = EXCLUDED.identity_setting",
         &args,
     )
-    .unwrap_or_else(|e| pgrx::error!("rowsec: storing the configuration failed: {e}"));
+    .unwrap_or_else(|e| RowsecError::internal("storing the configuration", e).raise());
     if let Some(old) = previous.filter(|p| p.directory != config.directory && catalog::relation_exists(p.directory)) {
         Spi::run(&format!("DROP TRIGGER IF EXISTS {TRIGGER} ON {}", catalog::relation_name(old.directory)))
-            .unwrap_or_else(|e| pgrx::error!("rowsec: removing the old directory trigger failed: {e}"));
+            .unwrap_or_else(|e| RowsecError::internal("removing the old directory trigger", e).raise());
     }
     if !trigger_exists(config.directory) {
         Spi::run(&format!(
@@ -154,7 +154,7 @@ fn configure(
              FOR EACH STATEMENT EXECUTE FUNCTION rowsec.directory_changed()",
             catalog::relation_name(config.directory)
         ))
-        .unwrap_or_else(|e| pgrx::error!("rowsec: creating the directory trigger failed: {e}"));
+        .unwrap_or_else(|e| RowsecError::internal("creating the directory trigger", e).raise());
     }
     invalidate_everywhere();
 }
@@ -201,14 +201,14 @@ fn protect_table(tbl: RegClass, key_column: SqlName, owner_column: SqlName, shar
          WHERE (p.key_column, p.owner_column, p.sharing) IS DISTINCT FROM (EXCLUDED.key_column, EXCLUDED.owner_column, EXCLUDED.sharing)",
         &[tbl.into(), key_column.0.as_str().into(), owner_column.0.as_str().into(), sharing.into()],
     )
-    .unwrap_or_else(|e| pgrx::error!("rowsec: registering the table failed: {e}"));
+    .unwrap_or_else(|e| RowsecError::internal("registering the table", e).raise());
 }
 
 /// Forgets a protected table (its shares stay, for the record, but grant nothing without policies).
 #[pg_extern(volatile, parallel_unsafe)]
 fn unprotect_table(tbl: RegClass) {
     Spi::run_with_args("DELETE FROM rowsec.protected_tables WHERE tbl OPERATOR(pg_catalog.=) $1", &[tbl.into()])
-        .unwrap_or_else(|e| pgrx::error!("rowsec: unregistering the table failed: {e}"));
+        .unwrap_or_else(|e| RowsecError::internal("unregistering the table", e).raise());
 }
 
 /// The cache of this backend: version (per-backend load number), people, when and how fast it

@@ -45,6 +45,17 @@ impl RowsecError {
         RowsecError::new(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, message, detail, hint)
     }
 
+    /// An SPI statement of rowsec's own failed (SPI errors that PostgreSQL raises itself, such as
+    /// a permission error, propagate with their own SQLSTATE before reaching this).
+    pub fn internal(what: impl Into<String>, cause: impl std::fmt::Display) -> Self {
+        RowsecError::new(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            format!("rowsec: {} failed", what.into()),
+            cause.to_string(),
+            "Check that the rowsec extension's tables are intact (ALTER EXTENSION rowsec UPDATE, or drop and recreate it).",
+        )
+    }
+
     /// Raises the error as a PostgreSQL ERROR (unwinds; the transaction aborts).
     pub fn raise(self) -> ! {
         ErrorReport::new(self.code, self.message, "rowsec")

@@ -156,7 +156,7 @@ fn check_caller_may_update(tbl: pg_sys::Oid, key_column: &str, key: i64, person:
         pgrx::spi::quote_identifier(key_column)
     );
     let found = Spi::connect_mut(|c| c.update(q.as_str(), Some(1), &[key.into()]).map(|t| !t.is_empty()))
-        .unwrap_or_else(|e| pgrx::error!("rowsec: checking row {key} of {table} failed: {e}"));
+        .unwrap_or_else(|e| RowsecError::internal(format!("checking row {key} of {table}"), e).raise());
     if !found {
         refuse(format!(
             "Row {key} of {table} does not exist or role \"{}\" (person {person}) may not update it under its row-level security policies.",
@@ -234,7 +234,7 @@ fn audit(action: &str, s: &ShareRecord, actor: i64, actor_role: &str, reason: Op
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::pg_catalog.name, $11)",
         &args,
     )
-    .unwrap_or_else(|e| pgrx::error!("rowsec: writing the share audit failed: {e}"));
+    .unwrap_or_else(|e| RowsecError::internal("writing the share audit", e).raise());
 }
 
 /// Shares row `key` of `tbl` with a person or a team; returns the share id.
@@ -321,7 +321,7 @@ fn share(
     })
     .ok()
     .flatten()
-    .unwrap_or_else(|| pgrx::error!("rowsec: inserting the share returned no id"));
+    .unwrap_or_else(|| RowsecError::internal("inserting the share", "INSERT ... RETURNING id returned no row").raise());
     let record = ShareRecord {
         id,
         tbl,
@@ -378,6 +378,6 @@ fn unshare(share_id: Option<i64>, reason: default!(Option<&str>, "NULL")) {
     let actor_role = role_name(unsafe { pg_sys::GetUserId() });
     let _owner = AsRole::switch(extension_owner());
     Spi::run_with_args("DELETE FROM rowsec.shares WHERE id OPERATOR(pg_catalog.=) $1", &[id.into()])
-        .unwrap_or_else(|e| pgrx::error!("rowsec: deleting the share failed: {e}"));
+        .unwrap_or_else(|e| RowsecError::internal("deleting the share", e).raise());
     audit("unshare", &record, actor, &actor_role, reason);
 }
