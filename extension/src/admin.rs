@@ -3,7 +3,7 @@
 
 use crate::cache;
 use crate::catalog::{self, Config, Identity};
-use crate::errors::{OrRaise, RowsecError, HINT_COMPILE};
+use crate::errors::{require, OrRaise, RowsecError, HINT_COMPILE};
 use crate::types::{RegClass, SqlName};
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
@@ -82,15 +82,18 @@ fn current_config() -> Option<Config> {
 #[pg_extern(volatile, parallel_unsafe)]
 #[allow(clippy::too_many_arguments)]
 fn configure(
-    directory: RegClass,
-    id_column: SqlName,
-    manager_column: SqlName,
+    directory: Option<RegClass>,
+    id_column: Option<SqlName>,
+    manager_column: Option<SqlName>,
     team_column: default!(Option<SqlName>, "NULL"),
     login_column: default!(Option<SqlName>, "NULL"),
     active_column: default!(Option<SqlName>, "NULL"),
-    identity: default!(&str, "'login'"),
+    identity: default!(Option<&str>, "'login'"),
     identity_setting: default!(Option<&str>, "NULL"),
 ) {
+    let directory = require(directory, "directory");
+    let (id_column, manager_column) = (require(id_column, "id_column"), require(manager_column, "manager_column"));
+    let identity = require(identity, "identity");
     let columns = [
         Some(id_column.0),
         Some(manager_column.0),

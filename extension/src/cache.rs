@@ -31,6 +31,7 @@ thread_local! {
     static SHARES_INVALIDATIONS: Cell<u64> = const { Cell::new(1) };
     static WATCHED: Cell<Watched> = Cell::new(Watched::default());
     static LOADS: Cell<u64> = const { Cell::new(0) };
+    static ROLE_CHANGES: Cell<u64> = const { Cell::new(0) };
     static DIRECTORY: RefCell<Option<Rc<DirectoryCache>>> = const { RefCell::new(None) };
     static SHARES: RefCell<Option<Rc<SharesCache>>> = const { RefCell::new(None) };
 }
@@ -48,8 +49,20 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
     }
 }
 
+/// A role was created, renamed or dropped: the login -> person memo may be wrong.
+unsafe extern "C-unwind" fn on_role_invalidation(_arg: pg_sys::Datum, _cacheid: i32, _hash: u32) {
+    ROLE_CHANGES.with(|c| c.set(c.get().wrapping_add(1)));
+}
+
 pub fn register_invalidation_callback() {
-    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) }
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0));
+        pg_sys::CacheRegisterSyscacheCallback(
+            pg_sys::SysCacheIdentifier::AUTHOID as i32,
+            Some(on_role_invalidation),
+            pg_sys::Datum::from(0),
+        );
+    }
 }
 
 /// The directory invalidation counter; call sites compare it to decide whether their copy is current.
@@ -96,6 +109,7 @@ pub struct DirectoryCache {
     subtrees: RefCell<HashMap<Person, Rc<IdSet>>>,
     teams: RefCell<HashMap<u32, Rc<IdSet>>>,
     logins: RefCell<HashMap<pg_sys::Oid, Option<Person>>>,
+    logins_role_changes: Cell<u64>,
 }
 
 impl DirectoryCache {
@@ -126,6 +140,10 @@ impl DirectoryCache {
 
     /// The person whose login is the role `role`, memoized per version.
     pub fn person_for_role(&self, role: pg_sys::Oid) -> Option<Person> {
+        let role_changes = ROLE_CHANGES.with(Cell::get);
+        if self.logins_role_changes.replace(role_changes) != role_changes {
+            self.logins.borrow_mut().clear();
+        }
         if let Some(p) = self.logins.borrow().get(&role) {
             return *p;
         }
@@ -194,6 +212,7 @@ fn load_directory() -> Result<DirectoryCache, RowsecError> {
         subtrees: RefCell::default(),
         teams: RefCell::default(),
         logins: RefCell::default(),
+        logins_role_changes: Cell::new(ROLE_CHANGES.with(Cell::get)),
     };
     report_anomalies(&cache);
     Ok(cache)

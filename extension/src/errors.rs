@@ -82,3 +82,16 @@ impl<T> OrRaise<T> for Result<T, RowsecError> {
         self.unwrap_or_else(|e| e.raise())
     }
 }
+
+/// A required argument of a non-STRICT function: NULL raises null_value_not_allowed.
+pub fn require<T>(v: Option<T>, what: &str) -> T {
+    v.unwrap_or_else(|| {
+        RowsecError::new(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("{what} must not be NULL"),
+            format!("rowsec was called with a NULL {what}."),
+            "Pass a value.",
+        )
+        .raise()
+    })
+}

@@ -547,3 +547,21 @@ fn policy_functions_answer_inside_parallel_workers() {
     assert_eq!(one::<i64>("SELECT count(*) FROM pw.big WHERE rowsec.in_subtree(owner_id)"), Some(100));
     assert_eq!(one::<i64>("SELECT count(*) FROM pw.big WHERE owner_id = rowsec.current_person()"), Some(100));
 }
+
+#[pg_test]
+fn renaming_a_role_changes_who_it_is() {
+    org("rn");
+    run("SET ROLE rn_p3");
+    assert_eq!(one::<i64>("SELECT rowsec.current_person()"), Some(3));
+    run("RESET ROLE; ALTER ROLE rn_p3 RENAME TO rn_p3_old; SET ROLE rn_p3_old");
+    assert_eq!(one::<i64>("SELECT rowsec.current_person()"), None);
+    run("RESET ROLE; ALTER ROLE rn_stranger RENAME TO rn_p3; SET ROLE rn_p3");
+    assert_eq!(one::<i64>("SELECT rowsec.current_person()"), Some(3));
+}
+
+#[pg_test]
+fn configure_refuses_null_arguments_with_a_clear_error() {
+    org("cn");
+    let e = error_of("cn", "SELECT rowsec.configure(NULL, 'id', 'manager_id')");
+    assert!(e.starts_with("22004|directory must not be NULL"), "{e}");
+}

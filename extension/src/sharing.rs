@@ -4,7 +4,7 @@
 
 use crate::cache;
 use crate::catalog;
-use crate::errors::RowsecError;
+use crate::errors::{require, RowsecError};
 use crate::identity::Caller;
 use crate::policy::parse_access;
 use crate::types::RegClass;
@@ -178,18 +178,6 @@ fn acting_person() -> i64 {
         )
         .raise(),
     }
-}
-
-fn require<T>(v: Option<T>, what: &str) -> T {
-    v.unwrap_or_else(|| {
-        RowsecError::new(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            format!("{what} must not be NULL"),
-            format!("rowsec was called with a NULL {what}."),
-            "Pass a value.",
-        )
-        .raise()
-    })
 }
 
 fn sharing_table(tbl: pg_sys::Oid) -> Protected {
