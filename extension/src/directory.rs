@@ -305,4 +305,57 @@ mod tests {
         assert_eq!(d.subtree(0).len(), 200_000);
         assert!(d.cycles().is_empty());
     }
+
+    /// Reference subtree: everyone whose manager chain reaches `root` (chains cut at a repeat).
+    fn reference_subtree(managers: &[Option<i64>], root: i64) -> Vec<i64> {
+        let mut out = Vec::new();
+        for start in 0..managers.len() as i64 {
+            let mut seen = std::collections::HashSet::new();
+            let mut cur = Some(start);
+            while let Some(p) = cur {
+                if p == root {
+                    out.push(start);
+                    break;
+                }
+                if !seen.insert(p) {
+                    break;
+                }
+                cur = managers.get(p as usize).copied().flatten();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn subtrees_match_a_reference_on_random_graphs_with_cycles() {
+        let mut seed = 11u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        for _ in 0..50 {
+            let n = 1 + next() % 60;
+            let managers: Vec<Option<i64>> =
+                (0..n).map(|_| if next() % 5 == 0 { None } else { Some((next() % (n + 3)) as i64) }).collect();
+            let d = Directory::build(managers.iter().enumerate().map(|(i, m)| PersonRow::new(i as i64, *m)).collect());
+            // Unknown managers (>= n) count as none, exactly like the directory treats them.
+            let known: Vec<Option<i64>> = managers.iter().map(|m| m.filter(|m| *m < n as i64)).collect();
+            for root in 0..n as i64 {
+                let got = d.subtree(d.person(root).unwrap());
+                assert_eq!(
+                    got.as_slice(),
+                    reference_subtree(&known, root).as_slice(),
+                    "root {root}, managers {known:?}"
+                );
+            }
+            for cycle in d.cycles() {
+                // Each reported cycle really is one: following managers returns to its start.
+                let mut cur = cycle[0];
+                for _ in 0..cycle.len() {
+                    cur = known[cur as usize].expect("a cycle member has a manager");
+                }
+                assert_eq!(cur, cycle[0]);
+            }
+        }
+    }
 }

@@ -145,4 +145,30 @@ mod tests {
         let s = IdSet::empty();
         assert!(s.is_empty() && !s.contains(0));
     }
+
+    /// A small deterministic generator: no dependency, reproducible failures.
+    fn lcg(seed: &mut u64) -> u64 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed >> 33
+    }
+
+    #[test]
+    fn membership_matches_a_reference_set_for_random_dense_and_sparse_ids() {
+        let mut seed = 7;
+        for round in 0..200 {
+            let spread = if round % 2 == 0 { 1_000 } else { 1_000_000_000 };
+            let n = (lcg(&mut seed) % 300) as usize;
+            let ids: Vec<i64> = (0..n).map(|_| (lcg(&mut seed) % spread) as i64 - spread as i64 / 2).collect();
+            let set = IdSet::new(ids.clone());
+            let reference: std::collections::HashSet<i64> = ids.iter().copied().collect();
+            assert_eq!(set.len(), reference.len());
+            for _ in 0..500 {
+                let probe = (lcg(&mut seed) % (spread + 10)) as i64 - spread as i64 / 2 - 5;
+                assert_eq!(set.contains(probe), reference.contains(&probe), "round {round}, probe {probe}");
+            }
+            for id in &ids {
+                assert!(set.contains(*id));
+            }
+        }
+    }
 }
