@@ -565,3 +565,14 @@ fn configure_refuses_null_arguments_with_a_clear_error() {
     let e = error_of("cn", "SELECT rowsec.configure(NULL, 'id', 'manager_id')");
     assert!(e.starts_with("22004|directory must not be NULL"), "{e}");
 }
+
+#[pg_test]
+fn a_dropped_or_reshaped_directory_raises_a_clear_error() {
+    org("dd");
+    run("ALTER TABLE dd.people ALTER COLUMN active TYPE text");
+    let e = error_of("dd", "SELECT rowsec.subtree_of(1)");
+    assert!(e.starts_with("42804|the active column \"active\" of dd.people has type text"), "{e}");
+    run("DROP TABLE dd.people");
+    let e = error_of("dd", "SELECT rowsec.current_person()");
+    assert!(e.starts_with("42P01|the rowsec directory table"), "{e}");
+}
