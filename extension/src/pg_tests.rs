@@ -576,3 +576,12 @@ fn a_dropped_or_reshaped_directory_raises_a_clear_error() {
     let e = error_of("dd", "SELECT rowsec.current_person()");
     assert!(e.starts_with("42P01|the rowsec directory table"), "{e}");
 }
+
+#[pg_test]
+fn share_leaves_the_callers_role_and_search_path_alone() {
+    deals("sr");
+    run("SET ROLE sr_p2; SET search_path = sr, public");
+    run("SELECT rowsec.share('sr.deals', 30, to_person => 1)");
+    assert_eq!(one::<String>("SELECT current_user::text").as_deref(), Some("sr_p2"));
+    assert_eq!(one::<String>("SELECT current_setting('search_path')").as_deref(), Some("sr, public"));
+}

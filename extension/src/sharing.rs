@@ -13,11 +13,14 @@ use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 use std::ffi::CStr;
 
-/// Runs a block as another role; the previous user and security context come back on drop
-/// (and PostgreSQL's own abort processing restores them on error).
+/// Runs a block as another role with `search_path = pg_catalog, pg_temp`, as a SECURITY DEFINER
+/// function would: the caller's search path must not steer what the owner's statements resolve.
+/// The previous user, security context and settings come back on drop (and PostgreSQL's own
+/// (sub)transaction abort restores them on error).
 struct AsRole {
     user: pg_sys::Oid,
     context: i32,
+    guc_nest_level: i32,
 }
 
 impl AsRole {
@@ -26,14 +29,31 @@ impl AsRole {
         unsafe {
             pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
             pg_sys::SetUserIdAndSecContext(to, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+            let guc_nest_level = pg_sys::NewGUCNestLevel();
+            pg_sys::set_config_option(
+                c"search_path".as_ptr(),
+                c"pg_catalog, pg_temp".as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+            AsRole { user, context, guc_nest_level }
         }
-        AsRole { user, context }
     }
 }
 
 impl Drop for AsRole {
     fn drop(&mut self) {
-        unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) }
+        unsafe {
+            // While unwinding from an ERROR, abort processing restores the settings.
+            if !std::thread::panicking() {
+                pg_sys::AtEOXact_GUC(true, self.guc_nest_level);
+            }
+            pg_sys::SetUserIdAndSecContext(self.user, self.context);
+        }
     }
 }
 
@@ -71,7 +91,7 @@ fn protected(tbl: pg_sys::Oid) -> Option<Protected> {
     Spi::connect(|c| {
         let rows = c
             .select(
-                "SELECT key_column::text, owner_column::text, sharing FROM rowsec.protected_tables WHERE tbl OPERATOR(pg_catalog.=) $1",
+                "SELECT key_column::pg_catalog.text, owner_column::pg_catalog.text, sharing FROM rowsec.protected_tables WHERE tbl OPERATOR(pg_catalog.=) $1",
                 Some(1),
                 &[RegClass(tbl).into()],
             )
