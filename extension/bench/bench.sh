@@ -14,7 +14,9 @@ PORT=${PORT:-55435}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/rowsec-ext-target}
 
 if [ -z "${SKIP_INSTALL:-}" ]; then
-    (cd "$HERE" && cargo pgrx install --release --pg-config "$BIN/pg_config" >/dev/null)
+    log=$(mktemp /tmp/rowsec-bench-build.XXXXXX)
+    (cd "$HERE" && cargo pgrx install --release --pg-config "$BIN/pg_config") >"$log" 2>&1 || { cat "$log"; exit 1; }
+    rm -f "$log"
 fi
 
 WORK=$(mktemp -d /tmp/rowsec-bench.XXXXXX)
