@@ -67,7 +67,7 @@ fn main() {
         bytes / (1024 * 1024)
     );
     println!(
-        "load+validate: {l:?}  of which-free resolve: {:?}  compile (incl. resolve): {c:?}  total: {:?} (median of 7)",
+        "load+validate: {l:?}  resolve (part of compile): {:?}  compile (incl. resolve): {c:?}  total: {:?} (median of 7)",
         median(resolve),
         l + c
     );

@@ -11,19 +11,46 @@ use crate::model::*;
 /// the level; a command an override does not name keeps what the next rule down gives; an
 /// override of `none` denies the whole table.
 pub fn scope(levels: &BTreeMap<String, Level>, role: &Role, table: &QualifiedName, command: Command) -> Scope {
-    let selectors = [TableSelector::Named(table.clone()), TableSelector::Every];
-    for selector in &selectors {
-        match role.tables.get(selector) {
-            Some(TableOverride::None) => return Scope::None,
+    resolve_scope(levels, role, table, command).0
+}
+
+/// Which rule of the spec decided a scope (shown in comments of the generated SQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// `roles.R.tables.<table>`
+    NamedTable,
+    /// `roles.R.tables."*"`
+    EveryTable,
+    /// `roles.R.level`
+    Level,
+    /// Nothing grants the command.
+    Nothing,
+}
+
+/// [`scope`], with the rule that decided it.
+pub fn resolve_scope(
+    levels: &BTreeMap<String, Level>,
+    role: &Role,
+    table: &QualifiedName,
+    command: Command,
+) -> (Scope, Source) {
+    let named = role.tables.iter().find(|(k, _)| matches!(k, TableSelector::Named(q) if q == table)).map(|(_, v)| v);
+    for (over, source) in [(named, Source::NamedTable), (role.tables.get(&TableSelector::Every), Source::EveryTable)] {
+        match over {
+            Some(TableOverride::None) => return (Scope::None, source),
             Some(TableOverride::Commands(map)) => {
                 if let Some(scope) = map.get(&command) {
-                    return *scope;
+                    return (*scope, source);
                 }
             }
             None => {}
         }
     }
-    role.level.as_ref().and_then(|l| levels.get(l)).and_then(|l| l.scopes.get(&command)).copied().unwrap_or(Scope::None)
+    match role.level.as_ref().and_then(|l| levels.get(l)).and_then(|l| l.scopes.get(&command)) {
+        Some(scope) => (*scope, Source::Level),
+        None => (Scope::None, Source::Nothing),
+    }
 }
 
 /// A role's access to a column class; a class the role does not name is `none`.
@@ -43,22 +70,23 @@ pub enum Columns {
 
 /// What one role may do with one command on one table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Grant {
-    pub role: String,
-    pub table: QualifiedName,
+pub struct Grant<'a> {
+    pub role: &'a str,
+    pub table: &'a QualifiedName,
     pub command: Command,
     pub scope: Scope,
+    pub source: Source,
     pub columns: Columns,
 }
 
 /// Every grant the spec makes, ordered by table, role, command. Commands with scope `none`
 /// are left out: they get no privilege and no policy.
-pub fn grants(spec: &Spec) -> Vec<Grant> {
+pub fn grants(spec: &Spec) -> Vec<Grant<'_>> {
     let mut out = Vec::new();
     for table in spec.tables.values() {
         for role in spec.roles.values() {
             for command in Command::ALL {
-                let scope = scope(&spec.levels, role, &table.name, command);
+                let (scope, source) = resolve_scope(&spec.levels, role, &table.name, command);
                 if scope == Scope::None {
                     continue;
                 }
@@ -74,7 +102,7 @@ pub fn grants(spec: &Spec) -> Vec<Grant> {
                     .map(|(column, _)| column.clone())
                     .collect();
                 let columns = if hidden.is_empty() { Columns::All } else { Columns::AllExcept(hidden) };
-                out.push(Grant { role: role.name.clone(), table: table.name.clone(), command, scope, columns });
+                out.push(Grant { role: &role.name, table: &table.name, command, scope, source, columns });
             }
         }
     }

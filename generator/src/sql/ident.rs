@@ -3,7 +3,7 @@
 //! Identifiers are quoted exactly when PostgreSQL's own `quote_ident` would quote them, so the
 //! output reads like hand-written SQL and is still safe for any name.
 
-use std::fmt;
+use std::fmt::{self, Write};
 
 /// PostgreSQL 15 keywords that are not UNRESERVED (from src/include/parser/kwlist.h); these
 /// must be quoted to be used as identifiers. Sorted for binary search.
@@ -170,9 +170,24 @@ impl fmt::Display for Ident<'_> {
         if is_plain_identifier(self.0) {
             f.write_str(self.0)
         } else {
-            write!(f, "\"{}\"", self.0.replace('"', "\"\""))
+            f.write_char('"')?;
+            write_doubled(f, self.0, '"')?;
+            f.write_char('"')
         }
     }
+}
+
+/// Writes `s` with every `quote` doubled, without allocating (this runs millions of times for
+/// large specs).
+fn write_doubled(f: &mut fmt::Formatter<'_>, s: &str, quote: char) -> fmt::Result {
+    for (i, part) in s.split(quote).enumerate() {
+        if i > 0 {
+            f.write_char(quote)?;
+            f.write_char(quote)?;
+        }
+        f.write_str(part)?;
+    }
+    Ok(())
 }
 
 fn is_plain_identifier(s: &str) -> bool {
@@ -190,9 +205,19 @@ pub struct Literal<'a>(pub &'a str);
 impl fmt::Display for Literal<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.contains('\\') {
-            write!(f, "E'{}'", self.0.replace('\\', "\\\\").replace('\'', "''"))
+            f.write_str("E'")?;
+            for c in self.0.chars() {
+                match c {
+                    '\\' => f.write_str("\\\\")?,
+                    '\'' => f.write_str("''")?,
+                    c => f.write_char(c)?,
+                }
+            }
+            f.write_char('\'')
         } else {
-            write!(f, "'{}'", self.0.replace('\'', "''"))
+            f.write_char('\'')?;
+            write_doubled(f, self.0, '\'')?;
+            f.write_char('\'')
         }
     }
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use crate::model::{Command, QualifiedName, Scope, Spec, Table};
-use crate::resolve::{self, Columns, Grant};
+use crate::resolve::{self, Columns, Grant, Source};
 use crate::schema::Schema;
 use crate::sql::extension_api::{self as api, ShareAccess};
 use crate::sql::ident::{Ident, Literal};
@@ -40,13 +40,12 @@ pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>
     converge(&mut s, spec);
     public_check(&mut s, spec);
     schema_usage(&mut s, &grants);
-    let mut by_table: BTreeMap<&QualifiedName, Vec<&Grant>> = BTreeMap::new();
-    for g in &grants {
-        by_table.entry(&g.table).or_default().push(g);
-    }
+    let names = RoleNames::all(spec);
+    // `grants` is ordered by table, then role, then command.
+    let mut by_table = grants.chunk_by(|a, b| a.table == b.table).peekable();
     for table in spec.tables.values() {
-        let table_grants = by_table.remove(&table.name).unwrap_or_default();
-        protect(&mut s, spec, table, &table_grants, schema);
+        let table_grants = by_table.next_if(|g| *g[0].table == table.name).unwrap_or_default();
+        protect(&mut s, spec, &names, table, table_grants, schema);
     }
     s.push_str("COMMIT;\n");
     s
@@ -237,10 +236,10 @@ END
     );
 }
 
-fn schema_usage(s: &mut String, grants: &[Grant]) {
+fn schema_usage(s: &mut String, grants: &[Grant<'_>]) {
     let mut by_schema: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for g in grants {
-        by_schema.entry(g.table.schema.as_str()).or_default().insert(g.role.as_str());
+        by_schema.entry(g.table.schema.as_str()).or_default().insert(g.role);
     }
     if by_schema.is_empty() {
         return;
@@ -261,7 +260,14 @@ fn privilege(command: Command) -> &'static str {
     }
 }
 
-fn protect(s: &mut String, spec: &Spec, table: &Table, grants: &[&Grant], schema: Option<&Schema>) {
+fn protect(
+    s: &mut String,
+    spec: &Spec,
+    names: &BTreeMap<&str, RoleNames>,
+    table: &Table,
+    grants: &[Grant<'_>],
+    schema: Option<&Schema>,
+) {
     let t = &table.name;
     let _ = writeln!(s, "\n-- ===== {t} (spec: tables.{}.{}) =====", t.schema, t.name);
     let _ = writeln!(s, "{}", api::protect_table(t, &table.key, &table.owner, table.sharing));
@@ -274,7 +280,7 @@ fn protect(s: &mut String, spec: &Spec, table: &Table, grants: &[&Grant], schema
 
     privileges(s, t, grants, schema);
     sequences(s, t, grants);
-    policies(s, spec, table, grants);
+    policies(s, spec, names, table, grants);
 
     if let Some(always) = &table.always {
         let expr = crate::always::normalize(always);
@@ -288,23 +294,21 @@ fn protect(s: &mut String, spec: &Spec, table: &Table, grants: &[&Grant], schema
     }
 }
 
-fn privileges(s: &mut String, t: &QualifiedName, grants: &[&Grant], schema: Option<&Schema>) {
+fn privileges(s: &mut String, t: &QualifiedName, grants: &[Grant<'_>], schema: Option<&Schema>) {
     if grants.is_empty() {
         s.push_str("-- No role has any privilege on this table.\n");
         return;
     }
     s.push_str("-- Privileges: one GRANT per role; a role lacking a column class gets column-level grants\n");
-    let mut by_role: BTreeMap<&str, Vec<&Grant>> = BTreeMap::new();
-    for g in grants {
-        by_role.entry(g.role.as_str()).or_default().push(g);
-    }
     let columns = schema.and_then(|sc| sc.columns(t)).map(|c| c.collect::<Vec<_>>());
-    for (role, grants) in by_role {
+    // Ordered by role, then command.
+    for grants in grants.chunk_by(|a, b| a.role == b.role) {
+        let role = grants[0].role;
         let mut items = Vec::new();
         // Without --schema, column lists are read from the catalog when the script runs.
         let mut deferred = Vec::new();
         let mut notes: BTreeMap<&[String], BTreeSet<&str>> = BTreeMap::new();
-        for g in &grants {
+        for g in grants {
             if let Columns::AllExcept(hidden) = &g.columns {
                 notes.entry(hidden).or_default().insert(if g.command == Command::Select { "read" } else { "write" });
             }
@@ -370,9 +374,8 @@ END
 }
 
 /// `bigserial` defaults call nextval(): roles that insert need USAGE on those sequences.
-fn sequences(s: &mut String, t: &QualifiedName, grants: &[&Grant]) {
-    let inserters: BTreeSet<&str> =
-        grants.iter().filter(|g| g.command == Command::Insert).map(|g| g.role.as_str()).collect();
+fn sequences(s: &mut String, t: &QualifiedName, grants: &[Grant<'_>]) {
+    let inserters: BTreeSet<&str> = grants.iter().filter(|g| g.command == Command::Insert).map(|g| g.role).collect();
     if inserters.is_empty() {
         return;
     }
@@ -453,28 +456,40 @@ impl Conditions {
     }
 }
 
-fn policies(s: &mut String, spec: &Spec, table: &Table, grants: &[&Grant]) {
-    let mut roles: BTreeMap<&str, BTreeMap<Command, Scope>> = BTreeMap::new();
-    for g in grants {
-        roles.entry(g.role.as_str()).or_default().insert(g.command, g.scope);
+/// A role's quoted name and policy names, quoted once for the whole script.
+struct RoleNames {
+    role: String,
+    /// Indexed by `Command as usize`.
+    policies: [String; 4],
+}
+
+impl RoleNames {
+    fn all(spec: &Spec) -> BTreeMap<&str, RoleNames> {
+        spec.roles
+            .keys()
+            .map(|r| {
+                let policies = Command::ALL.map(|c| Ident(&policy_name(r, c)).to_string());
+                (r.as_str(), RoleNames { role: Ident(r).to_string(), policies })
+            })
+            .collect()
     }
-    if roles.is_empty() {
+}
+
+fn policies(s: &mut String, spec: &Spec, names: &BTreeMap<&str, RoleNames>, table: &Table, grants: &[Grant<'_>]) {
+    if grants.is_empty() {
         return;
     }
     let c = Conditions::new(table);
     let t = &c.table;
     s.push_str("-- Policies: one per role and command; PostgreSQL ORs the permissive ones a person holds\n");
-    for (role, scopes) in roles {
-        let select = scopes.get(&Command::Select).copied().unwrap_or(Scope::None);
-        for (&command, &scope) in &scopes {
-            let name = policy_name(role, command);
-            let _ = write!(
-                s,
-                "CREATE POLICY {} ON {t} AS PERMISSIVE FOR {} TO {}",
-                Ident(&name),
-                privilege(command),
-                Ident(role)
-            );
+    // Ordered by role, then command.
+    for role_grants in grants.chunk_by(|a, b| a.role == b.role) {
+        let role = role_grants[0].role;
+        let select = role_grants.iter().find(|g| g.command == Command::Select).map_or(Scope::None, |g| g.scope);
+        for &Grant { command, scope, source, .. } in role_grants {
+            let n = &names[role];
+            let name = &n.policies[command as usize];
+            let _ = write!(s, "CREATE POLICY {name} ON {t} AS PERMISSIVE FOR {} TO {}", privilege(command), n.role);
             match command {
                 Command::Select => {
                     s.push_str("\n    USING (");
@@ -498,29 +513,19 @@ fn policies(s: &mut String, spec: &Spec, table: &Table, grants: &[&Grant]) {
                 }
             }
             s.push_str(");\n");
-            let source = role_source(spec, role, &table.name, command);
+            let source = describe_source(spec, role, &table.name, source);
             let comment = format!("{OWNER_MARK} {role} {} {scope} ({source})", command.as_str());
-            let _ = writeln!(s, "COMMENT ON POLICY {} ON {t} IS {};", Ident(&name), Literal(&comment));
+            let _ = writeln!(s, "COMMENT ON POLICY {name} ON {t} IS {};", Literal(&comment));
         }
     }
 }
 
 /// Which part of the spec gave a role its scope, for the comments a reviewer reads.
-fn role_source(spec: &Spec, role: &str, table: &QualifiedName, command: Command) -> String {
-    use crate::model::{TableOverride, TableSelector};
-    let Some(r) = spec.roles.get(role) else { return String::new() };
-    for (selector, label) in [
-        (TableSelector::Named(table.clone()), format!("tables.{}.{}", table.schema, table.name)),
-        (TableSelector::Every, "tables.\"*\"".to_owned()),
-    ] {
-        match r.tables.get(&selector) {
-            Some(TableOverride::None) => return format!("roles.{role}.{label}: none"),
-            Some(TableOverride::Commands(m)) if m.contains_key(&command) => return format!("roles.{role}.{label}"),
-            _ => {}
-        }
-    }
-    match &r.level {
-        Some(level) => format!("level {level}"),
-        None => "no level".to_owned(),
+fn describe_source(spec: &Spec, role: &str, table: &QualifiedName, source: Source) -> String {
+    match source {
+        Source::NamedTable => format!("roles.{role}.tables.{}.{}", table.schema, table.name),
+        Source::EveryTable => format!("roles.{role}.tables.\"*\""),
+        Source::Level => format!("level {}", spec.roles.get(role).and_then(|r| r.level.as_deref()).unwrap_or("")),
+        Source::Nothing => "no grant".to_owned(),
     }
 }
