@@ -179,7 +179,7 @@ impl<'a> Oracle<'a> {
     }
 
     /// SPEC 4: `UPDATE .. SET owner = new_owner WHERE key = row.key`. The new row must be in the
-    /// update scope (or keep the owner under a write share) and stay visible, as PostgreSQL
+    /// update scope and not write-shared (or keep the owner under a write share) and stay visible, as PostgreSQL
     /// checks SELECT policies on the new row of an UPDATE that reads the table.
     pub fn update_owner(&self, person: i64, table: &QualifiedName, row: &Row, new_owner: i64) -> Outcome {
         if !self.has_privilege(person, table, Command::Update) || !self.has_privilege(person, table, Command::Select) {
@@ -189,8 +189,14 @@ impl<'a> Oracle<'a> {
             return Outcome::Rows(0);
         }
         let new = Row { key: row.key, owner: new_owner, voided: row.voided };
-        let in_update = self.any_scope(person, table, Command::Update, new_owner)
-            || (new_owner == row.owner && self.shared(person, table, row.key, true));
+        // While the row is write-shared to the person, roles below `all` may only keep the owner:
+        // a share lets its grantee edit the record, never take or hand it away.
+        let write_shared = self.shared(person, table, row.key, true);
+        let in_update = self
+            .scopes(person, table, Command::Update)
+            .into_iter()
+            .any(|s| self.in_scope(person, s, new_owner) && (s == Scope::All || !write_shared))
+            || (new_owner == row.owner && write_shared);
         if in_update && self.visible(person, table, &new) {
             Outcome::Rows(1)
         } else {

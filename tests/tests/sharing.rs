@@ -36,15 +36,14 @@ fn a_write_share_lets_the_sharee_update_the_row() {
 }
 
 #[test]
-fn a_write_share_never_lets_the_sharee_hand_the_row_to_a_third_person() {
+fn a_write_share_never_lets_the_sharee_take_the_row_or_hand_it_away() {
     let env = env();
     let db = env.crm_db();
     let mut owner = env.login(&db, 20);
     let mut other = env.login(&db, 23);
     share(&mut owner, "'crm.opportunities', 2001, to_person => 23, access => 'write'").unwrap();
-    // 24 is 23's teammate, 21 the owner's teammate, 1 the CEO: none in 23's update scope.
-    // (Taking the row for 23 itself is in 23's own update scope, so SPEC 4 allows it.)
-    for new_owner in [24, 21, 1] {
+    // 23 itself (taking the record), 24 (23's teammate), 21 (the owner's teammate), 1 (the CEO).
+    for new_owner in [23, 24, 21, 1] {
         assert_eq!(
             try_rolled_back(
                 &mut other,

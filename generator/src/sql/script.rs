@@ -84,39 +84,42 @@ fn table_array(tables: impl IntoIterator<Item = impl std::borrow::Borrow<Qualifi
 }
 
 fn roles(s: &mut String, spec: &Spec) {
-    s.push_str("\n-- Group roles (spec: roles). NOLOGIN: people log in as their own roles, members of these.\n");
+    s.push_str(
+        "
+-- Group roles (spec: roles): NOLOGIN, no special attributes; people log in as their own roles,
+-- members of these. Roles are shared by every database of the cluster: the lock serialises
+-- rowsec scripts applied to two databases at once, and roles are only written when they differ.
+LOCK TABLE pg_catalog.pg_authid IN SHARE ROW EXCLUSIVE MODE;
+",
+    );
     let _ = writeln!(
         s,
         "{DO_OPEN}
 DECLARE
     name text;
+    r record;
 BEGIN
-    FOREACH name IN ARRAY {} LOOP
-        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = name) THEN
+    FOREACH name IN ARRAY {roles} LOOP
+        SELECT * INTO r FROM pg_catalog.pg_roles WHERE rolname = name;
+        IF NOT FOUND THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', name);
-        ELSIF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = name AND (rolcanlogin OR rolsuper OR rolbypassrls)) THEN
+        ELSIF r.rolcanlogin OR r.rolsuper OR r.rolbypassrls THEN
             RAISE EXCEPTION 'role \"%\" already exists and can log in, is a superuser or bypasses row-level security', name
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                       HINT = 'rowsec makes spec roles NOLOGIN group roles; rename the spec role or the existing role';
+        ELSIF r.rolcreatedb OR r.rolcreaterole OR r.rolreplication THEN
+            EXECUTE pg_catalog.format('ALTER ROLE %I NOCREATEDB NOCREATEROLE NOREPLICATION', name);
+        END IF;
+        IF pg_catalog.shobj_description((SELECT oid FROM pg_catalog.pg_roles WHERE rolname = name), 'pg_authid')
+           IS DISTINCT FROM '{mark} group role of spec role ' || name THEN
+            EXECUTE pg_catalog.format('COMMENT ON ROLE %I IS %L', name, '{mark} group role of spec role ' || name);
         END IF;
     END LOOP;
 END
 {DO_CLOSE}",
-        role_array(spec.roles.keys())
+        roles = role_array(spec.roles.keys()),
+        mark = OWNER_MARK,
     );
-    for role in spec.roles.keys() {
-        let _ = writeln!(
-            s,
-            "ALTER ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;",
-            Ident(role)
-        );
-        let _ = writeln!(
-            s,
-            "COMMENT ON ROLE {} IS {};",
-            Ident(role),
-            Literal(&format!("{OWNER_MARK} group role of spec role {role}"))
-        );
-    }
 }
 
 fn converge(s: &mut String, spec: &Spec) {
@@ -439,6 +442,23 @@ impl Conditions {
         }
     }
 
+    /// The new row of an UPDATE: in the role's update scope, or a write-shared row whose owner
+    /// did not change. While a row is write-shared to the person, only the second holds, so a
+    /// share never lets its grantee take the record for themselves either.
+    fn update_check(&self, out: &mut String, scope: Scope) {
+        match (&self.shared, scope) {
+            (Some(shared), scope) if scope != Scope::All => {
+                out.push('(');
+                out.push_str(self.scope(scope));
+                out.push_str(" AND NOT ");
+                out.push_str(&shared[1]);
+                out.push_str(")\n        OR ");
+                out.push_str(&shared[2]);
+            }
+            _ => out.push_str(self.scope(scope)),
+        }
+    }
+
     /// Rows the role may see: its select scope, plus rows shared with the person.
     fn visible(&self, out: &mut String, select: Scope) {
         out.push_str(self.scope(select));
@@ -504,8 +524,7 @@ fn policies(s: &mut String, spec: &Spec, names: &BTreeMap<&str, RoleNames>, tabl
                     c.within_visible(s, scope, select);
                     c.or_shared(s, scope, 1);
                     s.push_str(")\n    WITH CHECK (");
-                    s.push_str(c.scope(scope));
-                    c.or_shared(s, scope, 2);
+                    c.update_check(s, scope);
                 }
                 Command::Delete => {
                     s.push_str("\n    USING (");
