@@ -83,6 +83,9 @@ if [ -f extension/Cargo.toml ]; then
 
     step "install the extension into the system PostgreSQL 15"
     (cd extension && as_root cargo pgrx install --pg-config "$PG_CONFIG")
+
+    step "extension: cache invalidation across two concurrent sessions"
+    bash extension/tests/two_sessions.sh
 else
     echo "skipping the extension: not in the repository yet"
 fi
