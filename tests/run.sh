@@ -12,6 +12,9 @@ PGRX_VERSION=0.18.0
 PGRX_TEST_DATA=/tmp/rowsec-pgrx-test-data
 
 step() { printf '\n==> %s\n' "$*"; }
+# Every test runner's output is also kept here, to print one total at the end.
+RESULTS=$(mktemp /tmp/rowsec-test-results.XXXXXX)
+tally() { tee -a "$RESULTS"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # End-to-end clusters live in /tmp/rowsec-e2e-<pid>-<n>; each test binary's watchdog removes
@@ -73,13 +76,13 @@ done
 cargo clippy "${packages[@]}" --all-targets -- -D warnings
 
 step "cargo test -p generator"
-cargo test -p generator
+cargo test -p generator 2>&1 | tally
 
 if [ -f extension/Cargo.toml ]; then
     step "extension tests: cargo pgrx test pg15"
     # The test cluster runs as postgres: give it a directory it owns.
     as_root rm -rf "$PGRX_TEST_DATA"
-    (cd extension && cargo pgrx test pg15 --runas postgres --pgdata "$PGRX_TEST_DATA")
+    (cd extension && cargo pgrx test pg15 --runas postgres --pgdata "$PGRX_TEST_DATA") 2>&1 | tally
 
     step "install the extension into the system PostgreSQL 15"
     (cd extension && as_root cargo pgrx install --pg-config "$PG_CONFIG")
@@ -91,6 +94,9 @@ else
 fi
 
 step "end-to-end tests: cargo test -p rowsec-e2e"
-cargo test -p rowsec-e2e -- --nocapture
+cargo test -p rowsec-e2e -- --nocapture 2>&1 | tally
 
 step "all checks passed ($ROOT)"
+passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$RESULTS" | awk '{ s += $1 } END { print s + 0 }')
+rm -f "$RESULTS"
+echo "rowsec: $passed passed, 0 failed"

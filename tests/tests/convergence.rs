@@ -65,6 +65,20 @@ fn applying_the_generated_script_twice_changes_nothing() {
 }
 
 #[test]
+fn the_script_compiled_without_the_schema_grants_exactly_the_same() {
+    // Without --schema, column lists are computed from the catalog when the script runs.
+    let env = env();
+    let db = env.crm_db();
+    let mut admin = env.cluster.admin(&db);
+    let before = snapshot(&mut admin);
+    let without_schema = rowsec_generator::load(&crm_spec_path(), None).expect("loads");
+    admin.batch_execute(&rowsec_generator::compile(&without_schema)).expect("applies");
+    let (removed, added) = diff(&before, &snapshot(&mut admin));
+    assert!(removed.is_empty() && added.is_empty(), "removed: {removed:#?}\nadded: {added:#?}");
+    assert!(before.iter().any(|l| l.starts_with("colacl crm.accounts.name ")), "snapshot sees column grants");
+}
+
+#[test]
 fn dropping_a_grant_from_the_spec_removes_that_policy_and_privilege_and_nothing_else() {
     let env = env();
     let db = env.crm_db();
