@@ -472,16 +472,9 @@ impl<'s> Loader<'s> {
                         suggestion(text, &names, "table"),
                     );
                 } else {
-                    let key_ok: TypeCheck = if sharing { |t| t.is_integer() } else { |_| true };
+                    // The extension keys shares and its registry by bigint (protect_table checks it too).
                     if let (Some(key), Some(n)) = (&key, f.get("key")) {
-                        self.check_column(
-                            &name,
-                            key,
-                            n.span,
-                            key_ok,
-                            "an integer key (shares refer to rows by a bigint key)",
-                            "`key`",
-                        );
+                        self.check_column(&name, key, n.span, |t| *t == ColumnType::BigInt, "bigint", "`key`");
                     }
                     if let (Some(owner), Some(n)) = (&owner, f.get("owner")) {
                         self.check_column(
