@@ -126,3 +126,73 @@ fn a_security_definer_function_of_a_person_runs_with_their_own_policies() {
     let via: i64 = rep.query_one(&format!("SELECT {login}.n()"), &[]).unwrap().get(0);
     assert_eq!(direct, via);
 }
+
+#[test]
+fn insert_on_conflict_cannot_hand_away_or_take_over_a_record() {
+    let env = env();
+    let db = env.crm_db();
+    let mut rep = env.login(&db, 20);
+    // 2001 is the rep's own account: the conflict turns into an UPDATE whose new row leaves
+    // the rep's update scope.
+    assert_eq!(
+        try_rolled_back(
+            &mut rep,
+            "INSERT INTO crm.accounts (id, owner_id, name) VALUES (2001, 20, 'x') \
+             ON CONFLICT (id) DO UPDATE SET owner_id = 21"
+        ),
+        Outcome::RlsViolation
+    );
+    // 2101 belongs to teammate 21: visible, but not updatable by the rep.
+    assert_eq!(
+        try_rolled_back(
+            &mut rep,
+            "INSERT INTO crm.accounts (id, owner_id, name) VALUES (2101, 20, 'x') \
+             ON CONFLICT (id) DO UPDATE SET owner_id = 20"
+        ),
+        Outcome::RlsViolation
+    );
+}
+
+fn copy_out(client: &mut postgres::Client, sql: &str) -> Result<String, Outcome> {
+    use std::io::Read;
+    let mut out = String::new();
+    match client.copy_out(sql) {
+        Ok(mut reader) => {
+            reader.read_to_string(&mut out).expect("read COPY data");
+            Ok(out)
+        }
+        Err(e) => Err(rowsec_e2e::fixture::classify(Err(e))),
+    }
+}
+
+#[test]
+fn copy_to_sees_only_the_rows_and_columns_a_query_would() {
+    let env = env();
+    let db = env.crm_db();
+    let mut rep = env.login(&db, 20);
+    let visible = rowsec_e2e::fixture::keys(&mut rep, "SELECT id FROM crm.accounts").unwrap();
+    let copied: std::collections::BTreeSet<i64> =
+        copy_out(&mut rep, "COPY crm.accounts (id) TO STDOUT").unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(copied, visible);
+    assert!(copied.len() < 43, "a rep sees their team, not the whole table");
+
+    // Support lacks the financial class: COPY of the table, or of a classed column, is refused.
+    let mut support = env.login(&db, 50);
+    assert_eq!(copy_out(&mut support, "COPY crm.accounts TO STDOUT"), Err(Outcome::PermissionDenied));
+    assert_eq!(copy_out(&mut support, "COPY crm.accounts (annual_revenue) TO STDOUT"), Err(Outcome::PermissionDenied));
+}
+
+#[test]
+fn copy_from_cannot_bypass_the_insert_policy() {
+    let env = env();
+    let db = env.crm_db();
+    let mut rep = env.login(&db, 20);
+    // PostgreSQL refuses COPY FROM into a table with row-level security for non-bypassing roles.
+    let mut tx = rep.transaction().unwrap();
+    let err = match tx.copy_in("COPY crm.accounts (id, owner_id, name) FROM STDIN") {
+        Ok(_) => panic!("COPY FROM must be refused"),
+        Err(e) => rowsec_e2e::fixture::db_error(&e),
+    };
+    let _ = tx.rollback();
+    assert!(err.starts_with("0A000"), "{err}");
+}
