@@ -196,3 +196,23 @@ fn copy_from_cannot_bypass_the_insert_policy() {
     let _ = tx.rollback();
     assert!(err.starts_with("0A000"), "{err}");
 }
+
+#[test]
+fn a_cheap_leaky_function_in_where_sees_only_rows_the_policies_let_through() {
+    let env = env();
+    let db = env.crm_db();
+    let mut rep = env.login(&db, 20);
+    // The function records every owner it is shown; PostgreSQL must apply the policies first
+    // (security barrier), however cheap the function claims to be.
+    rep.batch_execute(
+        "CREATE TEMP TABLE seen (owner bigint);
+         CREATE FUNCTION pg_temp.leak(o bigint) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS
+         $$ BEGIN INSERT INTO pg_temp.seen VALUES (o); RETURN true; END $$;",
+    )
+    .unwrap();
+    rep.batch_execute("SELECT count(*) FROM crm.accounts WHERE pg_temp.leak(owner_id)").unwrap();
+    let seen = rowsec_e2e::fixture::keys(&mut rep, "SELECT DISTINCT owner FROM seen").unwrap();
+    let visible = rowsec_e2e::fixture::keys(&mut rep, "SELECT DISTINCT owner_id FROM crm.accounts").unwrap();
+    assert!(!seen.is_empty());
+    assert!(seen.is_subset(&visible), "leaked owners outside the policy: {:?}", seen.difference(&visible));
+}
