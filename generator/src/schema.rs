@@ -34,10 +34,6 @@ impl ColumnType {
         }
     }
 
-    pub fn is_integer(&self) -> bool {
-        matches!(self, ColumnType::BigInt | ColumnType::Integer | ColumnType::SmallInt)
-    }
-
     pub fn describe(&self) -> &str {
         match self {
             ColumnType::BigInt => "bigint",
