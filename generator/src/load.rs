@@ -18,7 +18,6 @@ const TOP_KEYS: &[&str] = &["version", "directory", "identity", "levels", "table
 const DIRECTORY_KEYS: &[&str] = &["table", "id", "manager", "team", "login", "active"];
 const TABLE_KEYS: &[&str] = &["key", "owner", "columns", "always", "sharing"];
 const ROLE_KEYS: &[&str] = &["level", "tables", "fields"];
-const COMMANDS: &[&str] = &["select", "insert", "update", "delete"];
 
 /// Loads a spec from its text. `schema`, when given, is checked against every table and column
 /// the spec names.
@@ -240,7 +239,7 @@ impl<'s> Loader<'s> {
             version: version?,
             directory: directory?,
             identity: identity?,
-            levels: levels.into_iter().map(|(k, (_, v))| (k, v)).collect(),
+            levels,
             tables: tables.into_iter().map(|(k, (_, v))| (k, v)).collect(),
             roles,
         })
@@ -386,7 +385,11 @@ impl<'s> Loader<'s> {
         let Some(e) = self.entries(node, what) else { return out };
         for (key, k, v) in &e.items {
             let Some(command) = Command::parse(key) else {
-                self.error(k.span, format!("unknown command `{key}` in {what}"), suggestion(key, COMMANDS, "command"));
+                self.error(
+                    k.span,
+                    format!("unknown command `{key}` in {what}"),
+                    suggestion(key, &Command::ALL.map(Command::as_str), "command"),
+                );
                 continue;
             };
             let Some(text) = self.string(v, &format!("the scope for `{key}`")) else { continue };
@@ -410,12 +413,12 @@ impl<'s> Loader<'s> {
         out
     }
 
-    fn levels(&mut self, node: &Node, directory: Option<&Directory>) -> BTreeMap<String, (Span, Level)> {
+    fn levels(&mut self, node: &Node, directory: Option<&Directory>) -> BTreeMap<String, Level> {
         let mut out = BTreeMap::new();
         let Some(e) = self.entries(node, "`levels`") else { return out };
-        for (name, k, v) in e.items {
+        for (name, _, v) in e.items {
             let scopes = self.scopes(v, &format!("level `{name}`"), directory);
-            out.insert(name.to_owned(), (k.span, Level { scopes }));
+            out.insert(name.to_owned(), Level { scopes });
         }
         out
     }
@@ -500,7 +503,7 @@ impl<'s> Loader<'s> {
     fn roles(
         &mut self,
         node: &Node,
-        levels: &BTreeMap<String, (Span, Level)>,
+        levels: &BTreeMap<String, Level>,
         tables: &BTreeMap<QualifiedName, (Span, Table)>,
     ) -> BTreeMap<String, Role> {
         let mut out = BTreeMap::new();
@@ -635,13 +638,12 @@ impl<'s> Loader<'s> {
     fn check_visibility(
         &mut self,
         role: &Role,
-        levels: &BTreeMap<String, (Span, Level)>,
+        levels: &BTreeMap<String, Level>,
         tables: &BTreeMap<QualifiedName, (Span, Table)>,
         span: Span,
     ) {
-        let levels: BTreeMap<String, Level> = levels.iter().map(|(k, (_, v))| (k.clone(), v.clone())).collect();
         for name in tables.keys() {
-            let scope = |c| crate::resolve::scope(&levels, role, name, c);
+            let scope = |c| crate::resolve::scope(levels, role, name, c);
             if scope(Command::Select) != Scope::None {
                 continue;
             }
