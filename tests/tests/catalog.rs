@@ -70,3 +70,49 @@ fn no_role_but_the_spec_roles_holds_privileges_on_a_protected_table() {
     }
     assert!(grantees.len() > 5, "{grantees:?}");
 }
+
+#[test]
+fn a_spec_with_hostile_names_applies_and_is_enforced_as_written() {
+    let env = env();
+    let root = rowsec_e2e::cluster::repo_root();
+    let db = env.cluster.create_database("hostile", None);
+    let mut admin = env.cluster.admin(&db);
+    admin.batch_execute(&std::fs::read_to_string(root.join("tests/fixtures/hostile-schema.sql")).unwrap()).unwrap();
+    let loaded = rowsec_generator::load(
+        &root.join("tests/fixtures/hostile.yaml"),
+        Some(&root.join("tests/fixtures/hostile-schema.sql")),
+    )
+    .unwrap();
+    admin.batch_execute(&rowsec_generator::compile(&loaded)).expect("the script applies");
+    admin
+        .batch_execute(
+            "DO $$ BEGIN
+                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rs_hostile_1') THEN
+                    CREATE ROLE rs_hostile_1 LOGIN; END IF;
+                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rs_hostile_2') THEN
+                    CREATE ROLE rs_hostile_2 LOGIN; END IF;
+             END $$;
+             GRANT \"Sales Rep\" TO rs_hostile_1;
+             GRANT \"select\" TO rs_hostile_2;
+             INSERT INTO \"Odd Schema\".people VALUES (1, NULL, 7, 'rs_hostile_1', true), (2, NULL, 8, 'rs_hostile_2', true);
+             INSERT INTO \"Odd Schema\".\"deals; DROP TABLE x\" VALUES (11, 1, 100), (12, 2, 200);",
+        )
+        .unwrap();
+    // Nothing was injected: the canary table still exists.
+    admin.query_one("SELECT count(*) FROM x", &[]).expect("table x survived");
+
+    let mut rep = env.cluster.connect("rs_hostile_1", &db).unwrap();
+    let keys: Vec<i64> = rep
+        .query("SELECT \"key\" FROM \"Odd Schema\".\"deals; DROP TABLE x\"", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(keys, vec![11], "\"Sales Rep\" sees its own row only");
+    let err = rep.query("SELECT \"Amount'\" FROM \"Odd Schema\".\"deals; DROP TABLE x\"", &[]).unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("42501"), "the classed column is hidden: {err}");
+
+    let mut other = env.cluster.connect("rs_hostile_2", &db).unwrap();
+    let amounts = other.query("SELECT \"Amount'\"::text FROM \"Odd Schema\".\"deals; DROP TABLE x\"", &[]).unwrap();
+    assert_eq!(amounts.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>(), vec!["200".to_owned()]);
+}
