@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # The whole check of the repository, for CI and for people: installs what is missing
 # (idempotently), then formatting, lints, the generator's tests, the extension's pgrx tests,
-# installs the extension into the system PostgreSQL 15, and runs the end-to-end tests.
+# installs the extension into a private copy of PostgreSQL 15 (target/pg, see tests/pg.sh; the
+# system's PostgreSQL is never written to), and runs the end-to-end tests on clusters of that copy.
 # Exits non-zero on the first failure.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+# shellcheck source=tests/pg.sh
+source "$ROOT/tests/pg.sh"
+SYSTEM_PG15_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 PGRX_VERSION=0.18.0
-PGRX_TEST_DATA=/tmp/rowsec-pgrx-test-data
+# pgrx's configuration (which pg_config builds and tests use) is this checkout's own.
+export PGRX_HOME=${PGRX_HOME_FOR_TESTS:-$ROOT/target/pgrx-home}
+# The pgrx test cluster runs as postgres, so its directory lives under /tmp (one per checkout).
+PGRX_TEST_DATA=/tmp/rowsec-pgrx-test-data-$(printf %s "$ROOT" | md5sum | cut -c1-8)
 
 step() { printf '\n==> %s\n' "$*"; }
 # Every test runner's output is also kept here, to print one total at the end.
@@ -25,8 +31,8 @@ cleanup_clusters() {
         [ -d "$d" ] || continue
         pid=${d#/tmp/rowsec-e2e-}; pid=${pid%%-*}
         if ! kill -0 "$pid" 2>/dev/null; then
-            if [ -f "$d/data/postmaster.pid" ]; then
-                as_root runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$d/data" stop -m immediate >/dev/null 2>&1 || true
+            if [ -f "$d/data/postmaster.pid" ] && [ -n "${ROWSEC_PG_BIN:-}" ]; then
+                as_root runuser -u postgres -- "$ROWSEC_PG_BIN/pg_ctl" -D "$d/data" stop -m immediate >/dev/null 2>&1 || true
             fi
             as_root rm -rf "$d"
         fi
@@ -54,8 +60,14 @@ else
     echo "installing cargo-pgrx $PGRX_VERSION"
     cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
 fi
-if grep -qs '^pg15' "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
-    echo "pgrx already knows pg15"
+
+step "private PostgreSQL 15 for the tests"
+PG_CONFIG=$(private_pg 15 "$SYSTEM_PG15_CONFIG")
+export ROWSEC_PG_BIN
+ROWSEC_PG_BIN=$("$PG_CONFIG" --bindir)
+echo "$("$PG_CONFIG" --version) at $ROWSEC_PG_BIN"
+if grep -qsx "pg15 = \"$PG_CONFIG\"" "$PGRX_HOME/config.toml"; then
+    echo "pgrx ($PGRX_HOME) already knows it"
 else
     echo "cargo pgrx init --pg15 $PG_CONFIG"
     cargo pgrx init --pg15 "$PG_CONFIG"
@@ -84,7 +96,7 @@ if [ -f extension/Cargo.toml ]; then
     as_root rm -rf "$PGRX_TEST_DATA"
     (cd extension && cargo pgrx test pg15 --runas postgres --pgdata "$PGRX_TEST_DATA") 2>&1 | tally
 
-    step "install the extension into the system PostgreSQL 15"
+    step "install the extension into the private PostgreSQL 15"
     (cd extension && as_root cargo pgrx install --pg-config "$PG_CONFIG")
 
     step "extension: cache invalidation across two concurrent sessions"

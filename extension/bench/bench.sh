@@ -9,9 +9,11 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-PORT=${PORT:-55435}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/rowsec-ext-target}
+# shellcheck source=tests/pg.sh
+source "$HERE/../tests/pg.sh"
+BIN=${ROWSEC_PG_BIN:-$(pg_config --bindir)}
+PORT=${PORT:-$(free_port)}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HERE/../target}
 
 if [ -z "${SKIP_INSTALL:-}" ]; then
     log=$(mktemp /tmp/rowsec-bench-build.XXXXXX)
@@ -38,7 +40,7 @@ as_pg "$BIN/initdb" -D "$DATA" >/dev/null 2>&1
 echo "dynamic_library_path = '$WORK/lib:\$libdir'" | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
 as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK -c shared_buffers=512MB -c max_parallel_workers_per_gather=0 -c jit=off" \
     -l "$WORK/log" -w start >/dev/null
-PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres)
+PSQL=("$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres)
 "${PSQL[@]}" -c "CREATE DATABASE bench"
 PSQL+=(-d bench)
 

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Cache invalidation across two concurrent sessions, at the extension level.
-# Needs the extension installed in the system PostgreSQL 15 (cargo pgrx install, see README).
-# Starts its own cluster under /tmp as the postgres user and removes it at the end.
+# Needs the extension installed in the PostgreSQL whose bin directory is ROWSEC_PG_BIN (tests/run.sh
+# sets it to its private copy; default: the pg_config on PATH). Starts its own cluster under /tmp
+# as the postgres user on a free port and removes it at the end.
 # Usage: extension/tests/two_sessions.sh        (exit status 0 when every check passes)
 set -euo pipefail
 
-BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-PORT=${PORT:-55434}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/pg.sh
+source "$ROOT/tests/pg.sh"
+BIN=${ROWSEC_PG_BIN:-$(pg_config --bindir)}
+PORT=${PORT:-$(free_port)}
 WORK=$(mktemp -d /tmp/rowsec-two-sessions.XXXXXX)
 chmod 777 "$WORK"
 DATA="$WORK/data"
@@ -21,7 +25,7 @@ trap cleanup EXIT
 
 as_pg "$BIN/initdb" -D "$DATA" >/dev/null 2>&1
 as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK" -l "$WORK/log" -w start >/dev/null
-PSQL=(psql -X -h "$WORK" -p "$PORT" -U postgres)
+PSQL=("$BIN/psql" -X -h "$WORK" -p "$PORT" -U postgres)
 
 "${PSQL[@]}" -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE DATABASE inval;

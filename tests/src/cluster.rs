@@ -1,4 +1,4 @@
-//! A throwaway PostgreSQL 15 cluster: initdb into a fresh directory under /tmp, start on a free
+//! A throwaway PostgreSQL cluster: initdb into a fresh directory under /tmp, start on a free
 //! port, trust authentication on 127.0.0.1 (every person logs in as their own role without a
 //! password), and tear down when the test process ends, however it ends.
 
@@ -10,8 +10,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use postgres::{Client, NoTls};
 
-/// Where the PostgreSQL 15 server binaries live (Debian/Ubuntu layout).
-pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Where the server binaries live: `ROWSEC_PG_BIN` (tests/run.sh points it at its private copy,
+/// see tests/pg.sh), else the directory of the `pg_config` on PATH, else Debian's PostgreSQL 15.
+pub fn pg_bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(bin) = std::env::var("ROWSEC_PG_BIN") {
+            return bin;
+        }
+        Command::new("pg_config")
+            .arg("--bindir")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_else(|| "/usr/lib/postgresql/15/bin".to_owned())
+    })
+}
 
 /// Directory names start with this so that tests/run.sh can clean up after a killed run.
 pub const DIR_PREFIX: &str = "rowsec-e2e-";
@@ -85,7 +100,7 @@ impl Cluster {
     }
 
     fn stop_command(&self) -> String {
-        let pg_ctl = format!("{PG_BIN}/pg_ctl -D '{}' stop -m immediate", self.dir.join("data").display());
+        let pg_ctl = format!("{}/pg_ctl -D '{}' stop -m immediate", pg_bin(), self.dir.join("data").display());
         match &self.run_as {
             Some(user) => format!("runuser -u {user} -- {pg_ctl}"),
             None => pg_ctl,
@@ -93,7 +108,7 @@ impl Cluster {
     }
 
     fn pg_command(&self, program: &str, args: &[&str]) -> Command {
-        let path = format!("{PG_BIN}/{program}");
+        let path = format!("{}/{program}", pg_bin());
         let mut cmd = match &self.run_as {
             Some(user) => {
                 let mut c = Command::new("runuser");
