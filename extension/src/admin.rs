@@ -3,7 +3,7 @@
 
 use crate::cache;
 use crate::catalog::{self, Config, Identity};
-use crate::errors::{require, OrRaise, RowsecError, HINT_COMPILE};
+use crate::errors::{require, required, OrRaise, RowsecError, HINT_COMPILE};
 use crate::types::{RegClass, SqlName};
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
@@ -59,21 +59,19 @@ fn build_config(
     })
 }
 
-fn has_unique_index(relid: pg_sys::Oid, column: &str) -> bool {
-    Spi::get_one_with_args::<bool>(
+fn has_unique_index(relid: pg_sys::Oid, column: &str) -> Result<bool, RowsecError> {
+    let found = Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a \
            ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0] \
          WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisunique AND i.indnkeyatts OPERATOR(pg_catalog.=) 1 \
            AND i.indpred IS NULL AND a.attname OPERATOR(pg_catalog.=) $2::pg_catalog.name)",
         &[RegClass(relid).into(), column.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+    );
+    required(found, "checking the directory's unique indexes", "exists")
 }
 
-fn current_config() -> Option<Config> {
-    let oid = catalog::extension_relation(c"config")?;
+fn current_config() -> Result<Option<Config>, RowsecError> {
+    let Some(oid) = catalog::extension_relation(c"config") else { return Ok(None) };
     let snap = catalog::ScanSnapshot::take();
     catalog::read_config(oid, &snap)
 }
@@ -103,7 +101,7 @@ fn configure(
     ];
     let config = build_config(directory.0, columns, identity, identity_setting).or_raise();
     catalog::directory_shape(&config).or_raise();
-    if !has_unique_index(config.directory, &config.id_column) {
+    if !has_unique_index(config.directory, &config.id_column).or_raise() {
         RowsecError::new(
             PgSqlErrorCode::ERRCODE_INVALID_TABLE_DEFINITION,
             format!(
@@ -120,8 +118,8 @@ fn configure(
         )
         .raise();
     }
-    let previous = current_config();
-    if previous.as_ref() == Some(&config) && trigger_exists(config.directory) {
+    let previous = current_config().or_raise();
+    if previous.as_ref() == Some(&config) && trigger_exists(config.directory).or_raise() {
         return; // Same arguments: nothing changes.
     }
     let (identity_text, setting) = match &config.identity {
@@ -151,7 +149,7 @@ fn configure(
         Spi::run(&format!("DROP TRIGGER IF EXISTS {TRIGGER} ON {}", catalog::relation_name(old.directory)))
             .unwrap_or_else(|e| RowsecError::internal("removing the old directory trigger", e).raise());
     }
-    if !trigger_exists(config.directory) {
+    if !trigger_exists(config.directory).or_raise() {
         Spi::run(&format!(
             "CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {} \
              FOR EACH STATEMENT EXECUTE FUNCTION rowsec.directory_changed()",
@@ -162,14 +160,12 @@ fn configure(
     invalidate_everywhere();
 }
 
-fn trigger_exists(relid: pg_sys::Oid) -> bool {
-    Spi::get_one_with_args::<bool>(
+fn trigger_exists(relid: pg_sys::Oid) -> Result<bool, RowsecError> {
+    let found = Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname OPERATOR(pg_catalog.=) $2::pg_catalog.name)",
         &[RegClass(relid).into(), TRIGGER.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+    );
+    required(found, "looking for the directory trigger", "exists")
 }
 
 /// Every backend reloads: others after commit, this one at its next command.
@@ -181,7 +177,7 @@ fn invalidate_everywhere() {
 }
 
 fn integer_column(tbl: pg_sys::Oid, column: &str, role: &str) {
-    let col = catalog::resolve_column(tbl, column, role).or_raise();
+    let col = catalog::resolve_column(tbl, column, role, "rowsec.protect_table").or_raise();
     if col.typid != pg_sys::INT8OID {
         RowsecError::new(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,

@@ -177,7 +177,7 @@ pub fn directory() -> Rc<DirectoryCache> {
 pub fn directory_if_configured() -> Option<Rc<DirectoryCache>> {
     let config = catalog::extension_relation(c"config")?;
     let snap = ScanSnapshot::take();
-    catalog::read_config(config, &snap)?;
+    catalog::read_config(config, &snap).or_raise()?;
     Some(directory())
 }
 
@@ -189,13 +189,13 @@ fn load_directory() -> Result<DirectoryCache, RowsecError> {
     let invalidations = directory_invalidations();
     let config = {
         let snap = ScanSnapshot::take();
-        catalog::read_config(config_oid, &snap)
+        catalog::read_config(config_oid, &snap)?
             .ok_or_else(|| RowsecError::not_configured("rowsec.config is empty: no directory table is known."))?
     };
     watch(|w| w.directory = config.directory);
     let shape = catalog::directory_shape(&config)?;
     let snap = ScanSnapshot::take();
-    let rows = catalog::read_directory(&config, &shape, &snap);
+    let rows = catalog::read_directory(&config, &shape, &snap)?;
     let directory = Directory::build(rows);
     let version = LOADS.with(|l| {
         l.set(l.get() + 1);
@@ -349,7 +349,7 @@ fn load_shares() -> Result<SharesCache, RowsecError> {
     let snap = ScanSnapshot::take();
     let mut by_person: HashMap<(pg_sys::Oid, i64), Vec<Grant>> = HashMap::new();
     let mut by_team: HashMap<(pg_sys::Oid, String), Vec<Grant>> = HashMap::new();
-    for ShareRow { tbl, key, person, team, write, expires } in catalog::read_shares(oid, &snap) {
+    for ShareRow { tbl, key, person, team, write, expires } in catalog::read_shares(oid, &snap)? {
         let g = Grant { key, write, expires };
         if let Some(p) = person {
             by_person.entry((tbl, p)).or_default().push(g);

@@ -73,6 +73,19 @@ impl RowsecError {
     }
 }
 
+/// A value read back through SPI from a table whose column is NOT NULL: an SPI error or a NULL is
+/// a failed lookup (`what`), never an answer.
+pub fn required<T>(value: pgrx::spi::SpiResult<Option<T>>, what: &str, column: &str) -> Result<T, RowsecError> {
+    value
+        .map_err(|e| RowsecError::internal(what, format!("column {column}: {e}")))?
+        .ok_or_else(|| RowsecError::internal(what, format!("column {column} is NULL where rowsec never writes a NULL")))
+}
+
+/// A nullable column read back through SPI: only the SPI error is a failure.
+pub fn nullable<T>(value: pgrx::spi::SpiResult<Option<T>>, what: &str, column: &str) -> Result<Option<T>, RowsecError> {
+    value.map_err(|e| RowsecError::internal(what, format!("column {column}: {e}")))
+}
+
 pub trait OrRaise<T> {
     fn or_raise(self) -> T;
 }

@@ -5,7 +5,7 @@
 use crate::cache::{self, DirectoryCache};
 use crate::callsite;
 use crate::directory::Person;
-use crate::errors::RowsecError;
+use crate::errors::{OrRaise, RowsecError};
 use crate::identity::Caller;
 use crate::idset::IdSet;
 // pgrx finds `SUPPORT` functions by name; the import documents where they live.
@@ -200,5 +200,5 @@ fn shared_write_keeps_owner(tbl: RegClass, key: i64, new_owner: i64, fcinfo: pg_
     if !shared_set(tbl.0, true, Some(fcinfo)).contains(key) {
         return false;
     }
-    crate::sharing::row_owner(tbl.0, key) == Some(new_owner)
+    crate::sharing::row_owner(tbl.0, key).or_raise() == Some(new_owner)
 }

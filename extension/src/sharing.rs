@@ -4,7 +4,7 @@
 
 use crate::cache;
 use crate::catalog;
-use crate::errors::{require, RowsecError};
+use crate::errors::{nullable, require, required, OrRaise, RowsecError};
 use crate::identity::Caller;
 use crate::policy::parse_access;
 use crate::types::RegClass;
@@ -61,18 +61,24 @@ impl Drop for AsRole {
 pub fn extension_owner() -> pg_sys::Oid {
     // Read-only SPI: this also runs inside UPDATE ... WITH CHECK, where a command counter
     // increment would be wrong.
-    Spi::connect(|c| {
-        c.select(
-            "SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'rowsec'",
-            Some(1),
-            &[],
-        )
-        .ok()?
-        .first()
-        .get::<pg_sys::Oid>(1)
-        .ok()?
-    })
-    .unwrap_or_else(|| RowsecError::not_configured("The rowsec extension is not installed in this database.").raise())
+    let owner = Spi::connect(|c| {
+        let what = "looking up the extension's owner";
+        let rows = c
+            .select(
+                "SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'rowsec'",
+                Some(1),
+                &[],
+            )
+            .map_err(|e| RowsecError::internal(what, e))?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        required(rows.first().get::<pg_sys::Oid>(1), what, "extowner").map(Some)
+    });
+    match owner.or_raise() {
+        Some(owner) => owner,
+        None => RowsecError::not_configured("The rowsec extension is not installed in this database.").raise(),
+    }
 }
 
 fn role_name(role: pg_sys::Oid) -> String {
@@ -86,29 +92,38 @@ struct Protected {
     sharing: bool,
 }
 
-fn protected(tbl: pg_sys::Oid) -> Option<Protected> {
+/// The registry row of `tbl`; `Ok(None)` only when there is none.
+fn protected(tbl: pg_sys::Oid) -> Result<Option<Protected>, RowsecError> {
     let _owner = AsRole::switch(extension_owner());
     Spi::connect(|c| {
+        let what = "looking up the table in rowsec.protected_tables";
         let rows = c
             .select(
                 "SELECT key_column::pg_catalog.text, owner_column::pg_catalog.text, sharing FROM rowsec.protected_tables WHERE tbl OPERATOR(pg_catalog.=) $1",
                 Some(1),
                 &[RegClass(tbl).into()],
             )
-            .ok()?;
+            .map_err(|e| RowsecError::internal(what, e))?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
         let row = rows.first();
-        Some(Protected {
-            key_column: row.get::<String>(1).ok()??,
-            owner_column: row.get::<String>(2).ok()??,
-            sharing: row.get::<bool>(3).ok()??,
-        })
+        Ok(Some(Protected {
+            key_column: required(row.get::<String>(1), what, "key_column")?,
+            owner_column: required(row.get::<String>(2), what, "owner_column")?,
+            sharing: required(row.get::<bool>(3), what, "sharing")?,
+        }))
     })
 }
 
 /// The owner of row `key` of `tbl` under the statement's snapshot, read with the extension's
-/// rights (no recursion into the caller's policies).
-pub fn row_owner(tbl: pg_sys::Oid, key: i64) -> Option<i64> {
-    let p = protected(tbl)?;
+/// rights (no recursion into the caller's policies). `Ok(None)`: the table is not registered,
+/// the row does not exist or its owner is NULL.
+pub fn row_owner(tbl: pg_sys::Oid, key: i64) -> Result<Option<i64>, RowsecError> {
+    let Some(p) = protected(tbl)? else { return Ok(None) };
+    // Registered columns may have been renamed or dropped since protect_table: say so plainly.
+    catalog::resolve_column(tbl, &p.key_column, "key", "rowsec.protect_table")?;
+    catalog::resolve_column(tbl, &p.owner_column, "owner", "rowsec.protect_table")?;
     let q = format!(
         "SELECT {}::pg_catalog.int8 FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
         pgrx::spi::quote_identifier(&p.owner_column),
@@ -122,11 +137,14 @@ pub fn row_owner(tbl: pg_sys::Oid, key: i64) -> Option<i64> {
 /// Runs a one-parameter query returning one int8 in SPI read-only mode, i.e. under the current
 /// statement's snapshot without advancing the command counter (pgrx's `select` goes read-write
 /// once anything in the transaction wrote through SPI, which would be wrong inside WITH CHECK).
-fn select_int8_read_only(query: &str, param: i64) -> Option<i64> {
-    let query = std::ffi::CString::new(query).ok()?;
+/// `Ok(None)`: no row, or NULL.
+fn select_int8_read_only(query: &str, param: i64) -> Result<Option<i64>, RowsecError> {
+    let what = "reading the row's owner";
+    let query = std::ffi::CString::new(query).map_err(|e| RowsecError::internal(what, e))?;
     Spi::connect(|_client| unsafe {
         let mut argtypes = [pg_sys::INT8OID];
         let mut values = [pg_sys::Datum::from(param)];
+        // An ERROR inside (e.g. a permission error) propagates with its own SQLSTATE.
         let status = pg_sys::SPI_execute_with_args(
             query.as_ptr(),
             1,
@@ -137,12 +155,15 @@ fn select_int8_read_only(query: &str, param: i64) -> Option<i64> {
             1,
         );
         let table = pg_sys::SPI_tuptable;
-        if status != pg_sys::SPI_OK_SELECT as i32 || table.is_null() || (*table).numvals == 0 {
-            return None;
+        if status != pg_sys::SPI_OK_SELECT as i32 || table.is_null() {
+            return Err(RowsecError::internal(what, format!("SPI_execute_with_args returned {status}")));
+        }
+        if (*table).numvals == 0 {
+            return Ok(None);
         }
         let mut isnull = false;
         let d = pg_sys::SPI_getbinval(*(*table).vals, (*table).tupdesc, 1, &mut isnull);
-        (!isnull).then(|| d.value() as i64)
+        Ok((!isnull).then(|| d.value() as i64))
     })
 }
 
@@ -201,16 +222,20 @@ fn acting_person() -> i64 {
 }
 
 fn sharing_table(tbl: pg_sys::Oid) -> Protected {
-    match protected(tbl) {
+    match protected(tbl).or_raise() {
         Some(p) if p.sharing => p,
-        _ => RowsecError::new(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!("{} does not allow sharing", catalog::relation_name(tbl)),
-            "The table is not registered in rowsec.protected_tables with sharing = true.",
-            "Set `sharing: true` for the table in the spec and run the script generated by `rowsec compile`.",
-        )
-        .raise(),
+        _ => not_sharing(tbl),
     }
+}
+
+fn not_sharing(tbl: pg_sys::Oid) -> ! {
+    RowsecError::new(
+        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+        format!("{} does not allow sharing", catalog::relation_name(tbl)),
+        "The table is not registered in rowsec.protected_tables with sharing = true.",
+        "Set `sharing: true` for the table in the spec and run the script generated by `rowsec compile`.",
+    )
+    .raise()
 }
 
 struct ShareRecord {
@@ -326,10 +351,8 @@ fn share(
         )?
         .first()
         .get_one::<i64>()
-    })
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| RowsecError::internal("inserting the share", "INSERT ... RETURNING id returned no row").raise());
+    });
+    let id = required(id, "inserting the share", "id").or_raise();
     let record = ShareRecord {
         id,
         tbl,
@@ -349,25 +372,30 @@ fn unshare(share_id: Option<i64>, reason: default!(Option<&str>, "NULL")) {
     let id = require(share_id, "share_id");
     let record = {
         let _owner = AsRole::switch(extension_owner());
-        Spi::connect(|c| -> Option<ShareRecord> {
+        Spi::connect(|c| -> Result<Option<ShareRecord>, RowsecError> {
+            let what = "reading the share from rowsec.shares";
             let rows = c
                 .select(
                     "SELECT tbl::pg_catalog.oid, row_key, grantee_person, grantee_team, access, expires_at FROM rowsec.shares WHERE id OPERATOR(pg_catalog.=) $1",
                     Some(1),
                     &[id.into()],
                 )
-                .ok()?;
+                .map_err(|e| RowsecError::internal(what, e))?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
             let r = rows.first();
-            Some(ShareRecord {
+            Ok(Some(ShareRecord {
                 id,
-                tbl: r.get::<pg_sys::Oid>(1).ok()??,
-                key: r.get::<i64>(2).ok()??,
-                person: r.get::<i64>(3).ok()?,
-                team: r.get::<String>(4).ok()?,
-                access: r.get::<String>(5).ok()??,
-                expires: r.get::<TimestampWithTimeZone>(6).ok()?,
-            })
+                tbl: required(r.get::<pg_sys::Oid>(1), what, "tbl")?,
+                key: required(r.get::<i64>(2), what, "row_key")?,
+                person: nullable(r.get::<i64>(3), what, "grantee_person")?,
+                team: nullable(r.get::<String>(4), what, "grantee_team")?,
+                access: required(r.get::<String>(5), what, "access")?,
+                expires: nullable(r.get::<TimestampWithTimeZone>(6), what, "expires_at")?,
+            }))
         })
+        .or_raise()
     };
     let Some(record) = record else {
         RowsecError::invalid_parameter(
@@ -377,10 +405,8 @@ fn unshare(share_id: Option<i64>, reason: default!(Option<&str>, "NULL")) {
         )
         .raise();
     };
-    let protected = match protected(record.tbl) {
-        Some(p) => p,
-        None => sharing_table(record.tbl),
-    };
+    // Unsharing stays possible after sharing was turned off for the table.
+    let protected = protected(record.tbl).or_raise().unwrap_or_else(|| not_sharing(record.tbl));
     let actor = acting_person();
     check_caller_may_update(record.tbl, &protected.key_column, record.key, actor);
     let actor_role = role_name(unsafe { pg_sys::GetUserId() });
