@@ -9,11 +9,11 @@
 //! mistaken for one the cache already contains.
 
 use crate::catalog::{self, Config, ScanSnapshot, ShareRow};
-use crate::directory::{Directory, Person};
 use crate::errors::{OrRaise, RowsecError};
-use crate::idset::IdSet;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
+use rowsec_core::directory::{Directory, Person};
+use rowsec_core::idset::IdSet;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -2,10 +2,10 @@
 //! under a snapshot we choose. A scan checks no privileges and applies no row-level security, so
 //! people need no privilege on the directory or the shares, and the caller's identity is untouched.
 
-use crate::directory::PersonRow;
 use crate::errors::{RowsecError, HINT_COMPILE};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
+use rowsec_core::directory::PersonRow;
 use std::ffi::{CStr, CString};
 
 pub const SCHEMA: &CStr = c"rowsec";

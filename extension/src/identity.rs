@@ -3,8 +3,8 @@
 
 use crate::cache::DirectoryCache;
 use crate::catalog::Identity;
-use crate::directory::Person;
 use pgrx::prelude::*;
+use rowsec_core::directory::Person;
 use std::ffi::{CStr, CString};
 
 /// What identifies the caller, cheap to read and compare on every call.

@@ -1,14 +1,12 @@
 //! rowsec: the functions that row-level security policies compiled by `rowsec compile` call.
 //!
-//! Layout: pure logic (`directory`, `idset`) has ordinary unit tests; the PostgreSQL layer reads
-//! tables (`catalog`), caches per backend (`cache`) and per call site (`callsite`), resolves the
-//! caller (`identity`), answers policies (`policy`), helps the planner (`support`), shares rows
+//! Layout: the decisions that need no database (directory graph, membership sets) live in the
+//! `rowsec-core` crate; this crate is the PostgreSQL shell around it. It reads tables
+//! (`catalog`), caches per backend (`cache`) and per call site (`callsite`), resolves the caller
+//! (`identity`), answers policies (`policy`), helps the planner (`support`), shares rows
 //! (`sharing`) and is configured through `admin`.
 
 use pgrx::prelude::*;
-
-pub mod directory;
-pub mod idset;
 
 mod admin;
 mod cache;

@@ -4,10 +4,10 @@
 
 use crate::cache::{self, DirectoryCache};
 use crate::callsite;
-use crate::directory::Person;
 use crate::errors::{OrRaise, RowsecError};
 use crate::identity::Caller;
-use crate::idset::IdSet;
+use rowsec_core::directory::Person;
+use rowsec_core::idset::IdSet;
 // pgrx finds `SUPPORT` functions by name; the import documents where they live.
 #[allow(unused_imports)]
 use crate::support::{in_subtree_support, in_team_support, is_shared_support};

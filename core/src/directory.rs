@@ -1,5 +1,6 @@
 //! The directory of people as a graph: who manages whom, who shares a team, who logs in as whom.
-//! Pure Rust, no PostgreSQL: built from rows by `load.rs`, queried by `cache.rs`.
+//! Built from the rows the extension reads from the directory table (`extension/src/catalog.rs`),
+//! once per directory version, and queried through its per-backend cache.
 
 use crate::idset::{IdHashMap, IdSet};
 use std::collections::HashMap;

@@ -1,0 +1,6 @@
+//! rowsec's core: everything the extension decides that needs no database, so it is tested with
+//! plain `cargo test -p rowsec-core` (no pgrx, no PostgreSQL). The extension (`extension/`) reads
+//! rows through PostgreSQL, hands them to these types and answers SQL calls with their results.
+
+pub mod directory;
+pub mod idset;
