@@ -2,5 +2,10 @@
 //! plain `cargo test -p rowsec-core` (no pgrx, no PostgreSQL). The extension (`extension/`) reads
 //! rows through PostgreSQL, hands them to these types and answers SQL calls with their results.
 
+pub mod access;
+pub mod config;
+pub mod diagnostic;
 pub mod directory;
 pub mod idset;
+pub mod sets;
+pub mod shares;

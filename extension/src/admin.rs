@@ -2,13 +2,14 @@
 //! invalidates caches when the directory or the shares change.
 
 use crate::cache;
-use crate::catalog::{self, Config, Identity};
-use crate::errors::{require, required, OrRaise, RowsecError, HINT_COMPILE};
+use crate::catalog::{self, Config};
+use crate::errors::{require, required, OrRaise, RowsecError};
 use crate::types::{RegClass, SqlName};
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
-use std::ffi::CString;
+use rowsec_core::config::{ColumnRole, Identity};
+use rowsec_core::directory::describe_cycles;
 
 const TRIGGER: &str = "rowsec_directory_changed";
 
@@ -19,35 +20,8 @@ fn build_config(
     identity_setting: Option<&str>,
 ) -> Result<Config, RowsecError> {
     let [id, manager, team, login, active] = columns;
-    let identity = match identity {
-        "login" if login.is_none() => {
-            return Err(RowsecError::invalid_parameter(
-                "identity 'login' needs a login column",
-                "rowsec.configure was called with identity => 'login' and no login_column.",
-                "Name the directory's login column in the spec, or use identity: { setting: NAME }.",
-            ))
-        }
-        "login" => Identity::Login,
-        "setting" => match identity_setting.map(str::trim) {
-            Some(s) if !s.is_empty() => Identity::Setting(CString::new(s).map_err(|_| {
-                RowsecError::invalid_parameter("invalid identity setting name", "It contains a NUL byte.", HINT_COMPILE)
-            })?),
-            _ => {
-                return Err(RowsecError::invalid_parameter(
-                    "identity 'setting' needs a setting name",
-                    "rowsec.configure was called with identity => 'setting' and no identity_setting.",
-                    "Pass identity_setting => 'app.person_id' (any custom setting name).",
-                ))
-            }
-        },
-        other => {
-            return Err(RowsecError::invalid_parameter(
-                format!("unknown identity mode {other:?}"),
-                "identity must be 'login' or 'setting'.",
-                HINT_COMPILE,
-            ))
-        }
-    };
+    let identity = Identity::from_arguments(identity, identity_setting, login.is_some())
+        .map_err(|e| RowsecError::invalid_argument(&e))?;
     Ok(Config {
         directory,
         id_column: id.unwrap_or_default(),
@@ -122,10 +96,7 @@ fn configure(
     if previous.as_ref() == Some(&config) && trigger_exists(config.directory).or_raise() {
         return; // Same arguments: nothing changes.
     }
-    let (identity_text, setting) = match &config.identity {
-        Identity::Login => ("login", None),
-        Identity::Setting(s) => ("setting", Some(s.to_string_lossy().into_owned())),
-    };
+    let (identity_text, setting) = config.identity.to_stored();
     let args: [DatumWithOid; 8] = [
         RegClass(config.directory).into(),
         config.id_column.as_str().into(),
@@ -176,12 +147,12 @@ fn invalidate_everywhere() {
     cache::invalidate_local();
 }
 
-fn integer_column(tbl: pg_sys::Oid, column: &str, role: &str) {
-    let col = catalog::resolve_column(tbl, column, role, "rowsec.protect_table").or_raise();
-    if col.typid != pg_sys::INT8OID {
+fn integer_column(tbl: pg_sys::Oid, column: &str, role: ColumnRole) {
+    let col = catalog::resolve_column(tbl, column, role).or_raise();
+    if !col.fits(role) {
         RowsecError::new(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-            format!("the {role} column \"{column}\" of {} is not bigint", catalog::relation_name(tbl)),
+            format!("the {} column \"{column}\" of {} is not bigint", role.as_str(), catalog::relation_name(tbl)),
             "rowsec compares keys and owners as bigint.",
             "Change the column to bigint or choose another column in the spec.",
         )
@@ -192,8 +163,8 @@ fn integer_column(tbl: pg_sys::Oid, column: &str, role: &str) {
 /// Registers (or updates) a protected table.
 #[pg_extern(volatile, parallel_unsafe)]
 fn protect_table(tbl: RegClass, key_column: SqlName, owner_column: SqlName, sharing: bool) {
-    integer_column(tbl.0, &key_column.0, "key");
-    integer_column(tbl.0, &owner_column.0, "owner");
+    integer_column(tbl.0, &key_column.0, ColumnRole::Key);
+    integer_column(tbl.0, &owner_column.0, ColumnRole::Owner);
     Spi::run_with_args(
         "INSERT INTO rowsec.protected_tables AS p (tbl, key_column, owner_column, sharing) VALUES ($1, $2::pg_catalog.name, $3::pg_catalog.name, $4) \
          ON CONFLICT (tbl) DO UPDATE SET key_column = EXCLUDED.key_column, owner_column = EXCLUDED.owner_column, sharing = EXCLUDED.sharing \
@@ -227,7 +198,7 @@ fn directory_status() -> TableIterator<
     ),
 > {
     let dir = cache::directory();
-    let d = &dir.directory;
+    let d = dir.directory();
     let active = (0..d.len() as u32).filter(|&p| d.is_active(p)).count();
     TableIterator::once((
         dir.version as i64,
@@ -235,7 +206,7 @@ fn directory_status() -> TableIterator<
         active as i64,
         TimestampWithTimeZone::try_from(dir.loaded_at).ok(),
         dir.load_ms,
-        cache::describe_cycles(d.cycles()),
+        describe_cycles(d.cycles()),
     ))
 }
 

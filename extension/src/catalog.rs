@@ -5,7 +5,10 @@
 use crate::errors::{RowsecError, HINT_COMPILE};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
+use rowsec_core::access::ShareAccess;
+use rowsec_core::config::{ColumnRole, ColumnType, Identity};
 use rowsec_core::directory::PersonRow;
+use rowsec_core::shares::ShareRow;
 use std::ffi::{CStr, CString};
 
 pub const SCHEMA: &CStr = c"rowsec";
@@ -72,12 +75,6 @@ mod shares_att {
         col("access", TEXTOID),
         nullable("expires_at", TIMESTAMPTZOID),
     ];
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identity {
-    Login,
-    Setting(CString),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,18 +238,12 @@ pub fn read_config(config_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<O
     let mut found = None;
     scan(config_oid, snapshot, LAYOUT.len() as i32, Some(LAYOUT), |v, n| unsafe {
         let opt_name = |i: usize| (!n[i]).then(|| name_datum(v[i]));
-        let setting = (!n[SETTING]).then(|| text_datum(v[SETTING]));
-        let identity = match (text_datum(v[IDENTITY]).as_str(), setting) {
-            ("login", _) => Identity::Login,
-            ("setting", Some(name)) => {
-                Identity::Setting(CString::new(name).map_err(|e| RowsecError::internal("reading rowsec.config", e))?)
-            }
-            (mode, setting) => {
-                return Err(RowsecError::internal(
-                    "reading rowsec.config",
-                    format!("identity {mode:?} with identity_setting {setting:?} is not a configuration rowsec writes"),
-                ))
-            }
+        let (mode, setting) = (text_datum(v[IDENTITY]), (!n[SETTING]).then(|| text_datum(v[SETTING])));
+        let Some(identity) = Identity::from_stored(&mode, setting.clone()) else {
+            return Err(RowsecError::internal(
+                "reading rowsec.config",
+                format!("identity {mode:?} with identity_setting {setting:?} is not a configuration rowsec writes"),
+            ));
         };
         found = Some(Config {
             directory: pg_sys::Oid::from(v[DIRECTORY].value() as u32),
@@ -299,8 +290,16 @@ impl ColumnKind {
         }
     }
 
-    fn is_integer(self) -> bool {
-        matches!(self, ColumnKind::Int8 | ColumnKind::Int4 | ColumnKind::Int2)
+    fn column_type(self) -> ColumnType {
+        match self {
+            ColumnKind::Int8 => ColumnType::Int8,
+            ColumnKind::Int4 => ColumnType::Int4,
+            ColumnKind::Int2 => ColumnType::Int2,
+            ColumnKind::Bool => ColumnType::Bool,
+            ColumnKind::Text => ColumnType::Text,
+            ColumnKind::Name => ColumnType::Name,
+            ColumnKind::Output(_) => ColumnType::Other,
+        }
     }
 
     unsafe fn int(self, d: pg_sys::Datum) -> i64 {
@@ -330,7 +329,7 @@ impl ColumnKind {
     }
 }
 
-/// A directory column resolved against the table: attribute number and type.
+/// A column resolved against its table: attribute number and type.
 #[derive(Debug, Clone, Copy)]
 pub struct ResolvedColumn {
     attnum: usize,
@@ -338,14 +337,16 @@ pub struct ResolvedColumn {
     pub typid: pg_sys::Oid,
 }
 
-/// Looks a column up; errors name the table, the column, the function it was given to
-/// (`given_to`) and the fix.
-pub fn resolve_column(
-    relid: pg_sys::Oid,
-    column: &str,
-    role: &str,
-    given_to: &str,
-) -> Result<ResolvedColumn, RowsecError> {
+impl ResolvedColumn {
+    /// Whether rowsec can read this column in `role`.
+    pub fn fits(&self, role: ColumnRole) -> bool {
+        role.accepts(self.kind.column_type())
+    }
+}
+
+/// Looks a column up; errors name the table, the column, the function it was given to and the fix.
+pub fn resolve_column(relid: pg_sys::Oid, column: &str, role: ColumnRole) -> Result<ResolvedColumn, RowsecError> {
+    let (given_to, role) = (role.given_to(), role.as_str());
     let cname = CString::new(column).map_err(|_| {
         RowsecError::invalid_parameter(
             format!("invalid column name {column:?}"),
@@ -395,7 +396,8 @@ fn type_name(typid: pg_sys::Oid) -> String {
     }
 }
 
-fn mismatch(config: &Config, role: &str, column: &str, typid: pg_sys::Oid, wanted: &str) -> RowsecError {
+fn mismatch(config: &Config, role: ColumnRole, column: &str, typid: pg_sys::Oid) -> RowsecError {
+    let (wanted, role) = (role.wanted(), role.as_str());
     RowsecError::new(
         PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
         format!("the {role} column \"{column}\" of {} has type {}", relation_name(config.directory), type_name(typid)),
@@ -413,7 +415,15 @@ pub struct DirectoryShape {
     active: Option<ResolvedColumn>,
 }
 
-const CONFIGURE: &str = "rowsec.configure";
+/// Resolves a directory column and checks that rowsec can read it in `role`.
+fn directory_column(config: &Config, column: &str, role: ColumnRole) -> Result<ResolvedColumn, RowsecError> {
+    let col = resolve_column(config.directory, column, role)?;
+    if col.fits(role) {
+        Ok(col)
+    } else {
+        Err(mismatch(config, role, column, col.typid))
+    }
+}
 
 pub fn directory_shape(config: &Config) -> Result<DirectoryShape, RowsecError> {
     if !relation_exists(config.directory) {
@@ -424,37 +434,15 @@ pub fn directory_shape(config: &Config) -> Result<DirectoryShape, RowsecError> {
             HINT_COMPILE,
         ));
     }
-    let id = resolve_column(config.directory, &config.id_column, "id", CONFIGURE)?;
-    if !id.kind.is_integer() {
-        return Err(mismatch(config, "id", &config.id_column, id.typid, "bigint"));
-    }
-    let manager = resolve_column(config.directory, &config.manager_column, "manager", CONFIGURE)?;
-    if !manager.kind.is_integer() {
-        return Err(mismatch(config, "manager", &config.manager_column, manager.typid, "bigint"));
-    }
-    let team =
-        config.team_column.as_deref().map(|c| resolve_column(config.directory, c, "team", CONFIGURE)).transpose()?;
-    let login = match config.login_column.as_deref() {
-        Some(c) => {
-            let col = resolve_column(config.directory, c, "login", CONFIGURE)?;
-            if !matches!(col.kind, ColumnKind::Text | ColumnKind::Name) {
-                return Err(mismatch(config, "login", c, col.typid, "text, varchar or name"));
-            }
-            Some(col)
-        }
-        None => None,
-    };
-    let active = match config.active_column.as_deref() {
-        Some(c) => {
-            let col = resolve_column(config.directory, c, "active", CONFIGURE)?;
-            if !matches!(col.kind, ColumnKind::Bool) {
-                return Err(mismatch(config, "active", c, col.typid, "boolean"));
-            }
-            Some(col)
-        }
-        None => None,
-    };
-    Ok(DirectoryShape { id, manager, team, login, active })
+    let optional =
+        |column: &Option<String>, role| column.as_deref().map(|c| directory_column(config, c, role)).transpose();
+    Ok(DirectoryShape {
+        id: directory_column(config, &config.id_column, ColumnRole::Id)?,
+        manager: directory_column(config, &config.manager_column, ColumnRole::Manager)?,
+        team: optional(&config.team_column, ColumnRole::Team)?,
+        login: optional(&config.login_column, ColumnRole::Login)?,
+        active: optional(&config.active_column, ColumnRole::Active)?,
+    })
 }
 
 /// Reads every person. Rows with a NULL id are skipped (they cannot be anyone's owner).
@@ -486,37 +474,19 @@ pub fn read_directory(
     read.map(|()| rows)
 }
 
-/// One row of `rowsec.shares` as the cache keeps it.
-#[derive(Debug, Clone)]
-pub struct ShareRow {
-    pub tbl: pg_sys::Oid,
-    pub key: i64,
-    pub person: Option<i64>,
-    pub team: Option<String>,
-    pub write: bool,
-    pub expires: Option<pg_sys::TimestampTz>,
-}
-
 pub fn read_shares(shares_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<Vec<ShareRow>, RowsecError> {
     use shares_att::*;
     let mut rows = Vec::new();
     scan(shares_oid, snapshot, LAYOUT.len() as i32, Some(LAYOUT), |v, n| unsafe {
-        let write = match text_datum(v[ACCESS]).as_str() {
-            "read" => false,
-            "write" => true,
-            other => {
-                return Err(RowsecError::internal(
-                    "reading rowsec.shares",
-                    format!("share {} has access {other:?}, neither 'read' nor 'write'", v[ID].value() as i64),
-                ))
-            }
-        };
+        let access = ShareAccess::parse(&text_datum(v[ACCESS])).map_err(|e| {
+            RowsecError::internal("reading rowsec.shares", format!("share {}: {e}", v[ID].value() as i64))
+        })?;
         rows.push(ShareRow {
-            tbl: pg_sys::Oid::from(v[TBL].value() as u32),
+            table: v[TBL].value() as u32,
             key: v[ROW_KEY].value() as i64,
             person: (!n[PERSON]).then(|| v[PERSON].value() as i64),
             team: (!n[TEAM]).then(|| text_datum(v[TEAM])),
-            write,
+            access,
             expires: (!n[EXPIRES]).then(|| v[EXPIRES].value() as i64),
         });
         Ok(())

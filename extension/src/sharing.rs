@@ -6,11 +6,13 @@ use crate::cache;
 use crate::catalog;
 use crate::errors::{nullable, require, required, OrRaise, RowsecError};
 use crate::identity::Caller;
-use crate::policy::parse_access;
 use crate::types::RegClass;
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
+use rowsec_core::access::ShareAccess;
+use rowsec_core::config::ColumnRole;
+use rowsec_core::shares::{Grantee, ShareRequest};
 use std::ffi::CStr;
 
 /// Runs a block as another role with `search_path = pg_catalog, pg_temp`, as a SECURITY DEFINER
@@ -122,8 +124,8 @@ fn protected(tbl: pg_sys::Oid) -> Result<Option<Protected>, RowsecError> {
 pub fn row_owner(tbl: pg_sys::Oid, key: i64) -> Result<Option<i64>, RowsecError> {
     let Some(p) = protected(tbl)? else { return Ok(None) };
     // Registered columns may have been renamed or dropped since protect_table: say so plainly.
-    catalog::resolve_column(tbl, &p.key_column, "key", "rowsec.protect_table")?;
-    catalog::resolve_column(tbl, &p.owner_column, "owner", "rowsec.protect_table")?;
+    catalog::resolve_column(tbl, &p.key_column, ColumnRole::Key)?;
+    catalog::resolve_column(tbl, &p.owner_column, ColumnRole::Owner)?;
     let q = format!(
         "SELECT {}::pg_catalog.int8 FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
         pgrx::spi::quote_identifier(&p.owner_column),
@@ -211,7 +213,7 @@ fn acting_person() -> i64 {
     let dir = cache::directory();
     let caller = Caller::current(&dir.config.identity);
     match caller.person(&dir) {
-        Some(p) => dir.directory.id(p),
+        Some(p) => dir.directory().id(p),
         None => RowsecError::insufficient_privilege(
             "only an active person in the directory may share or unshare rows",
             format!("Role \"{}\" does not resolve to an active person.", role_name(unsafe { pg_sys::GetUserId() })),
@@ -244,7 +246,7 @@ struct ShareRecord {
     key: i64,
     person: Option<i64>,
     team: Option<String>,
-    access: String,
+    access: ShareAccess,
     expires: Option<TimestampWithTimeZone>,
 }
 
@@ -285,39 +287,14 @@ fn share(
     let tbl = require(tbl, "table").0;
     let key = require(key, "key");
     let access = require(access, "access");
-    parse_access(access);
-    if to_person.is_some() == to_team.is_some() {
-        RowsecError::invalid_parameter(
-            "a share needs exactly one grantee",
-            format!("to_person is {to_person:?}, to_team is {to_team:?}."),
-            "Pass either to_person => <person id> or to_team => '<team>'.",
-        )
-        .raise();
-    }
-    if to_team == Some("") {
-        RowsecError::invalid_parameter(
-            "to_team must not be empty",
-            "An empty team matches nobody.",
-            "Pass a team name.",
-        )
-        .raise();
-    }
-    if let Some(e) = expires_at {
-        let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
-        if pg_sys::TimestampTz::from(e) <= now {
-            RowsecError::invalid_parameter(
-                "expires_at is not in the future",
-                "A share that has already expired would grant nothing.",
-                "Pass a later expires_at, or NULL for no expiry.",
-            )
-            .raise();
-        }
-    }
+    let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    let request = ShareRequest::new(access, to_person, to_team, expires_at.map(pg_sys::TimestampTz::from), now)
+        .unwrap_or_else(|e| RowsecError::invalid_argument(&e).raise());
     let protected = sharing_table(tbl);
     let actor = acting_person();
-    if let Some(p) = to_person {
+    if let Grantee::Person(p) = request.grantee {
         let dir = cache::directory();
-        if dir.directory.person(p).is_none() {
+        if dir.directory().person(p).is_none() {
             RowsecError::invalid_parameter(
                 format!("person {p} is not in the directory"),
                 "Shares go to people of the directory or to teams.",
@@ -335,7 +312,7 @@ fn share(
         key.into(),
         to_person.into(),
         to_team.into(),
-        access.into(),
+        request.access.as_str().into(),
         expires_at.into(),
         actor.into(),
         reason.into(),
@@ -359,7 +336,7 @@ fn share(
         key,
         person: to_person,
         team: to_team.map(str::to_owned),
-        access: access.to_owned(),
+        access: request.access,
         expires: expires_at,
     };
     audit("share", &record, actor, &actor_role, reason);
@@ -391,7 +368,8 @@ fn unshare(share_id: Option<i64>, reason: default!(Option<&str>, "NULL")) {
                 key: required(r.get::<i64>(2), what, "row_key")?,
                 person: nullable(r.get::<i64>(3), what, "grantee_person")?,
                 team: nullable(r.get::<String>(4), what, "grantee_team")?,
-                access: required(r.get::<String>(5), what, "access")?,
+                access: ShareAccess::parse(&required(r.get::<String>(5), what, "access")?)
+                    .map_err(|e| RowsecError::internal(what, e))?,
                 expires: nullable(r.get::<TimestampWithTimeZone>(6), what, "expires_at")?,
             }))
         })
