@@ -4,11 +4,12 @@
 use crate::cache;
 use crate::catalog::{self, Config};
 use crate::errors::{require, required, OrRaise, RowsecError};
+use crate::registry;
 use crate::types::{RegClass, SqlName};
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
-use rowsec_core::config::{ColumnRole, Identity};
+use rowsec_core::config::Identity;
 use rowsec_core::directory::describe_cycles;
 
 const TRIGGER: &str = "rowsec_directory_changed";
@@ -147,38 +148,16 @@ fn invalidate_everywhere() {
     cache::invalidate_local();
 }
 
-fn integer_column(tbl: pg_sys::Oid, column: &str, role: ColumnRole) {
-    let col = catalog::resolve_column(tbl, column, role).or_raise();
-    if !col.fits(role) {
-        RowsecError::new(
-            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-            format!("the {} column \"{column}\" of {} is not bigint", role.as_str(), catalog::relation_name(tbl)),
-            "rowsec compares keys and owners as bigint.",
-            "Change the column to bigint or choose another column in the spec.",
-        )
-        .raise();
-    }
-}
-
 /// Registers (or updates) a protected table.
 #[pg_extern(volatile, parallel_unsafe)]
 fn protect_table(tbl: RegClass, key_column: SqlName, owner_column: SqlName, sharing: bool) {
-    integer_column(tbl.0, &key_column.0, ColumnRole::Key);
-    integer_column(tbl.0, &owner_column.0, ColumnRole::Owner);
-    Spi::run_with_args(
-        "INSERT INTO rowsec.protected_tables AS p (tbl, key_column, owner_column, sharing) VALUES ($1, $2::pg_catalog.name, $3::pg_catalog.name, $4) \
-         ON CONFLICT (tbl) DO UPDATE SET key_column = EXCLUDED.key_column, owner_column = EXCLUDED.owner_column, sharing = EXCLUDED.sharing \
-         WHERE (p.key_column, p.owner_column, p.sharing) IS DISTINCT FROM (EXCLUDED.key_column, EXCLUDED.owner_column, EXCLUDED.sharing)",
-        &[tbl.into(), key_column.0.as_str().into(), owner_column.0.as_str().into(), sharing.into()],
-    )
-    .unwrap_or_else(|e| RowsecError::internal("registering the table", e).raise());
+    registry::register(tbl.0, &key_column.0, &owner_column.0, sharing).or_raise();
 }
 
 /// Forgets a protected table (its shares stay, for the record, but grant nothing without policies).
 #[pg_extern(volatile, parallel_unsafe)]
 fn unprotect_table(tbl: RegClass) {
-    Spi::run_with_args("DELETE FROM rowsec.protected_tables WHERE tbl OPERATOR(pg_catalog.=) $1", &[tbl.into()])
-        .unwrap_or_else(|e| RowsecError::internal("unregistering the table", e).raise());
+    registry::forget(tbl.0).or_raise();
 }
 
 /// The cache of this backend: version (per-backend load number), people, when and how fast it

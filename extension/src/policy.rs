@@ -6,6 +6,7 @@ use crate::cache::{self, DirectoryCache};
 use crate::callsite;
 use crate::errors::{OrRaise, RowsecError};
 use crate::identity::Caller;
+use crate::registry;
 use rowsec_core::access::ShareAccess;
 use rowsec_core::directory::Person;
 use rowsec_core::idset::IdSet;
@@ -190,5 +191,5 @@ fn shared_write_keeps_owner(tbl: RegClass, key: i64, new_owner: i64, fcinfo: pg_
     if !shared_set(tbl.0, ShareAccess::Write, Some(fcinfo)).contains(key) {
         return false;
     }
-    crate::sharing::row_owner(tbl.0, key).or_raise() == Some(new_owner)
+    registry::row_owner(tbl.0, key).or_raise() == Some(new_owner)
 }

@@ -6,167 +6,17 @@ use crate::cache;
 use crate::catalog;
 use crate::errors::{nullable, require, required, OrRaise, RowsecError};
 use crate::identity::Caller;
+use crate::owner::{extension_owner, AsRole};
+use crate::registry::{self, not_sharing, sharing_table};
 use crate::types::RegClass;
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode;
 use rowsec_core::access::ShareAccess;
-use rowsec_core::config::ColumnRole;
 use rowsec_core::shares::{Grantee, ShareRequest};
 use std::ffi::CStr;
 
-/// Runs a block as another role with `search_path = pg_catalog, pg_temp`, as a SECURITY DEFINER
-/// function would: the caller's search path must not steer what the owner's statements resolve.
-/// The previous user, security context and settings come back on drop (and PostgreSQL's own
-/// (sub)transaction abort restores them on error).
-struct AsRole {
-    user: pg_sys::Oid,
-    context: i32,
-    guc_nest_level: i32,
-}
-
-impl AsRole {
-    fn switch(to: pg_sys::Oid) -> AsRole {
-        let (mut user, mut context) = (pg_sys::InvalidOid, 0);
-        unsafe {
-            pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
-            pg_sys::SetUserIdAndSecContext(to, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
-            let guc_nest_level = pg_sys::NewGUCNestLevel();
-            pg_sys::set_config_option(
-                c"search_path".as_ptr(),
-                c"pg_catalog, pg_temp".as_ptr(),
-                pg_sys::GucContext::PGC_USERSET,
-                pg_sys::GucSource::PGC_S_SESSION,
-                pg_sys::GucAction::GUC_ACTION_SAVE,
-                true,
-                0,
-                false,
-            );
-            AsRole { user, context, guc_nest_level }
-        }
-    }
-}
-
-impl Drop for AsRole {
-    fn drop(&mut self) {
-        unsafe {
-            // While unwinding from an ERROR, abort processing restores the settings.
-            if !std::thread::panicking() {
-                pg_sys::AtEOXact_GUC(true, self.guc_nest_level);
-            }
-            pg_sys::SetUserIdAndSecContext(self.user, self.context);
-        }
-    }
-}
-
-/// The role that owns the extension (and so its tables).
-pub fn extension_owner() -> pg_sys::Oid {
-    // Read-only SPI: this also runs inside UPDATE ... WITH CHECK, where a command counter
-    // increment would be wrong.
-    let owner = Spi::connect(|c| {
-        let what = "looking up the extension's owner";
-        let rows = c
-            .select(
-                "SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'rowsec'",
-                Some(1),
-                &[],
-            )
-            .map_err(|e| RowsecError::internal(what, e))?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        required(rows.first().get::<pg_sys::Oid>(1), what, "extowner").map(Some)
-    });
-    match owner.or_raise() {
-        Some(owner) => owner,
-        None => RowsecError::not_configured("The rowsec extension is not installed in this database.").raise(),
-    }
-}
-
 fn role_name(role: pg_sys::Oid) -> String {
     unsafe { CStr::from_ptr(pg_sys::GetUserNameFromId(role, false)) }.to_string_lossy().into_owned()
-}
-
-/// A table registered with `rowsec.protect_table`.
-struct Protected {
-    key_column: String,
-    owner_column: String,
-    sharing: bool,
-}
-
-/// The registry row of `tbl`; `Ok(None)` only when there is none.
-fn protected(tbl: pg_sys::Oid) -> Result<Option<Protected>, RowsecError> {
-    let _owner = AsRole::switch(extension_owner());
-    Spi::connect(|c| {
-        let what = "looking up the table in rowsec.protected_tables";
-        let rows = c
-            .select(
-                "SELECT key_column::pg_catalog.text, owner_column::pg_catalog.text, sharing FROM rowsec.protected_tables WHERE tbl OPERATOR(pg_catalog.=) $1",
-                Some(1),
-                &[RegClass(tbl).into()],
-            )
-            .map_err(|e| RowsecError::internal(what, e))?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let row = rows.first();
-        Ok(Some(Protected {
-            key_column: required(row.get::<String>(1), what, "key_column")?,
-            owner_column: required(row.get::<String>(2), what, "owner_column")?,
-            sharing: required(row.get::<bool>(3), what, "sharing")?,
-        }))
-    })
-}
-
-/// The owner of row `key` of `tbl` under the statement's snapshot, read with the extension's
-/// rights (no recursion into the caller's policies). `Ok(None)`: the table is not registered,
-/// the row does not exist or its owner is NULL.
-pub fn row_owner(tbl: pg_sys::Oid, key: i64) -> Result<Option<i64>, RowsecError> {
-    let Some(p) = protected(tbl)? else { return Ok(None) };
-    // Registered columns may have been renamed or dropped since protect_table: say so plainly.
-    catalog::resolve_column(tbl, &p.key_column, ColumnRole::Key)?;
-    catalog::resolve_column(tbl, &p.owner_column, ColumnRole::Owner)?;
-    let q = format!(
-        "SELECT {}::pg_catalog.int8 FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
-        pgrx::spi::quote_identifier(&p.owner_column),
-        catalog::relation_name(tbl),
-        pgrx::spi::quote_identifier(&p.key_column),
-    );
-    let _owner = AsRole::switch(extension_owner());
-    select_int8_read_only(&q, key)
-}
-
-/// Runs a one-parameter query returning one int8 in SPI read-only mode, i.e. under the current
-/// statement's snapshot without advancing the command counter (pgrx's `select` goes read-write
-/// once anything in the transaction wrote through SPI, which would be wrong inside WITH CHECK).
-/// `Ok(None)`: no row, or NULL.
-fn select_int8_read_only(query: &str, param: i64) -> Result<Option<i64>, RowsecError> {
-    let what = "reading the row's owner";
-    let query = std::ffi::CString::new(query).map_err(|e| RowsecError::internal(what, e))?;
-    Spi::connect(|_client| unsafe {
-        let mut argtypes = [pg_sys::INT8OID];
-        let mut values = [pg_sys::Datum::from(param)];
-        // An ERROR inside (e.g. a permission error) propagates with its own SQLSTATE.
-        let status = pg_sys::SPI_execute_with_args(
-            query.as_ptr(),
-            1,
-            argtypes.as_mut_ptr(),
-            values.as_mut_ptr(),
-            std::ptr::null(),
-            true,
-            1,
-        );
-        let table = pg_sys::SPI_tuptable;
-        if status != pg_sys::SPI_OK_SELECT as i32 || table.is_null() {
-            return Err(RowsecError::internal(what, format!("SPI_execute_with_args returned {status}")));
-        }
-        if (*table).numvals == 0 {
-            return Ok(None);
-        }
-        let mut isnull = false;
-        let d = pg_sys::SPI_getbinval(*(*table).vals, (*table).tupdesc, 1, &mut isnull);
-        Ok((!isnull).then(|| d.value() as i64))
-    })
 }
 
 /// Raises insufficient_privilege unless the caller may update row `key` of `tbl`: table or
@@ -221,23 +71,6 @@ fn acting_person() -> i64 {
         )
         .raise(),
     }
-}
-
-fn sharing_table(tbl: pg_sys::Oid) -> Protected {
-    match protected(tbl).or_raise() {
-        Some(p) if p.sharing => p,
-        _ => not_sharing(tbl),
-    }
-}
-
-fn not_sharing(tbl: pg_sys::Oid) -> ! {
-    RowsecError::new(
-        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-        format!("{} does not allow sharing", catalog::relation_name(tbl)),
-        "The table is not registered in rowsec.protected_tables with sharing = true.",
-        "Set `sharing: true` for the table in the spec and run the script generated by `rowsec compile`.",
-    )
-    .raise()
 }
 
 struct ShareRecord {
@@ -384,7 +217,7 @@ fn unshare(share_id: Option<i64>, reason: default!(Option<&str>, "NULL")) {
         .raise();
     };
     // Unsharing stays possible after sharing was turned off for the table.
-    let protected = protected(record.tbl).or_raise().unwrap_or_else(|| not_sharing(record.tbl));
+    let protected = registry::protected(record.tbl).or_raise().unwrap_or_else(|| not_sharing(record.tbl));
     let actor = acting_person();
     check_caller_may_update(record.tbl, &protected.key_column, record.key, actor);
     let actor_role = role_name(unsafe { pg_sys::GetUserId() });
