@@ -1,5 +1,4 @@
-//! Configuration (owner only: EXECUTE is revoked from PUBLIC), diagnostics, and the trigger that
-//! invalidates caches when the directory or the shares change.
+//! Configuration (owner only: EXECUTE is revoked from PUBLIC) and diagnostics.
 
 use crate::cache;
 use crate::catalog::{self, Config};
@@ -124,7 +123,7 @@ fn configure(
     if !trigger_exists(config.directory).or_raise() {
         Spi::run(&format!(
             "CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {} \
-             FOR EACH STATEMENT EXECUTE FUNCTION rowsec.directory_changed()",
+             FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches()",
             catalog::relation_name(config.directory)
         ))
         .unwrap_or_else(|e| RowsecError::internal("creating the directory trigger", e).raise());
@@ -187,15 +186,4 @@ fn directory_status() -> TableIterator<
         dir.load_ms,
         describe_cycles(d.cycles()),
     ))
-}
-
-/// Statement trigger on the directory table (and on rowsec.shares): every backend's cache of it
-/// becomes stale, transactionally (others after commit, never on rollback).
-#[pg_trigger]
-fn directory_changed<'a>(
-    trigger: &'a pgrx::PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
-    let relid = trigger.relid()?;
-    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
-    Ok(None)
 }

@@ -68,6 +68,19 @@ pub fn register_invalidation_callback() {
     }
 }
 
+/// The trigger function of the statement triggers on the directory (`rowsec_directory_changed`,
+/// installed by `rowsec.configure`) and on `rowsec.shares` (`rowsec_shares_changed`): every
+/// backend's cache of the changed table becomes stale, transactionally (the changing session at
+/// its next command, others after commit, nobody on rollback).
+#[pg_trigger]
+fn invalidate_caches<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
+    let relid = trigger.relid()?;
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
+    Ok(None)
+}
+
 /// The directory invalidation counter; call sites compare it to decide whether their copy is current.
 #[inline]
 pub fn directory_invalidations() -> u64 {

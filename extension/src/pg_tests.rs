@@ -283,6 +283,22 @@ fn reconfiguring_moves_the_invalidation_trigger() {
 }
 
 #[pg_test]
+fn the_directory_and_share_triggers_call_invalidate_caches() {
+    org("ic");
+    let triggers = one::<String>(
+        "SELECT string_agg(tgrelid::regclass || ':' || tgname || ':' || tgfoid::regprocedure, ' ' ORDER BY tgname)
+         FROM pg_trigger WHERE tgname IN ('rowsec_directory_changed', 'rowsec_shares_changed')",
+    );
+    assert_eq!(
+        triggers.as_deref(),
+        Some("ic.people:rowsec_directory_changed:rowsec.invalidate_caches() rowsec.shares:rowsec_shares_changed:rowsec.invalidate_caches()")
+    );
+    // Called directly (not as a trigger) it refuses to run.
+    let e = error_of("ic", "SELECT rowsec.invalidate_caches()");
+    assert!(e.starts_with("XX000|") && e.contains("NotTrigger"), "{e}");
+}
+
+#[pg_test]
 fn configuration_functions_are_not_executable_by_public() {
     org("pr");
     for f in [
