@@ -27,7 +27,8 @@ mod tests {
     include!("pg_tests.rs");
 }
 
-::pgrx::pg_module_magic!(name, version);
+// The module is rowsec, not the cargo package name (rowsec-extension).
+::pgrx::pg_module_magic!(name = c"rowsec", version);
 
 pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
