@@ -13,26 +13,6 @@ use rowsec_core::directory::describe_cycles;
 
 const TRIGGER: &str = "rowsec_directory_changed";
 
-fn build_config(
-    directory: pg_sys::Oid,
-    columns: [Option<String>; 5],
-    identity: &str,
-    identity_setting: Option<&str>,
-) -> Result<Config, RowsecError> {
-    let [id, manager, team, login, active] = columns;
-    let identity = Identity::from_arguments(identity, identity_setting, login.is_some())
-        .map_err(|e| RowsecError::invalid_argument(&e))?;
-    Ok(Config {
-        directory,
-        id_column: id.unwrap_or_default(),
-        manager_column: manager.unwrap_or_default(),
-        team_column: team,
-        login_column: login,
-        active_column: active,
-        identity,
-    })
-}
-
 fn has_unique_index(relid: pg_sys::Oid, column: &str) -> Result<bool, RowsecError> {
     let found = Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a \
@@ -66,14 +46,18 @@ fn configure(
     let directory = require(directory, "directory");
     let (id_column, manager_column) = (require(id_column, "id_column"), require(manager_column, "manager_column"));
     let identity = require(identity, "identity");
-    let columns = [
-        Some(id_column.0),
-        Some(manager_column.0),
-        team_column.map(|n| n.0),
-        login_column.map(|n| n.0),
-        active_column.map(|n| n.0),
-    ];
-    let config = build_config(directory.0, columns, identity, identity_setting).or_raise();
+    let login_column = login_column.map(|n| n.0);
+    let identity = Identity::from_arguments(identity, identity_setting, login_column.is_some())
+        .unwrap_or_else(|e| RowsecError::invalid_argument(&e).raise());
+    let config = Config {
+        directory: directory.0,
+        id_column: id_column.0,
+        manager_column: manager_column.0,
+        team_column: team_column.map(|n| n.0),
+        login_column,
+        active_column: active_column.map(|n| n.0),
+        identity,
+    };
     catalog::directory_shape(&config).or_raise();
     if !has_unique_index(config.directory, &config.id_column).or_raise() {
         RowsecError::new(

@@ -51,14 +51,16 @@ impl RowsecError {
         RowsecError::new(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, message, detail, hint)
     }
 
-    /// An SPI statement of rowsec's own failed (SPI errors that PostgreSQL raises itself, such as
-    /// a permission error, propagate with their own SQLSTATE before reaching this).
+    /// A lookup or statement of rowsec's own (`what`) failed without PostgreSQL raising an error:
+    /// pgrx's SPI refused a value, a NOT NULL column was NULL, one of rowsec's tables no longer
+    /// has the shape rowsec created. Errors PostgreSQL raises itself (a missing relation or
+    /// column, a permission error) propagate with their own SQLSTATE and never get here.
     pub fn internal(what: impl Into<String>, cause: impl std::fmt::Display) -> Self {
         RowsecError::new(
             PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             format!("rowsec: {} failed", what.into()),
             cause.to_string(),
-            "Check that the rowsec extension's tables are intact (ALTER EXTENSION rowsec UPDATE, or drop and recreate it).",
+            "Check that the rowsec extension's tables are as it created them (\\d rowsec.*); if not, drop and recreate the extension and run the generated script again.",
         )
     }
 

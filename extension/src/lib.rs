@@ -1,10 +1,12 @@
 //! rowsec: the functions that row-level security policies compiled by `rowsec compile` call.
 //!
-//! Layout: the decisions that need no database (directory graph, membership sets) live in the
-//! `rowsec-core` crate; this crate is the PostgreSQL shell around it. It reads tables
-//! (`catalog`), caches per backend (`cache`) and per call site (`callsite`), resolves the caller
-//! (`identity`), answers policies (`policy`), helps the planner (`support`), shares rows
-//! (`sharing`) and is configured through `admin`.
+//! A thin PostgreSQL shell over `rowsec-core` (`core/`), which decides everything that needs no
+//! database: the directory graph, subtree/team/share sets, share access, argument and
+//! configuration rules. This crate reads tables (`catalog`), caches per backend and invalidates
+//! (`cache`) and per call site (`callsite`), resolves the caller (`identity`), answers policies
+//! (`policy`), helps the planner (`support`), keeps the protected table registry (`registry`),
+//! shares rows (`sharing`, writing as the extension owner through `owner`) and is configured
+//! through `admin`. Errors carry a SQLSTATE (`errors`).
 
 use pgrx::prelude::*;
 
