@@ -14,6 +14,16 @@ pub enum ShareAccess {
 #[error("invalid share access {0:?}")]
 pub struct UnknownAccess(pub String);
 
+impl UnknownAccess {
+    // Out of line: policy functions parse their access argument once per row, and the
+    // allocation of the error must not cost the valid case a function prologue.
+    #[cold]
+    #[inline(never)]
+    fn of(text: &str) -> UnknownAccess {
+        UnknownAccess(text.to_owned())
+    }
+}
+
 impl Diagnostic for UnknownAccess {
     fn detail(&self) -> String {
         "access must be 'read' or 'write'.".into()
@@ -31,7 +41,7 @@ impl ShareAccess {
         match text {
             "read" => Ok(ShareAccess::Read),
             "write" => Ok(ShareAccess::Write),
-            other => Err(UnknownAccess(other.to_owned())),
+            other => Err(UnknownAccess::of(other)),
         }
     }
 

@@ -440,6 +440,16 @@ fn a_share_needs_exactly_one_grantee_and_a_valid_access() {
 }
 
 #[pg_test]
+fn policy_functions_refuse_an_unknown_access() {
+    deals("ua");
+    run("SET ROLE ua_p2");
+    for q in ["SELECT rowsec.shared_keys('ua.deals', 'Write')", "SELECT count(*) FROM ua.deals WHERE rowsec.is_shared('ua.deals', id, 'all')"] {
+        let e = error_of("ua", q);
+        assert!(e.starts_with("22023|invalid share access"), "{q}: {e}");
+    }
+}
+
+#[pg_test]
 fn share_and_unshare_are_audited() {
     deals("au");
     run("SET ROLE au_p2");

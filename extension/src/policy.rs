@@ -7,7 +7,7 @@ use crate::callsite;
 use crate::errors::{OrRaise, RowsecError};
 use crate::identity::Caller;
 use crate::registry;
-use rowsec_core::access::ShareAccess;
+use rowsec_core::access::{ShareAccess, UnknownAccess};
 use rowsec_core::directory::Person;
 use rowsec_core::idset::IdSet;
 use rowsec_core::sets::empty_set;
@@ -113,10 +113,19 @@ fn in_team(owner: i64, fcinfo: pg_sys::FunctionCallInfo) -> bool {
     team_set(fcinfo).contains(owner)
 }
 
-/// A policy function's `access` argument.
+/// A policy function's `access` argument (parsed on every row: the error path stays out of line).
 #[inline]
 fn access_arg(access: &str) -> ShareAccess {
-    ShareAccess::parse(access).unwrap_or_else(|e| RowsecError::invalid_argument(&e).raise())
+    match ShareAccess::parse(access) {
+        Ok(access) => access,
+        Err(e) => invalid_access(&e),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn invalid_access(e: &UnknownAccess) -> ! {
+    RowsecError::invalid_argument(e).raise()
 }
 
 /// What an `is_shared`/`shared_keys` call site remembers.
