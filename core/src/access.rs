@@ -1,6 +1,6 @@
 //! What a share allows, and what a policy asks for.
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{quoted, Diagnostic};
 
 /// A share's access, and the access a policy asks about: a `Write` share also lets the row be
 /// read, a `Read` share only read.
@@ -11,7 +11,7 @@ pub enum ShareAccess {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid share access {0:?}")]
+#[error("invalid share access {}", quoted(.0))]
 pub struct UnknownAccess(pub String);
 
 impl UnknownAccess {
@@ -74,8 +74,10 @@ mod tests {
     fn parse_refuses_anything_else_with_the_value_in_the_message() {
         for text in ["", "READ", "Write", " read", "admin"] {
             let e = ShareAccess::parse(text).unwrap_err();
-            assert_eq!(e.to_string(), format!("invalid share access {text:?}"));
+            assert_eq!(e.to_string(), format!("invalid share access \"{text}\""));
         }
+        // As PostgreSQL quotes a value, not as Rust's Debug escapes it.
+        assert_eq!(ShareAccess::parse("it's \"w\"").unwrap_err().to_string(), "invalid share access \"it's \"w\"\"");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! rowsec's configuration rules that need no database: how the caller is identified, and which
 //! column types rowsec can read for each column it is told about.
 
-use crate::diagnostic::{Diagnostic, HINT_COMPILE};
+use crate::diagnostic::{quoted, Diagnostic, HINT_COMPILE};
 use std::ffi::CString;
 
 /// How policy functions find out who the caller is.
@@ -21,7 +21,7 @@ pub enum ConfigError {
     SettingWithoutName,
     #[error("invalid identity setting name")]
     SettingNameWithNul,
-    #[error("unknown identity mode {0:?}")]
+    #[error("unknown identity mode {}", quoted(.0))]
     UnknownIdentity(String),
 }
 
@@ -190,6 +190,8 @@ mod tests {
         let e = Identity::from_arguments("Login", None, true).unwrap_err();
         assert_eq!(e.to_string(), "unknown identity mode \"Login\"");
         assert_eq!(e.detail(), "identity must be 'login' or 'setting'.");
+        let e = Identity::from_arguments("log\\in", None, true).unwrap_err();
+        assert_eq!(e.to_string(), "unknown identity mode \"log\\in\"", "no Rust escaping");
     }
 
     #[test]

@@ -131,6 +131,11 @@ impl Directory {
         Some(self.team_names[t as usize].as_str())
     }
 
+    /// Whether any person (active or not) has the team `name`.
+    pub fn has_team(&self, name: &str) -> bool {
+        self.team_index.contains_key(name)
+    }
+
     /// The manager cycles, each as the ids on it starting from the smallest.
     pub fn cycles(&self) -> &[Vec<i64>] {
         &self.cycles
@@ -272,6 +277,8 @@ mod tests {
         assert_eq!(d.team(d.person(5).unwrap()).as_slice(), &[3, 5]);
         assert_eq!(d.team(d.person(4).unwrap()).as_slice(), &[4]);
         assert_eq!(d.team(d.person(6).unwrap()).as_slice(), &[6]);
+        assert!(d.has_team("a") && d.has_team("b"));
+        assert!(!d.has_team("c") && !d.has_team(""));
     }
 
     #[test]
