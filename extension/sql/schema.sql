@@ -36,11 +36,22 @@ CREATE TABLE rowsec.shares (
     granted_by     bigint NOT NULL,
     granted_at     timestamptz NOT NULL DEFAULT now(),
     reason         text,
-    CHECK ((grantee_person IS NULL) <> (grantee_team IS NULL))
+    -- Made by someone whose right to update the row came only from this share: it ends with it
+    -- (rowsec.unshare and rowsec.cleanup_expired_shares remove it, and record it, with its parent).
+    -- NO ACTION: a parent deleted without its derived shares is refused, never cascaded unrecorded.
+    derived_from   bigint REFERENCES rowsec.shares (id),
+    -- The requested expiry was later than the parent's, and expires_at is the parent's.
+    expiry_capped  boolean NOT NULL DEFAULT false,
+    CHECK ((grantee_person IS NULL) <> (grantee_team IS NULL)),
+    CHECK (derived_from IS NOT NULL OR NOT expiry_capped)
 );
 CREATE INDEX shares_by_table_key ON rowsec.shares (tbl, row_key);
+CREATE INDEX shares_by_parent ON rowsec.shares (derived_from) WHERE derived_from IS NOT NULL;
+CREATE INDEX shares_by_expiry ON rowsec.shares (expires_at) WHERE expires_at IS NOT NULL;
 
--- Append-only trail of every share and unshare.
+-- Append-only trail of every share and unshare. A removal is an 'unshare', whether asked for
+-- (reason: the caller's), expired ('expired', by rowsec.cleanup_expired_shares) or cascaded from
+-- the share it was derived from (reason says which).
 CREATE TABLE rowsec.share_audit (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     action         text NOT NULL CHECK (action IN ('share', 'unshare')),
@@ -54,7 +65,11 @@ CREATE TABLE rowsec.share_audit (
     actor_person   bigint,
     actor_role     name NOT NULL,
     at             timestamptz NOT NULL DEFAULT now(),
-    reason         text
+    reason         text,
+    derived_from   bigint,
+    expiry_capped  boolean NOT NULL DEFAULT false,
+    -- For 'share': the expiry the caller asked for (NULL: none), before any cap.
+    requested_expires_at timestamptz
 );
 
 -- Nobody but the owner reads or writes rowsec's tables; people reach them through functions.
@@ -66,7 +81,7 @@ BEGIN
     RAISE EXCEPTION 'rowsec.share_audit is append-only'
         USING ERRCODE = 'insufficient_privilege',
               DETAIL = format('%s on rowsec.share_audit is refused for every role, its owner included.', TG_OP),
-              HINT = 'Audit rows are only added, by rowsec.share and rowsec.unshare.';
+              HINT = 'Audit rows are only added, by rowsec.share, rowsec.unshare and rowsec.cleanup_expired_shares.';
 END
 $$;
 

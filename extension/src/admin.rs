@@ -2,7 +2,7 @@
 
 use crate::cache;
 use crate::catalog::{self, Config};
-use crate::errors::{require, required, OrRaise, RowsecError};
+use crate::errors::{require, required, while_doing, OrRaise, RowsecError};
 use crate::registry;
 use crate::types::{RegClass, SqlName};
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
@@ -101,16 +101,21 @@ fn configure(
     )
     .unwrap_or_else(|e| RowsecError::internal("storing the configuration", e).raise());
     if let Some(old) = previous.filter(|p| p.directory != config.directory && catalog::relation_exists(p.directory)) {
-        Spi::run(&format!("DROP TRIGGER IF EXISTS {TRIGGER} ON {}", catalog::relation_name(old.directory)))
-            .unwrap_or_else(|e| RowsecError::internal("removing the old directory trigger", e).raise());
+        let table = catalog::relation_name(old.directory);
+        let doing = format!("removing the trigger {TRIGGER} from the previous directory {table}");
+        while_doing(&doing, || Spi::run(&format!("DROP TRIGGER IF EXISTS {TRIGGER} ON {table}")))
+            .unwrap_or_else(|e| RowsecError::internal(doing.as_str(), e).raise());
     }
     if !trigger_exists(config.directory).or_raise() {
-        Spi::run(&format!(
-            "CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {} \
-             FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches()",
-            catalog::relation_name(config.directory)
-        ))
-        .unwrap_or_else(|e| RowsecError::internal("creating the directory trigger", e).raise());
+        let table = catalog::relation_name(config.directory);
+        let doing = format!("creating the trigger {TRIGGER} on the directory {table}");
+        while_doing(&doing, || {
+            Spi::run(&format!(
+                "CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} \
+                 FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches()"
+            ))
+        })
+        .unwrap_or_else(|e| RowsecError::internal(doing.as_str(), e).raise());
     }
     invalidate_everywhere();
 }
@@ -144,7 +149,8 @@ fn unprotect_table(tbl: RegClass) {
 }
 
 /// The cache of this backend: version (per-backend load number), people, when and how fast it
-/// was loaded, and the manager cycles found.
+/// was loaded, the manager cycles found and ids that appear more than once (these two are also
+/// written to the server log, once per version, and never sent to clients).
 #[pg_extern(stable, parallel_safe)]
 // pgrx reads the column names from the signature, so the tuple type cannot be an alias.
 #[allow(clippy::type_complexity)]
@@ -157,6 +163,7 @@ fn directory_status() -> TableIterator<
         name!(loaded_at, Option<TimestampWithTimeZone>),
         name!(load_ms, f64),
         name!(cycles, Vec<String>),
+        name!(duplicate_ids, Vec<i64>),
     ),
 > {
     let dir = cache::directory();
@@ -169,5 +176,6 @@ fn directory_status() -> TableIterator<
         TimestampWithTimeZone::try_from(dir.loaded_at).ok(),
         dir.load_ms,
         describe_cycles(d.cycles()),
+        d.duplicate_ids().to_vec(),
     ))
 }

@@ -13,6 +13,7 @@ use crate::errors::{OrRaise, RowsecError};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 use rowsec_core::access::ShareAccess;
+use rowsec_core::diagnostic::quoted;
 use rowsec_core::directory::{describe_cycles, Directory, Person};
 use rowsec_core::idset::IdSet;
 use rowsec_core::sets::PersonSets;
@@ -72,14 +73,47 @@ pub fn register_invalidation_callback() {
 /// installed by `rowsec.configure`) and on `rowsec.shares` (`rowsec_shares_changed`): every
 /// backend's cache of the changed table becomes stale, transactionally (the changing session at
 /// its next command, others after commit, nobody on rollback).
-#[pg_trigger]
-fn invalidate_caches<'a>(
-    trigger: &'a pgrx::PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
-    let relid = trigger.relid()?;
+///
+/// Written by hand rather than with `#[pg_trigger]`: pgrx's wrapper panics (XX000, with its
+/// `Debug` text) when the function is called other than as a trigger; this one raises 0A000 as
+/// PL/pgSQL's trigger functions do.
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn rowsec_invalidate_caches(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let relid = unsafe {
+        let data = if !fcinfo.is_null() && pgrx::trigger_support::called_as_trigger(fcinfo) {
+            (*fcinfo).context.cast::<pg_sys::TriggerData>()
+        } else {
+            std::ptr::null_mut()
+        };
+        if data.is_null() || (*data).tg_relation.is_null() {
+            RowsecError::new(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "trigger functions can only be called as triggers",
+                "rowsec.invalidate_caches() was called directly.",
+                "rowsec.configure installs it as a statement trigger on the directory; nothing else needs to call it.",
+            )
+            .raise();
+        }
+        (*(*data).tg_relation).rd_id
+    };
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
-    Ok(None)
+    // A statement trigger returns NULL.
+    pg_sys::Datum::from(0)
 }
+
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_rowsec_invalidate_caches() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+pgrx::extension_sql!(
+    "CREATE FUNCTION rowsec.invalidate_caches() RETURNS trigger LANGUAGE c \
+     AS 'MODULE_PATHNAME', 'rowsec_invalidate_caches';",
+    name = "invalidate_caches"
+);
 
 /// The directory invalidation counter; call sites compare it to decide whether their copy is current.
 #[inline]
@@ -222,9 +256,11 @@ fn load_directory() -> Result<DirectoryCache, RowsecError> {
 }
 
 /// Cycles (and duplicate ids) are reported once per loaded version, never raised: a policy must
-/// keep working while someone fixes the data.
+/// keep working while someone fixes the data. They go to the server log only: the session that
+/// happens to load the directory belongs to any person, who can do nothing about it (and should
+/// not learn the org chart from it); `rowsec.directory_status()` lists them for the DBA.
 fn report_anomalies(cache: &DirectoryCache) {
-    // Parallel workers load their own copy; the leader already warned.
+    // Parallel workers load their own copy; the leader already reported.
     if unsafe { pg_sys::ParallelWorkerNumber } >= 0 {
         return;
     }
@@ -236,20 +272,25 @@ fn report_anomalies(cache: &DirectoryCache) {
             format!("cycles: {}", describe_cycles(cycles).join("; ")),
             format!(
                 "Subtrees stay finite (each person counts once). Fix the {} column; rowsec.directory_status() lists the cycles.",
-                cache.config.manager_column
+                quoted(&cache.config.manager_column)
             ),
         )
-        .warn();
+        .log_server_only();
     }
     let dups = cache.directory().duplicate_ids();
     if !dups.is_empty() {
+        let first: Vec<String> = dups.iter().take(10).map(i64::to_string).collect();
         RowsecError::new(
             PgSqlErrorCode::ERRCODE_WARNING,
-            format!("rowsec found {} duplicate id(s) in the directory", dups.len()),
-            format!("first duplicates: {:?}; rowsec used the first row of each", &dups[..dups.len().min(10)]),
-            "Add a PRIMARY KEY or UNIQUE constraint on the id column.",
+            format!(
+                "rowsec found {} duplicate id(s) in {}",
+                dups.len(),
+                catalog::relation_name(cache.config.directory)
+            ),
+            format!("Duplicated ids (first 10): {}; rowsec used the first row of each.", first.join(", ")),
+            "Add a PRIMARY KEY or UNIQUE constraint on the id column; rowsec.directory_status() lists the duplicates.",
         )
-        .warn();
+        .log_server_only();
     }
 }
 

@@ -5,8 +5,9 @@
 //! configuration rules. This crate reads tables (`catalog`), caches per backend and invalidates
 //! (`cache`) and per call site (`callsite`), resolves the caller (`identity`), answers policies
 //! (`policy`), helps the planner (`support`), keeps the protected table registry (`registry`),
-//! shares rows (`sharing`, writing as the extension owner through `owner`) and is configured
-//! through `admin`. Errors carry a SQLSTATE (`errors`).
+//! shares rows (`sharing`, writing as the extension owner through `owner`), lists them to the
+//! people concerned (`share_list`) and is configured through `admin`. Errors carry a SQLSTATE,
+//! and never a Rust backtrace (`errors`).
 
 use pgrx::prelude::*;
 
@@ -19,6 +20,7 @@ mod identity;
 mod owner;
 mod policy;
 mod registry;
+mod share_list;
 mod sharing;
 mod support;
 mod types;
@@ -38,6 +40,7 @@ pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     // Once per backend: the library is loaded once per process.
+    errors::keep_backtraces_out_of_errors();
     cache::register_invalidation_callback();
 }
 

@@ -293,9 +293,14 @@ fn the_directory_and_share_triggers_call_invalidate_caches() {
         triggers.as_deref(),
         Some("ic.people:rowsec_directory_changed:rowsec.invalidate_caches() rowsec.shares:rowsec_shares_changed:rowsec.invalidate_caches()")
     );
-    // Called directly (not as a trigger) it refuses to run.
+    // Called directly (not as a trigger) it refuses as PL/pgSQL's trigger functions do, in SQL's
+    // words (pgrx's own trigger wrapper panicked with "PgTrigger::from_fcinfo failed: NotTrigger").
     let e = error_of("ic", "SELECT rowsec.invalidate_caches()");
-    assert!(e.starts_with("XX000|") && e.contains("NotTrigger"), "{e}");
+    assert_eq!(
+        e,
+        "0A000|trigger functions can only be called as triggers|rowsec.invalidate_caches() was called directly.|\
+         rowsec.configure installs it as a statement trigger on the directory; nothing else needs to call it."
+    );
 }
 
 #[pg_test]
@@ -305,6 +310,7 @@ fn configuration_functions_are_not_executable_by_public() {
         "rowsec.configure(regclass, name, name, name, name, name, text, text)",
         "rowsec.protect_table(regclass, name, name, boolean)",
         "rowsec.unprotect_table(regclass)",
+        "rowsec.cleanup_expired_shares()",
     ] {
         assert_eq!(one::<bool>(&format!("SELECT has_function_privilege('pr_p1', '{f}', 'EXECUTE')")), Some(false), "{f}");
     }
@@ -316,6 +322,8 @@ fn configuration_functions_are_not_executable_by_public() {
         );
     }
     assert_eq!(one::<bool>("SELECT has_function_privilege('pr_p1', 'rowsec.subtree()', 'EXECUTE')"), Some(true));
+    assert_eq!(one::<bool>("SELECT has_function_privilege('pr_p1', 'rowsec.my_shares()', 'EXECUTE')"), Some(true));
+    assert_eq!(one::<bool>("SELECT has_table_privilege('pr_p1', 'rowsec.my_shares', 'SELECT')"), Some(true));
 }
 
 #[pg_test]
@@ -433,6 +441,8 @@ fn a_share_needs_exactly_one_grantee_and_a_valid_access() {
     assert!(e.starts_with("22023|invalid share access"), "{e}");
     let e = error_of("g1", "SELECT rowsec.share('g1.deals', 10, to_person => 99)");
     assert!(e.starts_with("22023|person 99 is not in the directory"), "{e}");
+    let e = error_of("g1", "SELECT rowsec.share('g1.deals', 10)");
+    assert!(e.contains("|rowsec.share was called with to_person => NULL, to_team => NULL.|"), "SQL, not Rust: {e}");
     run("RESET ROLE");
     run("SELECT rowsec.protect_table('g1.deals', 'id', 'owner_id', false)");
     let e = error_of("g1", "SET ROLE g1_p1; SELECT rowsec.share('g1.deals', 10, to_person => 2)");
@@ -679,8 +689,218 @@ fn a_reshaped_or_impossible_configuration_raises_instead_of_guessing() {
          ALTER TABLE rowsec.config DROP CONSTRAINT config_check;
          UPDATE rowsec.config SET identity = 'setting', identity_setting = NULL");
     let e = error_of("rc", "SELECT rowsec.current_person()");
-    assert!(e.starts_with("XX000|rowsec: reading rowsec.config failed|identity \"setting\" with identity_setting None"), "{e}");
+    assert!(e.starts_with("XX000|rowsec: reading rowsec.config failed|identity 'setting' with identity_setting NULL is not"), "{e}");
     run("UPDATE rowsec.config SET identity = 'login'; ALTER TABLE rowsec.config DROP COLUMN team_column");
     let e = error_of("rc", "SELECT rowsec.current_person()");
     assert!(e.starts_with("XX000|rowsec: reading rowsec.config failed|column 5 should be \"team_column\" of type name, found a dropped column"), "{e}");
+}
+
+#[pg_test]
+fn a_share_to_an_unknown_team_or_an_inactive_person_is_refused() {
+    deals("gt");
+    run("SET ROLE gt_p2");
+    let e = error_of("gt", "SELECT rowsec.share('gt.deals', 20, to_team => 'no-such-team')");
+    assert!(e.starts_with("22023|no person of the directory has the team \"no-such-team\"|"), "{e}");
+    assert!(e.ends_with("|Check the spelling against the team column of the directory table (SELECT DISTINCT on it lists the teams)."), "{e}");
+    // Teams compare exactly.
+    let e = error_of("gt", "SELECT rowsec.share('gt.deals', 20, to_team => 'Sales')");
+    assert!(e.starts_with("22023|"), "{e}");
+    // 4 is inactive.
+    let e = error_of("gt", "SELECT rowsec.share('gt.deals', 20, to_person => 4)");
+    assert!(e.starts_with("22023|person 4 is inactive|"), "{e}");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rowsec.my_shares"), Some(0));
+    run("SELECT rowsec.share('gt.deals', 20, to_team => 'support')");
+    run("RESET ROLE");
+    run("SELECT rowsec.configure('gt.people', 'id', 'manager_id', login_column => 'login', active_column => 'active')");
+    let e = error_of("gt", "SET ROLE gt_p2; SELECT rowsec.share('gt.deals', 20, to_team => 'sales')");
+    assert!(e.starts_with("22023|rowsec is configured without a team column|"), "{e}");
+}
+
+/// `deals` plus a one-day write share of deal 30 (owner 3) to person 5, made by 3; its id.
+fn day_share(s: &str) -> i64 {
+    deals(s);
+    run(&format!("SET ROLE {s}_p3"));
+    let id = one::<i64>(&format!(
+        "SELECT rowsec.share('{s}.deals', 30, to_person => 5, access => 'write', expires_at => now() + interval '1 day', reason => 'cover')"
+    ))
+    .unwrap();
+    run("RESET ROLE");
+    id
+}
+
+#[pg_test]
+fn a_share_made_through_a_share_is_derived_from_it_and_capped_at_its_expiry() {
+    let parent = day_share("dv");
+    // 5's own scope is their subtree {5}: they may update deal 30 only through the share.
+    run("SET ROLE dv_p5");
+    let child = one::<i64>("SELECT rowsec.share('dv.deals', 30, to_team => 'sales', access => 'write', reason => 'team')").unwrap();
+    run("RESET ROLE");
+    let row = one::<String>(&format!(
+        "SELECT concat_ws(',', derived_from = {parent}, expiry_capped, expires_at = (SELECT expires_at FROM rowsec.shares WHERE id = {parent}), granted_by)
+         FROM rowsec.shares WHERE id = {child}"
+    ));
+    assert_eq!(row.as_deref(), Some("t,t,t,5"));
+    let audit = one::<String>(&format!(
+        "SELECT concat_ws(',', action, derived_from = {parent}, expiry_capped, coalesce(requested_expires_at::text, 'no expiry asked'))
+         FROM rowsec.share_audit WHERE share_id = {child}"
+    ));
+    assert_eq!(audit.as_deref(), Some("share,t,t,no expiry asked"));
+    // An earlier expiry than the parent's is kept as asked.
+    run("SET ROLE dv_p5");
+    let short = one::<i64>("SELECT rowsec.share('dv.deals', 30, to_person => 1, expires_at => now() + interval '1 hour')").unwrap();
+    run("RESET ROLE");
+    let row = one::<String>(&format!("SELECT concat_ws(',', derived_from = {parent}, expiry_capped, expires_at = now() + interval '1 hour') FROM rowsec.shares WHERE id = {short}"));
+    assert_eq!(row.as_deref(), Some("t,f,t"));
+}
+
+#[pg_test]
+fn a_share_made_with_ones_own_right_to_update_is_not_derived() {
+    let parent = day_share("nd");
+    // 2 manages 3: their own update scope covers deal 30, whatever is shared to them.
+    run("SET ROLE nd_p3");
+    run("SELECT rowsec.share('nd.deals', 30, to_person => 2, access => 'write', expires_at => now() + interval '1 day')");
+    run("RESET ROLE; SET ROLE nd_p2");
+    let id = one::<i64>("SELECT rowsec.share('nd.deals', 30, to_person => 1)").unwrap();
+    run("RESET ROLE");
+    let row = one::<String>(&format!("SELECT concat_ws(',', coalesce(derived_from::text, 'none'), expiry_capped, coalesce(expires_at::text, 'never')) FROM rowsec.shares WHERE id = {id}"));
+    assert_eq!(row.as_deref(), Some("none,f,never"));
+    assert!(parent > 0);
+}
+
+#[pg_test]
+fn a_share_made_through_a_team_share_derives_from_the_team_share() {
+    deals("dt");
+    run("SET ROLE dt_p1");
+    let parent = one::<i64>("SELECT rowsec.share('dt.deals', 10, to_team => 'support', access => 'write', expires_at => now() + interval '2 hours')").unwrap();
+    run("RESET ROLE; SET ROLE dt_p5");
+    let child = one::<i64>("SELECT rowsec.share('dt.deals', 10, to_person => 3, expires_at => now() + interval '1 week')").unwrap();
+    run("RESET ROLE");
+    let row = one::<String>(&format!(
+        "SELECT concat_ws(',', derived_from = {parent}, expiry_capped, expires_at = now() + interval '2 hours') FROM rowsec.shares WHERE id = {child}"
+    ));
+    assert_eq!(row.as_deref(), Some("t,t,t"));
+}
+
+#[pg_test]
+fn unsharing_a_share_ends_the_shares_derived_from_it_and_records_each() {
+    let parent = day_share("uc");
+    run("SET ROLE uc_p5");
+    let child = one::<i64>("SELECT rowsec.share('uc.deals', 30, to_team => 'support', access => 'write')").unwrap();
+    run("RESET ROLE; SET ROLE uc_p1");
+    let unrelated = one::<i64>("SELECT rowsec.share('uc.deals', 10, to_person => 5)").unwrap();
+    run("RESET ROLE");
+    // A share derived from the derived one (as a support member other than 5 would make it).
+    run(&format!("INSERT INTO rowsec.shares (tbl, row_key, grantee_person, access, granted_by, derived_from) VALUES ('uc.deals', 30, 1, 'read', 5, {child})"));
+    let grandchild = one::<i64>("SELECT max(id) FROM rowsec.shares").unwrap();
+    run("SET ROLE uc_p3");
+    run(&format!("SELECT rowsec.unshare({parent}, 'cover over')"));
+    run("RESET ROLE");
+    assert_eq!(one::<String>("SELECT string_agg(id::text, ',') FROM rowsec.shares").as_deref(), Some(unrelated.to_string().as_str()));
+    let trail = one::<String>(
+        "SELECT string_agg(concat_ws(',', share_id, actor_person, reason), ' ; ' ORDER BY id) FROM rowsec.share_audit WHERE action = 'unshare'",
+    );
+    run("SET ROLE uc_p5");
+    assert_eq!(visible("uc"), vec![10, 50], "the derived share no longer lets 5's team see deal 30");
+    run("RESET ROLE");
+    assert_eq!(
+        trail,
+        Some(format!(
+            "{parent},3,cover over ; {child},3,derived from share {parent}, which was removed ; {grandchild},3,derived from share {child}, which was removed"
+        ))
+    );
+}
+
+#[pg_test]
+fn a_parent_share_cannot_be_deleted_without_its_derived_shares() {
+    let parent = day_share("fk");
+    run("SET ROLE fk_p5");
+    run("SELECT rowsec.share('fk.deals', 30, to_person => 1)");
+    run("RESET ROLE");
+    let e = error_of("fk", &format!("DELETE FROM rowsec.shares WHERE id = {parent}"));
+    assert!(e.starts_with("23503|"), "{e}");
+}
+
+#[pg_test]
+fn cleanup_removes_expired_shares_and_their_derived_shares_and_records_them() {
+    deals("ce");
+    run("INSERT INTO rowsec.shares (tbl, row_key, grantee_person, access, granted_by, expires_at) VALUES
+         ('ce.deals', 10, 3, 'write', 1, now() - interval '1 minute'),
+         ('ce.deals', 20, 3, 'read', 1, now() + interval '1 hour'),
+         ('ce.deals', 60, 3, 'read', 1, NULL)");
+    let expired = one::<i64>("SELECT id FROM rowsec.shares WHERE row_key = 10").unwrap();
+    run(&format!("INSERT INTO rowsec.shares (tbl, row_key, grantee_person, access, granted_by, expires_at, derived_from, expiry_capped)
+                  VALUES ('ce.deals', 10, 5, 'read', 3, now() - interval '1 minute', {expired}, true)"));
+    let derived = one::<i64>("SELECT max(id) FROM rowsec.shares").unwrap();
+    assert_eq!(one::<i64>("SELECT rowsec.cleanup_expired_shares()"), Some(2));
+    assert_eq!(one::<String>("SELECT string_agg(row_key::text, ',' ORDER BY row_key) FROM rowsec.shares").as_deref(), Some("20,60"));
+    let trail = one::<String>("SELECT string_agg(concat_ws(',', action, share_id, coalesce(actor_person::text, 'no person'), actor_role = current_user, reason), ' ; ' ORDER BY id) FROM rowsec.share_audit");
+    assert_eq!(trail, Some(format!("unshare,{expired},no person,t,expired ; unshare,{derived},no person,t,expired")));
+    assert_eq!(one::<i64>("SELECT rowsec.cleanup_expired_shares()"), Some(0), "nothing left to clean");
+}
+
+#[pg_test]
+fn my_shares_lists_what_a_person_made_received_or_owns_or_manages() {
+    deals("ms");
+    run("SET ROLE ms_p3");
+    let to5 = one::<i64>("SELECT rowsec.share('ms.deals', 30, to_person => 5, reason => 'cover')").unwrap();
+    run("RESET ROLE; SET ROLE ms_p5");
+    let to_sales = one::<i64>("SELECT rowsec.share('ms.deals', 50, to_team => 'sales')").unwrap();
+    run("RESET ROLE; SET ROLE ms_p1");
+    let to_exec = one::<i64>("SELECT rowsec.share('ms.deals', 10, to_person => 2)").unwrap();
+    run("RESET ROLE");
+    let listing = |who: &str| {
+        run(&format!("SET ROLE {who}"));
+        let l = one::<String>("SELECT coalesce(string_agg(share_id || ':' || seen_as, ' ' ORDER BY share_id), '') FROM rowsec.my_shares");
+        run("RESET ROLE");
+        l.unwrap_or_default()
+    };
+    // 3 made to5 and is in team sales; 2 manages 3 (and 5 through 4), is in sales and got to_exec.
+    assert_eq!(listing("ms_p3"), format!("{to5}:granter {to_sales}:grantee"));
+    assert_eq!(listing("ms_p5"), format!("{to5}:grantee {to_sales}:granter"));
+    assert_eq!(listing("ms_p2"), format!("{to5}:manager {to_sales}:grantee {to_exec}:grantee"));
+    assert_eq!(listing("ms_p1"), format!("{to5}:manager {to_sales}:manager {to_exec}:granter"));
+    assert_eq!(listing("ms_stranger"), "", "nobody lists nothing");
+    assert_eq!(listing("ms_p4"), "", "an inactive person lists nothing");
+    // Metadata only: the columns of the view.
+    let columns = one::<String>("SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'rowsec.my_shares'::regclass AND attnum > 0");
+    assert_eq!(
+        columns.as_deref(),
+        Some("share_id,tbl,row_key,grantee_person,grantee_team,access,expires_at,granted_by,granted_at,reason,derived_from,expiry_capped,seen_as")
+    );
+    run("SET ROLE ms_p3");
+    assert_eq!(one::<String>(&format!("SELECT tbl::text || '/' || row_key || '/' || reason FROM rowsec.my_shares WHERE share_id = {to5}")).as_deref(), Some("ms.deals/30/cover"));
+}
+
+#[pg_test]
+fn the_unshare_hint_points_at_my_shares() {
+    deals("uh");
+    let e = error_of("uh", "SET ROLE uh_p2; SELECT rowsec.unshare(987654321)");
+    assert!(e.ends_with("|SELECT * FROM rowsec.my_shares lists the shares you made, the shares you received and the shares of your subtree's records, with their ids."), "{e}");
+    assert_eq!(error_of("uh", "SET ROLE uh_p2; SELECT * FROM rowsec.my_shares"), "ok");
+}
+
+#[pg_test]
+fn configure_refuses_a_directory_that_is_not_an_ordinary_table() {
+    org("nt");
+    run("CREATE VIEW nt.v AS SELECT * FROM nt.people;
+         CREATE MATERIALIZED VIEW nt.m AS SELECT * FROM nt.people; CREATE UNIQUE INDEX ON nt.m (id);
+         CREATE TABLE nt.p (id bigint PRIMARY KEY, manager_id bigint, login text) PARTITION BY RANGE (id);");
+    for (rel, kind) in [("nt.v", "view"), ("nt.m", "materialized view"), ("nt.p", "partitioned table")] {
+        let e = error_of("nt", &format!("SELECT rowsec.configure('{rel}', 'id', 'manager_id', login_column => 'login')"));
+        assert!(e.starts_with(&format!("42809|the rowsec directory {rel} is a {kind}|")), "{e}");
+    }
+}
+
+#[pg_test]
+fn a_failing_trigger_creation_says_what_configure_was_doing() {
+    org("et");
+    run("CREATE TABLE et.other (id bigint PRIMARY KEY, manager_id bigint, login text);
+         CREATE FUNCTION et.no_triggers() RETURNS event_trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'triggers are frozen' USING ERRCODE = 'P0001', DETAIL = 'change freeze'; END $$;
+         CREATE EVENT TRIGGER et_no_triggers ON ddl_command_start WHEN TAG IN ('CREATE TRIGGER') EXECUTE FUNCTION et.no_triggers();");
+    let e = error_of("et", "SELECT rowsec.configure('et.other', 'id', 'manager_id', login_column => 'login')");
+    assert!(
+        e.starts_with("P0001|triggers are frozen|rowsec was creating the trigger rowsec_directory_changed on the directory et.other. change freeze|"),
+        "{e}"
+    );
 }

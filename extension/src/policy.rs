@@ -16,6 +16,7 @@ use rowsec_core::sets::empty_set;
 use crate::support::{in_subtree_support, in_team_support, is_shared_support};
 use crate::types::RegClass;
 use pgrx::prelude::*;
+use std::cell::Cell;
 use std::rc::Rc;
 
 /// What a call site remembers: valid while the caller and the directory version are unchanged.
@@ -140,8 +141,35 @@ struct SharedAnswer {
     keys: Rc<IdSet>,
 }
 
+thread_local! {
+    static SHARES_IGNORED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// While alive, the policy functions answer as if nothing were shared (`is_shared` false,
+/// `shared_keys` empty): `rowsec.share` asks the caller's policies once this way to learn whether
+/// their right to update a row is their own or comes only from a share. Dropped on return and
+/// while unwinding from an ERROR, so policies never stay blind to shares (and if they did, they
+/// would grant less, never more).
+pub struct IgnoringShares(bool);
+
+impl IgnoringShares {
+    pub fn start() -> IgnoringShares {
+        IgnoringShares(SHARES_IGNORED.with(|c| c.replace(true)))
+    }
+}
+
+impl Drop for IgnoringShares {
+    fn drop(&mut self) {
+        SHARES_IGNORED.with(|c| c.set(self.0));
+    }
+}
+
 /// Keys of `tbl` shared (unexpired as of now()) to the current person or their team.
 pub fn shared_set(tbl: pg_sys::Oid, access: ShareAccess, fcinfo: Option<pg_sys::FunctionCallInfo>) -> Rc<IdSet> {
+    // Checked before the call site's answer, which is kept for when shares count again.
+    if SHARES_IGNORED.with(Cell::get) {
+        return empty_set();
+    }
     let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
     let slot = fcinfo.and_then(|f| unsafe { callsite::slot::<SharedAnswer>(f) });
     if let Some(Some(a)) = slot.as_ref() {

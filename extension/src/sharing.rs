@@ -1,27 +1,55 @@
-//! `rowsec.share` / `rowsec.unshare`: the permission check runs as the caller (their privileges
-//! and row-level security decide whether they may update the row); the writes to
-//! `rowsec.shares` and `rowsec.share_audit` run as the extension owner, who alone may write them.
+//! `rowsec.share` / `rowsec.unshare` / `rowsec.cleanup_expired_shares`: the permission check runs
+//! as the caller (their privileges and row-level security decide whether they may update the
+//! row); the writes to `rowsec.shares` and `rowsec.share_audit` run as the extension owner, who
+//! alone may write them.
+//!
+//! A share made by someone whose right to update the row comes only from a share is derived from
+//! that share (the rules are `rowsec_core::shares::{choose_parent, derive}`): it expires no later
+//! than its parent, grants no more, records `derived_from`, and ends with it.
 
 use crate::cache;
 use crate::catalog;
 use crate::errors::{nullable, require, required, OrRaise, RowsecError};
 use crate::identity::Caller;
 use crate::owner::{extension_owner, AsRole};
+use crate::policy::IgnoringShares;
 use crate::registry::{self, not_sharing, sharing_table};
 use crate::types::RegClass;
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
 use rowsec_core::access::ShareAccess;
-use rowsec_core::shares::{Grantee, ShareRequest};
+use rowsec_core::shares::{check_grantee, choose_parent, derive, ParentShare, ShareRequest, Timestamp};
 use std::ffi::CStr;
 
-fn role_name(role: pg_sys::Oid) -> String {
+pub fn role_name(role: pg_sys::Oid) -> String {
     unsafe { CStr::from_ptr(pg_sys::GetUserNameFromId(role, false)) }.to_string_lossy().into_owned()
+}
+
+/// A timestamptz as the session's DateStyle and TimeZone print it.
+fn timestamp_text(ts: Timestamp) -> String {
+    unsafe { CStr::from_ptr(pg_sys::timestamptz_to_str(ts)) }.to_string_lossy().into_owned()
+}
+
+fn timestamptz(ts: Timestamp, what: &str) -> TimestampWithTimeZone {
+    TimestampWithTimeZone::try_from(ts)
+        .unwrap_or_else(|_| RowsecError::internal(what, format!("{ts} is not a timestamp PostgreSQL accepts")).raise())
+}
+
+/// Where the caller's right to update a row comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpdateRight {
+    /// Their role's update scope (or any policy other than a share).
+    Own,
+    /// Only a write share to them or their team.
+    ThroughShare,
 }
 
 /// Raises insufficient_privilege unless the caller may update row `key` of `tbl`: table or
 /// column UPDATE privilege, and `SELECT ... FOR UPDATE` through their own policies finds the row.
-fn check_caller_may_update(tbl: pg_sys::Oid, key_column: &str, key: i64, person: i64) {
+/// The query runs first with shares ignored by the policy functions: a row found then is the
+/// caller's own to update, a row found only with shares is theirs through a share.
+fn check_caller_may_update(tbl: pg_sys::Oid, key_column: &str, key: i64, person: i64) -> UpdateRight {
     let user = unsafe { pg_sys::GetUserId() };
     let table = catalog::relation_name(tbl);
     let privileged = unsafe {
@@ -48,22 +76,32 @@ fn check_caller_may_update(tbl: pg_sys::Oid, key_column: &str, key: i64, person:
         "SELECT 1 FROM {table} WHERE {} OPERATOR(pg_catalog.=) $1 FOR UPDATE",
         pgrx::spi::quote_identifier(key_column)
     );
-    let found = Spi::connect_mut(|c| c.update(q.as_str(), Some(1), &[key.into()]).map(|t| !t.is_empty()))
-        .unwrap_or_else(|e| RowsecError::internal(format!("checking row {key} of {table}"), e).raise());
-    if !found {
+    let found = || {
+        Spi::connect_mut(|c| c.update(q.as_str(), Some(1), &[key.into()]).map(|t| !t.is_empty()))
+            .unwrap_or_else(|e| RowsecError::internal(format!("checking row {key} of {table}"), e).raise())
+    };
+    let own = {
+        let _ignoring = IgnoringShares::start();
+        found()
+    };
+    if own {
+        UpdateRight::Own
+    } else if found() {
+        UpdateRight::ThroughShare
+    } else {
         refuse(format!(
             "Row {key} of {table} does not exist or role \"{}\" (person {person}) may not update it under its row-level security policies.",
             role_name(user)
-        ));
+        ))
     }
 }
 
-/// The caller as an active person, or insufficient_privilege.
-fn acting_person() -> i64 {
+/// The caller as an active person: their id and team; or insufficient_privilege.
+fn acting_person() -> (i64, Option<String>) {
     let dir = cache::directory();
     let caller = Caller::current(&dir.config.identity);
     match caller.person(&dir) {
-        Some(p) => dir.directory().id(p),
+        Some(p) => (dir.directory().id(p), dir.directory().team_name(p).map(str::to_owned)),
         None => RowsecError::insufficient_privilege(
             "only an active person in the directory may share or unshare rows",
             format!("Role \"{}\" does not resolve to an active person.", role_name(unsafe { pg_sys::GetUserId() })),
@@ -73,6 +111,7 @@ fn acting_person() -> i64 {
     }
 }
 
+/// A row of `rowsec.shares` as the audit trail records it.
 struct ShareRecord {
     id: i64,
     tbl: pg_sys::Oid,
@@ -81,10 +120,21 @@ struct ShareRecord {
     team: Option<String>,
     access: ShareAccess,
     expires: Option<TimestampWithTimeZone>,
+    derived_from: Option<i64>,
+    expiry_capped: bool,
 }
 
-fn audit(action: &str, s: &ShareRecord, actor: i64, actor_role: &str, reason: Option<&str>) {
-    let args: [DatumWithOid; 11] = [
+/// Appends to `rowsec.share_audit` (as the extension owner: the caller holds an [`AsRole`]).
+/// `requested_expires` is what a 'share' asked for before any cap.
+fn audit(
+    action: &str,
+    s: &ShareRecord,
+    actor: Option<i64>,
+    actor_role: &str,
+    reason: Option<&str>,
+    requested_expires: Option<TimestampWithTimeZone>,
+) {
+    let args: [DatumWithOid; 14] = [
         action.into(),
         s.id.into(),
         RegClass(s.tbl).into(),
@@ -96,13 +146,45 @@ fn audit(action: &str, s: &ShareRecord, actor: i64, actor_role: &str, reason: Op
         actor.into(),
         actor_role.into(),
         reason.into(),
+        s.derived_from.into(),
+        s.expiry_capped.into(),
+        requested_expires.into(),
     ];
     Spi::run_with_args(
-        "INSERT INTO rowsec.share_audit (action, share_id, tbl, row_key, grantee_person, grantee_team, access, expires_at, actor_person, actor_role, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::pg_catalog.name, $11)",
+        "INSERT INTO rowsec.share_audit (action, share_id, tbl, row_key, grantee_person, grantee_team, access, expires_at, \
+           actor_person, actor_role, reason, derived_from, expiry_capped, requested_expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::pg_catalog.name, $11, $12, $13, $14)",
         &args,
     )
     .unwrap_or_else(|e| RowsecError::internal("writing the share audit", e).raise());
+}
+
+/// The shares of row `key` of `tbl` to `person` or to `team` (as the extension owner).
+fn shares_of_row_to(tbl: pg_sys::Oid, key: i64, person: i64, team: Option<&str>) -> Vec<ParentShare> {
+    let what = "reading the caller's shares of the row from rowsec.shares";
+    Spi::connect(|c| -> Result<Vec<ParentShare>, RowsecError> {
+        let rows = c
+            .select(
+                "SELECT id, access, expires_at FROM rowsec.shares \
+                 WHERE tbl OPERATOR(pg_catalog.=) $1 AND row_key OPERATOR(pg_catalog.=) $2 \
+                   AND (grantee_person OPERATOR(pg_catalog.=) $3 OR grantee_team OPERATOR(pg_catalog.=) $4)",
+                None,
+                &[RegClass(tbl).into(), key.into(), person.into(), team.into()],
+            )
+            .map_err(|e| RowsecError::internal(what, e))?;
+        rows.map(|r| {
+            let access = required(r.get::<String>(2), what, "access")?;
+            Ok(ParentShare {
+                id: required(r.get::<i64>(1), what, "id")?,
+                access: ShareAccess::parse(&access)
+                    .map_err(|e| RowsecError::internal(what, format!("column access: {e}")))?,
+                expires: nullable(r.get::<TimestampWithTimeZone>(3), what, "expires_at")?
+                    .map(pg_sys::TimestampTz::from),
+            })
+        })
+        .collect()
+    })
+    .or_raise()
 }
 
 /// Shares row `key` of `tbl` with a person or a team; returns the share id.
@@ -124,38 +206,55 @@ fn share(
     let request = ShareRequest::new(access, to_person, to_team, expires_at.map(pg_sys::TimestampTz::from), now)
         .unwrap_or_else(|e| RowsecError::invalid_argument(&e).raise());
     let protected = sharing_table(tbl);
-    let actor = acting_person();
-    if let Grantee::Person(p) = request.grantee {
+    let (actor, actor_team) = acting_person();
+    {
         let dir = cache::directory();
-        if dir.directory().person(p).is_none() {
-            RowsecError::invalid_parameter(
-                format!("person {p} is not in the directory"),
-                "Shares go to people of the directory or to teams.",
-                "Check the person id.",
-            )
-            .raise();
-        }
+        check_grantee(dir.directory(), request.grantee, dir.config.team_column.is_some())
+            .unwrap_or_else(|e| RowsecError::invalid_argument(&e).raise());
     }
-    check_caller_may_update(tbl, &protected.key_column, key, actor);
+    let right = check_caller_may_update(tbl, &protected.key_column, key, actor);
     let actor_role = role_name(unsafe { pg_sys::GetUserId() });
 
     let _owner = AsRole::switch(extension_owner());
-    let args: [DatumWithOid; 8] = [
+    let derived = match right {
+        UpdateRight::Own => None,
+        UpdateRight::ThroughShare => {
+            let candidates = shares_of_row_to(tbl, key, actor, actor_team.as_deref());
+            let Some(parent) = choose_parent(&candidates, now) else {
+                RowsecError::insufficient_privilege(
+                    format!("permission denied to share row {key} of {}", catalog::relation_name(tbl)),
+                    format!("Person {actor} may update the row only through a share, and rowsec found no unexpired write share of it to them or their team."),
+                    "Ask the row's owner or their manager to share it.",
+                )
+                .raise()
+            };
+            let d =
+                derive(&parent, request.access, request.expires).unwrap_or_else(|e| RowsecError::denied(&e).raise());
+            Some(d)
+        }
+    };
+    let expires = match derived {
+        Some(d) => d.expires.map(|e| timestamptz(e, "capping the share's expiry")),
+        None => expires_at,
+    };
+    let args: [DatumWithOid; 10] = [
         RegClass(tbl).into(),
         key.into(),
         to_person.into(),
         to_team.into(),
         request.access.as_str().into(),
-        expires_at.into(),
+        expires.into(),
         actor.into(),
         reason.into(),
+        derived.map(|d| d.parent).into(),
+        derived.is_some_and(|d| d.capped).into(),
     ];
     // No row limit: with a limit the executor stops ModifyTable early and the AFTER STATEMENT
     // trigger that invalidates every backend's shares cache would never fire.
     let id = Spi::connect_mut(|c| {
         c.update(
-            "INSERT INTO rowsec.shares (tbl, row_key, grantee_person, grantee_team, access, expires_at, granted_by, reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            "INSERT INTO rowsec.shares (tbl, row_key, grantee_person, grantee_team, access, expires_at, granted_by, reason, derived_from, expiry_capped) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             None,
             &args,
         )?
@@ -170,23 +269,106 @@ fn share(
         person: to_person,
         team: to_team.map(str::to_owned),
         access: request.access,
-        expires: expires_at,
+        expires,
+        derived_from: derived.map(|d| d.parent),
+        expiry_capped: derived.is_some_and(|d| d.capped),
     };
-    audit("share", &record, actor, &actor_role, reason);
+    audit("share", &record, Some(actor), &actor_role, reason, expires_at);
+    if let Some(d) = derived.filter(|d| d.capped) {
+        let until = d.expires.map_or_else(|| "never".to_owned(), timestamp_text);
+        RowsecError::new(
+            PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+            format!("share {id} expires at {until}, when share {} it derives from expires", d.parent),
+            format!(
+                "You may update row {key} of {} only through share {}; a share made from it cannot outlast it (you asked for {}).",
+                catalog::relation_name(tbl),
+                d.parent,
+                request.expires.map_or_else(|| "no expiry".to_owned(), timestamp_text)
+            ),
+            "rowsec.my_shares lists the share and its derived_from; unsharing the parent ends this share too.",
+        )
+        .notice();
+    }
     id
 }
 
-/// Removes a share; the caller must be allowed to update the shared row.
+/// What [`remove_with_derived`] starts from.
+enum Roots {
+    /// One share (`rowsec.unshare`).
+    Share(i64),
+    /// Every share expired at the given time (`rowsec.cleanup_expired_shares`).
+    ExpiredAt(Timestamp),
+}
+
+/// Deletes the root shares and every share derived from them, transitively, in one statement,
+/// and records each removal in the audit trail: a root with `reason`, a derived share with the
+/// share it derived from. Runs as the extension owner (the caller holds an [`AsRole`]). Returns
+/// how many shares were removed.
+fn remove_with_derived(roots: Roots, actor: Option<i64>, actor_role: &str, reason: Option<&str>) -> usize {
+    let what = "removing shares and the shares derived from them";
+    let (root_condition, arg): (&str, DatumWithOid) = match roots {
+        Roots::Share(id) => ("s.id OPERATOR(pg_catalog.=) $1", id.into()),
+        Roots::ExpiredAt(now) => ("s.expires_at OPERATOR(pg_catalog.<=) $1", timestamptz(now, what).into()),
+    };
+    let q = format!(
+        "WITH RECURSIVE doomed(id) AS ( \
+             SELECT s.id FROM rowsec.shares s WHERE {root_condition} \
+           UNION \
+             SELECT s.id FROM rowsec.shares s JOIN doomed d ON s.derived_from OPERATOR(pg_catalog.=) d.id) \
+         DELETE FROM rowsec.shares s USING doomed d WHERE s.id OPERATOR(pg_catalog.=) d.id \
+         RETURNING s.id, s.tbl::pg_catalog.oid, s.row_key, s.grantee_person, s.grantee_team, s.access, s.expires_at, \
+                   s.derived_from, s.expiry_capped, ({root_condition}) AS is_root"
+    );
+    // No row limit, as in `share`: the statement trigger must fire.
+    let mut removed = Spi::connect_mut(|c| -> Result<Vec<(bool, ShareRecord)>, RowsecError> {
+        let rows = c.update(q.as_str(), None, &[arg]).map_err(|e| RowsecError::internal(what, e))?;
+        rows.map(|r| {
+            let access = required(r.get::<String>(6), what, "access")?;
+            let record = ShareRecord {
+                id: required(r.get::<i64>(1), what, "id")?,
+                tbl: required(r.get::<pg_sys::Oid>(2), what, "tbl")?,
+                key: required(r.get::<i64>(3), what, "row_key")?,
+                person: nullable(r.get::<i64>(4), what, "grantee_person")?,
+                team: nullable(r.get::<String>(5), what, "grantee_team")?,
+                access: ShareAccess::parse(&access)
+                    .map_err(|e| RowsecError::internal(what, format!("column access: {e}")))?,
+                expires: nullable(r.get::<TimestampWithTimeZone>(7), what, "expires_at")?,
+                derived_from: nullable(r.get::<i64>(8), what, "derived_from")?,
+                expiry_capped: required(r.get::<bool>(9), what, "expiry_capped")?,
+            };
+            Ok((required(r.get::<bool>(10), what, "is_root")?, record))
+        })
+        .collect()
+    })
+    .or_raise();
+    // Roots first, then what derived from them, each in id order: the trail reads as it happened.
+    removed.sort_by_key(|(is_root, r)| (!is_root, r.id));
+    for (is_root, record) in &removed {
+        let cascade;
+        let why = match (is_root, record.derived_from) {
+            (false, Some(parent)) => {
+                cascade = format!("derived from share {parent}, which was removed");
+                Some(cascade.as_str())
+            }
+            _ => reason,
+        };
+        audit("unshare", record, actor, actor_role, why, None);
+    }
+    removed.len()
+}
+
+/// Removes a share, and every share derived from it; the caller must be allowed to update the
+/// shared row.
 #[pg_extern(volatile, parallel_unsafe)]
 fn unshare(share_id: Option<i64>, reason: default!(Option<&str>, "NULL")) {
     let id = require(share_id, "share_id");
-    let record = {
+    let found = {
         let _owner = AsRole::switch(extension_owner());
-        Spi::connect(|c| -> Result<Option<ShareRecord>, RowsecError> {
+        Spi::connect(|c| -> Result<Option<(pg_sys::Oid, i64)>, RowsecError> {
             let what = "reading the share from rowsec.shares";
             let rows = c
                 .select(
-                    "SELECT tbl::pg_catalog.oid, row_key, grantee_person, grantee_team, access, expires_at FROM rowsec.shares WHERE id OPERATOR(pg_catalog.=) $1",
+                    "SELECT tbl::pg_catalog.oid, row_key FROM rowsec.shares WHERE id OPERATOR(pg_catalog.=) $1",
                     Some(1),
                     &[id.into()],
                 )
@@ -195,34 +377,35 @@ fn unshare(share_id: Option<i64>, reason: default!(Option<&str>, "NULL")) {
                 return Ok(None);
             }
             let r = rows.first();
-            Ok(Some(ShareRecord {
-                id,
-                tbl: required(r.get::<pg_sys::Oid>(1), what, "tbl")?,
-                key: required(r.get::<i64>(2), what, "row_key")?,
-                person: nullable(r.get::<i64>(3), what, "grantee_person")?,
-                team: nullable(r.get::<String>(4), what, "grantee_team")?,
-                access: ShareAccess::parse(&required(r.get::<String>(5), what, "access")?)
-                    .map_err(|e| RowsecError::internal(what, e))?,
-                expires: nullable(r.get::<TimestampWithTimeZone>(6), what, "expires_at")?,
-            }))
+            Ok(Some((required(r.get::<pg_sys::Oid>(1), what, "tbl")?, required(r.get::<i64>(2), what, "row_key")?)))
         })
         .or_raise()
     };
-    let Some(record) = record else {
+    let Some((tbl, key)) = found else {
         RowsecError::invalid_parameter(
             format!("share {id} does not exist"),
-            "No row of rowsec.shares has this id (it may have been removed already).",
-            "List shares with the function that returned the id, or check rowsec.share_audit.",
+            "No row of rowsec.shares has this id (it may have been removed already, or have expired and been cleaned up).",
+            "SELECT * FROM rowsec.my_shares lists the shares you made, the shares you received and the shares of your subtree's records, with their ids.",
         )
         .raise();
     };
     // Unsharing stays possible after sharing was turned off for the table.
-    let protected = registry::protected(record.tbl).or_raise().unwrap_or_else(|| not_sharing(record.tbl));
-    let actor = acting_person();
-    check_caller_may_update(record.tbl, &protected.key_column, record.key, actor);
+    let protected = registry::protected(tbl).or_raise().unwrap_or_else(|| not_sharing(tbl));
+    let (actor, _) = acting_person();
+    check_caller_may_update(tbl, &protected.key_column, key, actor);
     let actor_role = role_name(unsafe { pg_sys::GetUserId() });
     let _owner = AsRole::switch(extension_owner());
-    Spi::run_with_args("DELETE FROM rowsec.shares WHERE id OPERATOR(pg_catalog.=) $1", &[id.into()])
-        .unwrap_or_else(|e| RowsecError::internal("deleting the share", e).raise());
-    audit("unshare", &record, actor, &actor_role, reason);
+    remove_with_derived(Roots::Share(id), Some(actor), &actor_role, reason);
+}
+
+/// Deletes every share expired as of now() (the transaction's start, as policies compare), and
+/// every share derived from one, recording each removal in the audit trail with reason
+/// 'expired'. Owner only (EXECUTE is revoked from PUBLIC); meant to run on a schedule. Returns how
+/// many shares were removed.
+#[pg_extern(volatile, parallel_unsafe)]
+fn cleanup_expired_shares() -> i64 {
+    let actor_role = role_name(unsafe { pg_sys::GetUserId() });
+    let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    let _owner = AsRole::switch(extension_owner());
+    remove_with_derived(Roots::ExpiredAt(now), None, &actor_role, Some("expired")) as i64
 }

@@ -1,8 +1,23 @@
 //! SQL types the pgrx layer needs that pgrx does not map: `regclass` and `name` arguments.
 
-use pgrx::callconv::{Arg, ArgAbi};
+use crate::errors::require;
+use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::prelude::*;
 use std::ffi::CStr;
+
+/// A type as SQL spells it (`bigint`, `timestamp with time zone`).
+pub fn type_name(typid: pg_sys::Oid) -> String {
+    unsafe {
+        let s = pg_sys::format_type_be(typid);
+        CStr::from_ptr(s).to_string_lossy().into_owned()
+    }
+}
+
+/// A NULL where a function takes no NULL (it is STRICT, so PostgreSQL never passes one): raised
+/// as null_value_not_allowed rather than a panic.
+fn non_null<T>(value: Option<T>, index: usize) -> T {
+    require(value, &format!("argument {}", index + 1))
+}
 
 /// A `regclass` argument (a relation OID that PostgreSQL resolved from a name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +41,14 @@ impl IntoDatum for RegClass {
 unsafe impl<'fcx> ArgAbi<'fcx> for RegClass {
     unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
         let index = arg.index();
-        unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| panic!("argument {index} must not be null"))
+        non_null(unsafe { arg.unbox_arg_using_from_datum() }, index)
+    }
+}
+
+// Returned as a column of `rowsec.my_shares()`.
+unsafe impl BoxRet for RegClass {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        unsafe { fcinfo.return_raw_datum(pg_sys::Datum::from(self.0.to_u32())) }
     }
 }
 
@@ -69,7 +91,7 @@ impl IntoDatum for SqlName {
 unsafe impl<'fcx> ArgAbi<'fcx> for SqlName {
     unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
         let index = arg.index();
-        unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| panic!("argument {index} must not be null"))
+        non_null(unsafe { arg.unbox_arg_using_from_datum() }, index)
     }
 }
 
