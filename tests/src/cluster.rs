@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use postgres::{Client, NoTls};
@@ -30,6 +31,9 @@ pub fn pg_bin() -> &'static str {
 
 /// Directory names start with this so that tests/run.sh can clean up after a killed run.
 pub const DIR_PREFIX: &str = "rowsec-e2e-";
+
+/// The non-error messages a connection received, in order.
+pub type Notices = Arc<Mutex<Vec<postgres::error::DbError>>>;
 
 pub struct Cluster {
     pub dir: PathBuf,
@@ -68,10 +72,30 @@ impl Cluster {
                 cluster.dir.display()
             );
             let log = cluster.dir.join("server.log");
-            let ok = cluster.pg_status(
-                "pg_ctl",
-                &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-o", &opts, "-w", "-t", "60", "start"],
-            );
+            // The server runs with Rust backtraces enabled, as one started from a developer's
+            // shell does: no client-visible error may carry one (tests/tests/client_errors.rs).
+            let ok = cluster
+                .pg_command(
+                    "pg_ctl",
+                    &[
+                        "-D",
+                        data.to_str().unwrap(),
+                        "-l",
+                        log.to_str().unwrap(),
+                        "-o",
+                        &opts,
+                        "-w",
+                        "-t",
+                        "60",
+                        "start",
+                    ],
+                )
+                .env("RUST_BACKTRACE", "1")
+                .env("RUST_LIB_BACKTRACE", "1")
+                .stdout(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
             if ok {
                 return cluster;
             }
@@ -125,10 +149,6 @@ impl Cluster {
         run(&mut self.pg_command(program, args));
     }
 
-    fn pg_status(&self, program: &str, args: &[&str]) -> bool {
-        self.pg_command(program, args).stdout(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
-    }
-
     /// A connection as `user` to `dbname`.
     pub fn connect(&self, user: &str, dbname: &str) -> Result<Client, postgres::Error> {
         postgres::Config::new()
@@ -138,6 +158,27 @@ impl Cluster {
             .dbname(dbname)
             .application_name("rowsec-e2e")
             .connect(NoTls)
+    }
+
+    /// A connection as `user` to `dbname` that keeps every NOTICE, WARNING (and other
+    /// non-error message) the server sends it.
+    pub fn connect_collecting_notices(&self, user: &str, dbname: &str) -> Result<(Client, Notices), postgres::Error> {
+        let notices = Notices::default();
+        let sink = notices.clone();
+        let client = postgres::Config::new()
+            .host("127.0.0.1")
+            .port(self.port)
+            .user(user)
+            .dbname(dbname)
+            .application_name("rowsec-e2e")
+            .notice_callback(move |n| sink.lock().unwrap_or_else(|e| e.into_inner()).push(n))
+            .connect(NoTls)?;
+        Ok((client, notices))
+    }
+
+    /// The server's log so far (stderr of the postmaster and its backends).
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
 
     /// A superuser connection (bypasses row-level security: used for setup and inspection).

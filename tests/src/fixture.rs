@@ -11,7 +11,7 @@ use std::sync::{Mutex, OnceLock};
 use postgres::Client;
 use rowsec_generator::model::{QualifiedName, Spec};
 
-use crate::cluster::{repo_root, Cluster};
+use crate::cluster::{repo_root, Cluster, Notices};
 use crate::oracle::Outcome;
 
 #[derive(Debug, Clone)]
@@ -330,6 +330,15 @@ impl Env {
 
     pub fn person(&self, id: i64) -> &Person {
         self.people.iter().find(|p| p.id == id).unwrap_or_else(|| panic!("no person {id}"))
+    }
+
+    /// Like [`Env::login`], keeping the notices and warnings the session receives.
+    pub fn login_collecting_notices(&self, db: &str, person: i64) -> (Client, Notices) {
+        let login = self.person(person).login.clone().expect("person has a login");
+        let (mut c, notices) =
+            self.cluster.connect_collecting_notices(&login, db).unwrap_or_else(|e| panic!("login as {login}: {e}"));
+        c.batch_execute("SET statement_timeout = '20s'").unwrap();
+        (c, notices)
     }
 
     /// A session as a person, through their own login role.

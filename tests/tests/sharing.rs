@@ -169,3 +169,222 @@ fn the_share_tables_cannot_be_written_directly() {
         assert_eq!(try_rolled_back(&mut rep, sql), Outcome::PermissionDenied, "{sql}");
     }
 }
+
+/// `SELECT rowsec.share(...)` as `person`, keeping the notices: (share id, notices' messages).
+fn share_noticed(env: &rowsec_e2e::fixture::Env, db: &str, person: i64, args: &str) -> (i64, Vec<String>) {
+    let (mut c, notices) = env.login_collecting_notices(db, person);
+    let id = share(&mut c, args).unwrap_or_else(|e| panic!("share({args}) as {person}: {e:?}"));
+    let notices =
+        notices.lock().unwrap().iter().map(|n| format!("{}|{}", n.message(), n.detail().unwrap_or(""))).collect();
+    (id, notices)
+}
+
+fn admin_text(env: &rowsec_e2e::fixture::Env, db: &str, sql: &str) -> String {
+    env.cluster.admin(db).query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+}
+
+// Issue 8, "temporary becomes permanent": a rep holding a one-day write share re-shared the
+// record to a whole team with no expiry.
+#[test]
+fn a_share_made_through_a_one_day_write_share_ends_with_it() {
+    let env = env();
+    let db = env.crm_db();
+    let mut owner = env.login(&db, 20);
+    let parent = share(
+        &mut owner,
+        "'crm.opportunities', 2001, to_person => 23, access => 'write', expires_at => now() + interval '1 day'",
+    )
+    .unwrap();
+    // 23 (a west rep: update own) may update 2001 only through the share.
+    let (child, notices) =
+        share_noticed(env, &db, 23, "'crm.opportunities', 2001, to_team => '100', access => 'write', reason => 'team'");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].contains(&format!("when share {parent} it derives from expires")), "{notices:?}");
+    assert!(notices[0].contains("you asked for no expiry"), "{notices:?}");
+    assert_eq!(
+        admin_text(
+            env,
+            &db,
+            &format!(
+                "SELECT concat_ws(',', c.derived_from = p.id, c.expiry_capped, c.expires_at = p.expires_at, c.access)
+                 FROM rowsec.shares c, rowsec.shares p WHERE c.id = {child} AND p.id = {parent}"
+            )
+        ),
+        "t,t,t,write"
+    );
+    assert_eq!(
+        admin_text(
+            env,
+            &db,
+            &format!(
+                "SELECT concat_ws(',', derived_from = {parent}, expiry_capped, requested_expires_at IS NULL)
+                 FROM rowsec.share_audit WHERE action = 'share' AND share_id = {child}"
+            )
+        ),
+        "t,t,t",
+        "the trail records the cap and what was asked"
+    );
+    // 22 (east rep, team 100) may edit 20's opportunity through the derived share ...
+    let mut teammate = env.login(&db, 22);
+    let update = "UPDATE crm.opportunities SET title = 'x' WHERE id = 2001";
+    assert_eq!(try_rolled_back(&mut teammate, update), Outcome::Rows(1));
+    // ... until the owner unshares the parent: the derived share ends with it, on the record.
+    owner.batch_execute(&format!("SELECT rowsec.unshare({parent}, 'cover over')")).unwrap();
+    assert_eq!(try_rolled_back(&mut teammate, update), Outcome::Rows(0));
+    assert_eq!(admin_text(env, &db, "SELECT count(*)::text FROM rowsec.shares"), "0");
+    assert_eq!(
+        admin_text(
+            env,
+            &db,
+            "SELECT string_agg(concat_ws(',', share_id, actor_person, reason), ' ; ' ORDER BY id)
+             FROM rowsec.share_audit WHERE action = 'unshare'"
+        ),
+        format!("{parent},20,cover over ; {child},20,derived from share {parent}, which was removed")
+    );
+}
+
+#[test]
+fn a_share_made_through_a_team_share_is_capped_at_the_team_share() {
+    let env = env();
+    let db = env.crm_db();
+    let mut owner = env.login(&db, 20);
+    let parent = share(
+        &mut owner,
+        "'crm.accounts', 2001, to_team => '200', access => 'write', expires_at => now() + interval '2 hours'",
+    )
+    .unwrap();
+    // 24 is in team 200.
+    let (child, notices) = share_noticed(
+        env,
+        &db,
+        24,
+        "'crm.accounts', 2001, to_person => 26, access => 'read', expires_at => now() + interval '1 week'",
+    );
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(
+        admin_text(
+            env,
+            &db,
+            &format!(
+                "SELECT concat_ws(',', c.derived_from = p.id, c.expiry_capped, c.expires_at = p.expires_at)
+                 FROM rowsec.shares c, rowsec.shares p WHERE c.id = {child} AND p.id = {parent}"
+            )
+        ),
+        "t,t,t"
+    );
+}
+
+#[test]
+fn a_share_made_with_ones_own_update_right_is_not_derived() {
+    let env = env();
+    let db = env.crm_db();
+    let mut owner = env.login(&db, 20);
+    share(
+        &mut owner,
+        "'crm.accounts', 2001, to_person => 10, access => 'write', expires_at => now() + interval '1 day'",
+    )
+    .unwrap();
+    // 10 manages 20 (update subtree): the share adds nothing to their right.
+    let (id, notices) = share_noticed(env, &db, 10, "'crm.accounts', 2001, to_person => 23");
+    assert_eq!(notices, Vec::<String>::new());
+    assert_eq!(
+        admin_text(
+            env,
+            &db,
+            &format!("SELECT concat_ws(',', derived_from IS NULL, expiry_capped, expires_at IS NULL) FROM rowsec.shares WHERE id = {id}")
+        ),
+        "t,f,t"
+    );
+}
+
+#[test]
+fn shares_to_an_unknown_team_or_an_inactive_person_are_refused_with_a_hint() {
+    let env = env();
+    let db = env.crm_db();
+    let mut owner = env.login(&db, 20);
+    for (args, message) in [
+        ("to_team => 'no-such-team'", "no person of the directory has the team \"no-such-team\""),
+        ("to_person => 60", "person 60 is inactive"),
+        ("to_person => 999", "person 999 is not in the directory"),
+    ] {
+        let e = owner.query_one(&format!("SELECT rowsec.share('crm.accounts', 2001, {args})"), &[]).expect_err(args);
+        let e = e.as_db_error().expect("a database error");
+        assert_eq!((e.code().code(), e.message()), ("22023", message), "{args}");
+        assert!(e.detail().is_some_and(|d| !d.is_empty()) && e.hint().is_some_and(|h| !h.is_empty()), "{args}: {e:?}");
+    }
+    assert_eq!(admin_text(env, &db, "SELECT count(*)::text FROM rowsec.shares"), "0");
+}
+
+fn my_shares(c: &mut postgres::Client) -> Vec<(i64, String)> {
+    c.query("SELECT share_id, seen_as FROM rowsec.my_shares ORDER BY share_id", &[])
+        .expect("rowsec.my_shares is readable by everyone")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+// Issue 8, "shares nobody can see": people could not find a share's id to unshare it.
+#[test]
+fn people_find_their_shares_in_my_shares_and_unshare_them_by_id() {
+    let env = env();
+    let db = env.crm_db();
+    let mut owner = env.login(&db, 20);
+    let id = share(&mut owner, "'crm.contacts', 2001, to_person => 23, reason => 'intro'").unwrap();
+    assert_eq!(my_shares(&mut owner), vec![(id, "granter".to_owned())]);
+    assert_eq!(my_shares(&mut env.login(&db, 23)), vec![(id, "grantee".to_owned())]);
+    // 10 and 3 manage 20; 11 manages 23, the grantee, which is not 11's business; 21 is 20's teammate.
+    assert_eq!(my_shares(&mut env.login(&db, 10)), vec![(id, "manager".to_owned())]);
+    assert_eq!(my_shares(&mut env.login(&db, 3)), vec![(id, "manager".to_owned())]);
+    for outsider in [11, 21, 40] {
+        assert_eq!(my_shares(&mut env.login(&db, outsider)), vec![], "person {outsider}");
+    }
+    // Share metadata only, never the row.
+    let row = owner
+        .query_one(
+            "SELECT tbl::text, row_key, grantee_person, access, expires_at IS NULL, granted_by, reason FROM rowsec.my_shares",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, i64>(1), row.get::<_, i64>(2), row.get::<_, String>(3)),
+        ("crm.contacts".to_owned(), 2001, 23, "read".to_owned())
+    );
+    assert_eq!((row.get::<_, bool>(4), row.get::<_, i64>(5), row.get::<_, String>(6)), (true, 20, "intro".to_owned()));
+    // The unshare error's hint names a query that works.
+    let e = owner.batch_execute("SELECT rowsec.unshare(987654321)").expect_err("no such share");
+    let hint = e.as_db_error().and_then(|d| d.hint()).unwrap_or_default().to_owned();
+    assert!(hint.contains("SELECT * FROM rowsec.my_shares"), "{hint}");
+    let found: i64 = owner.query_one("SELECT share_id FROM rowsec.my_shares WHERE row_key = 2001", &[]).unwrap().get(0);
+    owner.batch_execute(&format!("SELECT rowsec.unshare({found})")).unwrap();
+    assert_eq!(my_shares(&mut env.login(&db, 23)), vec![]);
+}
+
+#[test]
+fn expired_shares_are_cleaned_up_with_their_derived_shares_and_stay_in_the_trail() {
+    let env = env();
+    let db = env.crm_db();
+    let mut owner = env.login(&db, 20);
+    let parent = share(
+        &mut owner,
+        "'crm.accounts', 2001, to_person => 23, access => 'write', expires_at => clock_timestamp() + interval '1 second'",
+    )
+    .unwrap();
+    let (child, _) = share_noticed(env, &db, 23, "'crm.accounts', 2001, to_person => 22");
+    let kept = share(&mut owner, "'crm.accounts', 2001, to_person => 24").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Owner-only: a person may not run it.
+    assert_eq!(try_rolled_back(&mut owner, "SELECT rowsec.cleanup_expired_shares()"), Outcome::PermissionDenied);
+    let mut admin = env.cluster.admin(&db);
+    let removed: i64 = admin.query_one("SELECT rowsec.cleanup_expired_shares()", &[]).unwrap().get(0);
+    assert_eq!(removed, 2);
+    assert_eq!(admin_text(env, &db, "SELECT string_agg(id::text, ',') FROM rowsec.shares"), kept.to_string());
+    assert_eq!(
+        admin_text(
+            env,
+            &db,
+            "SELECT string_agg(concat_ws(',', share_id, coalesce(actor_person::text, '-'), reason), ' ; ' ORDER BY id)
+             FROM rowsec.share_audit WHERE action = 'unshare'"
+        ),
+        format!("{parent},-,expired ; {child},-,expired")
+    );
+}

@@ -1,0 +1,151 @@
+//! What a client sees when something fails inside rowsec: a SQLSTATE and SQL's words, never
+//! Rust's (`None`, `Some(..)`, panics, backtraces), and no directory warnings meant for the DBA.
+//! The cluster's server runs with RUST_BACKTRACE=1 (tests/src/cluster.rs), as a server started
+//! from a developer's shell does.
+
+use postgres::error::DbError;
+use postgres::Client;
+use rowsec_e2e::fixture::env;
+
+/// Marks of Rust internals that must never reach a client.
+const RUST_MARKS: &[&str] = &[
+    "stack backtrace",
+    "backtrace",
+    ".rs:",
+    "rust_begin_unwind",
+    "std::",
+    "core::",
+    "pgrx",
+    "rowsec::",
+    "Some(",
+    "NotTrigger",
+    "\n   0: ",
+];
+
+fn assert_speaks_sql(e: &DbError, what: &str) {
+    let fields = [("message", Some(e.message())), ("detail", e.detail()), ("hint", e.hint()), ("context", e.where_())];
+    for (field, text) in fields {
+        let text = text.unwrap_or("");
+        for mark in RUST_MARKS {
+            assert!(!text.contains(mark), "{what}: the {field} shows {mark:?}:\n{text}");
+        }
+    }
+}
+
+/// The database error `sql` raises.
+fn error_of(c: &mut Client, sql: &str) -> DbError {
+    let e = c.batch_execute(sql).expect_err(sql);
+    e.as_db_error().cloned().unwrap_or_else(|| panic!("{sql}: not a database error: {e}"))
+}
+
+/// A database with the extension and a directory, without the CRM spec.
+fn bare_db() -> (String, Client) {
+    let env = env();
+    let db = env.cluster.create_database("bare", None);
+    let mut admin = env.cluster.admin(&db);
+    admin
+        .batch_execute(
+            "CREATE EXTENSION rowsec;
+             CREATE SCHEMA d;
+             CREATE TABLE d.people (id bigint PRIMARY KEY, manager_id bigint, login text);
+             INSERT INTO d.people VALUES (1, NULL, 'x');
+             CREATE MATERIALIZED VIEW d.people_m AS SELECT * FROM d.people;
+             CREATE UNIQUE INDEX ON d.people_m (id);",
+        )
+        .expect("set up");
+    (db, admin)
+}
+
+// Issue 8: "one [backtrace] did when configure failed inside PostgreSQL".
+#[test]
+fn configure_on_a_materialized_view_is_refused_in_sql_terms() {
+    let (_db, mut admin) = bare_db();
+    let e = error_of(&mut admin, "SELECT rowsec.configure('d.people_m', 'id', 'manager_id', login_column => 'login')");
+    assert_eq!((e.code().code(), e.message()), ("42809", "the rowsec directory d.people_m is a materialized view"));
+    assert!(e.hint().is_some_and(|h| h.contains("ordinary table")), "{e:?}");
+    assert_speaks_sql(&e, "configure on a materialized view");
+}
+
+#[test]
+fn a_statement_rowsec_runs_that_fails_reports_the_step_without_a_backtrace() {
+    let (_db, mut admin) = bare_db();
+    admin
+        .batch_execute(
+            "CREATE FUNCTION d.no_triggers() RETURNS event_trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'triggers are frozen' USING DETAIL = 'change freeze until Monday'; END $$;
+             CREATE EVENT TRIGGER no_triggers ON ddl_command_start WHEN TAG IN ('CREATE TRIGGER')
+                 EXECUTE FUNCTION d.no_triggers();",
+        )
+        .unwrap();
+    let e = error_of(&mut admin, "SELECT rowsec.configure('d.people', 'id', 'manager_id', login_column => 'login')");
+    assert_eq!((e.code().code(), e.message()), ("P0001", "triggers are frozen"));
+    assert_eq!(
+        e.detail(),
+        Some("rowsec was creating the trigger rowsec_directory_changed on the directory d.people. change freeze until Monday")
+    );
+    assert_speaks_sql(&e, "configure whose CREATE TRIGGER fails");
+}
+
+#[test]
+fn a_postgres_error_inside_a_rowsec_function_reaches_a_person_without_a_backtrace() {
+    let env = env();
+    let db = env.crm_db();
+    // The registry renamed (as only a superuser can): rowsec's own lookup fails with 42P01,
+    // raised by PostgreSQL inside rowsec's SPI call and passed through pgrx.
+    env.cluster.admin(&db).batch_execute("ALTER TABLE rowsec.protected_tables RENAME TO registry").unwrap();
+    let mut rep = env.login(&db, 20);
+    let e = error_of(&mut rep, "SELECT rowsec.share('crm.accounts', 2001, to_person => 23)");
+    assert_eq!(e.code().code(), "42P01", "{e:?}");
+    assert_speaks_sql(&e, "share with the registry renamed");
+}
+
+#[test]
+fn the_invalidation_trigger_function_called_directly_is_refused_in_sql_terms() {
+    let env = env();
+    let db = env.crm_db();
+    let mut rep = env.login(&db, 20);
+    let e = error_of(&mut rep, "SELECT rowsec.invalidate_caches()");
+    assert_eq!((e.code().code(), e.message()), ("0A000", "trigger functions can only be called as triggers"));
+    assert_speaks_sql(&e, "invalidate_caches() called directly");
+}
+
+#[test]
+fn argument_errors_spell_values_as_sql() {
+    let env = env();
+    let db = env.crm_db();
+    let mut rep = env.login(&db, 20);
+    let e = error_of(&mut rep, "SELECT rowsec.share('crm.accounts', 2001)");
+    assert_eq!(e.code().code(), "22023");
+    assert_eq!(e.detail(), Some("rowsec.share was called with to_person => NULL, to_team => NULL."));
+    let e = error_of(&mut rep, "SELECT rowsec.share('crm.accounts', 2001, to_person => 23, to_team => '100')");
+    assert_eq!(e.detail(), Some("rowsec.share was called with to_person => 23, to_team => '100'."));
+    let e = error_of(&mut rep, "SELECT rowsec.share('crm.accounts', 2001, to_person => 23, access => 'Write')");
+    assert_eq!(e.message(), "invalid share access \"Write\"");
+    for (sql, what) in [
+        ("SELECT rowsec.share('crm.accounts', 2001)", "no grantee"),
+        ("SELECT rowsec.share('crm.accounts', 2001, to_team => '')", "empty team"),
+        ("SELECT rowsec.unshare(NULL)", "NULL share id"),
+        ("SELECT rowsec.shared_keys('crm.accounts', 'all')", "unknown access"),
+    ] {
+        assert_speaks_sql(&error_of(&mut rep, sql), what);
+    }
+}
+
+// Issue 8: a manager cycle's WARNING reached every end user's session.
+#[test]
+fn a_manager_cycle_is_logged_for_the_dba_and_not_shown_to_people() {
+    let env = env();
+    let db = env.crm_db();
+    // 10 manages 20, who manages 30, who manages 33: make 33 manage 10.
+    env.cluster.admin(&db).batch_execute("UPDATE crm.app_users SET manager_id = 33 WHERE id = 10").unwrap();
+    let (mut rep, notices) = env.login_collecting_notices(&db, 21);
+    let shown: Vec<i64> = rep.query("SELECT id FROM crm.accounts", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert!(!shown.is_empty());
+    let cycles: Vec<String> = rep.query_one("SELECT cycles FROM rowsec.directory_status()", &[]).unwrap().get(0);
+    assert_eq!(cycles, vec!["10 -> 33 -> 30 -> 20 -> 10".to_owned()]);
+    let received: Vec<String> = notices.lock().unwrap().iter().map(|n| n.message().to_owned()).collect();
+    assert_eq!(received, Vec::<String>::new(), "a person with the default client_min_messages is told nothing");
+    let log = env.cluster.server_log();
+    assert!(log.contains("rowsec found 1 manager cycle(s) in crm.app_users"), "the server log has it");
+    assert!(log.contains("cycles: 10 -> 33 -> 30 -> 20 -> 10"), "with the cycle");
+}
