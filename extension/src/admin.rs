@@ -4,7 +4,7 @@ use crate::cache;
 use crate::catalog::{self, Config};
 use crate::errors::{require, required, while_doing, OrRaise, RowsecError};
 use crate::registry;
-use crate::types::{RegClass, SqlName};
+use crate::types::{RegClass, SqlName, Text};
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
@@ -40,12 +40,13 @@ fn configure(
     team_column: default!(Option<SqlName>, "NULL"),
     login_column: default!(Option<SqlName>, "NULL"),
     active_column: default!(Option<SqlName>, "NULL"),
-    identity: default!(Option<&str>, "'login'"),
-    identity_setting: default!(Option<&str>, "NULL"),
+    identity: default!(Option<Text>, "'login'"),
+    identity_setting: default!(Option<Text>, "NULL"),
 ) {
     let directory = require(directory, "directory");
     let (id_column, manager_column) = (require(id_column, "id_column"), require(manager_column, "manager_column"));
     let identity = require(identity, "identity");
+    let (identity, identity_setting) = (identity.as_str(), identity_setting.as_ref().map(Text::as_str));
     let login_column = login_column.map(|n| n.0);
     let identity = Identity::from_arguments(identity, identity_setting, login_column.is_some())
         .unwrap_or_else(|e| RowsecError::invalid_argument(&e).raise());

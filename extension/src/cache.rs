@@ -187,12 +187,10 @@ impl DirectoryCache {
             return *p;
         }
         let name = unsafe { pg_sys::GetUserNameFromId(role, true) };
-        let p = if name.is_null() {
-            None
-        } else {
-            let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy();
-            self.directory().person_by_login(&name)
-        };
+        // A role name that is not UTF-8 is nobody: directory logins are UTF-8 (the load refuses
+        // others), and a lossy conversion could make two different names equal.
+        let name = (!name.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(name) }.to_str().ok()).flatten();
+        let p = name.and_then(|name| self.directory().person_by_login(name));
         self.logins.borrow_mut().insert(role, p);
         p
     }

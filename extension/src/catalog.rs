@@ -3,7 +3,7 @@
 //! people need no privilege on the directory or the shares, and the caller's identity is untouched.
 
 use crate::errors::{RowsecError, HINT_COMPILE};
-use crate::types::type_name;
+use crate::types::{text_bytes, type_name, utf8};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 use rowsec_core::access::ShareAccess;
@@ -261,12 +261,15 @@ pub fn not_a_table(relid: pg_sys::Oid, relkind: u8) -> RowsecError {
     )
 }
 
-unsafe fn name_datum(d: pg_sys::Datum) -> String {
-    unsafe { CStr::from_ptr(d.cast_mut_ptr::<std::ffi::c_char>()) }.to_string_lossy().into_owned()
+/// A `name` datum as UTF-8 (see [`utf8`]).
+unsafe fn name_datum(d: pg_sys::Datum, what: &str) -> Result<String, RowsecError> {
+    let bytes = unsafe { CStr::from_ptr(d.cast_mut_ptr::<std::ffi::c_char>()) }.to_bytes();
+    utf8(bytes, what).map(str::to_owned)
 }
 
-unsafe fn text_datum(d: pg_sys::Datum) -> String {
-    unsafe { String::from_datum(d, false) }.unwrap_or_default()
+/// A `text` datum as UTF-8 (see [`utf8`]).
+unsafe fn text_datum(d: pg_sys::Datum, what: &str) -> Result<String, RowsecError> {
+    utf8(unsafe { text_bytes(d) }, what).map(str::to_owned)
 }
 
 /// Reads the single configuration row; `Ok(None)` when rowsec has not been configured.
@@ -274,8 +277,10 @@ pub fn read_config(config_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<O
     use config_att::*;
     let mut found = None;
     scan(config_oid, snapshot, LAYOUT.len() as i32, Some(LAYOUT), |v, n| unsafe {
-        let opt_name = |i: usize| (!n[i]).then(|| name_datum(v[i]));
-        let (mode, setting) = (text_datum(v[IDENTITY]), (!n[SETTING]).then(|| text_datum(v[SETTING])));
+        let what = "rowsec.config";
+        let opt_name = |i: usize| (!n[i]).then(|| name_datum(v[i], what)).transpose();
+        let mode = text_datum(v[IDENTITY], what)?;
+        let setting = (!n[SETTING]).then(|| text_datum(v[SETTING], what)).transpose()?;
         let Some(identity) = Identity::from_stored(&mode, setting.clone()) else {
             return Err(RowsecError::internal(
                 "reading rowsec.config",
@@ -288,11 +293,11 @@ pub fn read_config(config_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<O
         };
         found = Some(Config {
             directory: pg_sys::Oid::from(v[DIRECTORY].value() as u32),
-            id_column: name_datum(v[ID]),
-            manager_column: name_datum(v[MANAGER]),
-            team_column: opt_name(TEAM),
-            login_column: opt_name(LOGIN),
-            active_column: opt_name(ACTIVE),
+            id_column: name_datum(v[ID], what)?,
+            manager_column: name_datum(v[MANAGER], what)?,
+            team_column: opt_name(TEAM)?,
+            login_column: opt_name(LOGIN)?,
+            active_column: opt_name(ACTIVE)?,
             identity,
         });
         Ok(())
@@ -352,16 +357,17 @@ impl ColumnKind {
         }
     }
 
-    unsafe fn text(self, d: pg_sys::Datum) -> String {
+    /// The value as text (a team or a login), as UTF-8 (see [`utf8`]); `what` names it.
+    unsafe fn text(self, d: pg_sys::Datum, what: &str) -> Result<String, RowsecError> {
         unsafe {
             match self {
-                ColumnKind::Text => text_datum(d),
-                ColumnKind::Name => name_datum(d),
-                ColumnKind::Int8 | ColumnKind::Int4 | ColumnKind::Int2 => self.int(d).to_string(),
-                ColumnKind::Bool => (d.value() != 0).to_string(),
+                ColumnKind::Text => text_datum(d, what),
+                ColumnKind::Name => name_datum(d, what),
+                ColumnKind::Int8 | ColumnKind::Int4 | ColumnKind::Int2 => Ok(self.int(d).to_string()),
+                ColumnKind::Bool => Ok((d.value() != 0).to_string()),
                 ColumnKind::Output(f) => {
                     let s = pg_sys::OidOutputFunctionCall(f, d);
-                    let out = CStr::from_ptr(s).to_string_lossy().into_owned();
+                    let out = utf8(CStr::from_ptr(s).to_bytes(), what).map(str::to_owned);
                     pg_sys::pfree(s.cast());
                     out
                 }
@@ -502,8 +508,16 @@ pub fn read_directory(
         rows.push(PersonRow {
             id: shape.id.kind.int(id),
             manager: at(&shape.manager).map(|d| shape.manager.kind.int(d)),
-            team: shape.team.as_ref().and_then(|c| at(c).map(|d| c.kind.text(d))),
-            login: shape.login.as_ref().and_then(|c| at(c).map(|d| c.kind.text(d))),
+            team: shape
+                .team
+                .as_ref()
+                .and_then(|c| at(c).map(|d| c.kind.text(d, "a team of the directory")))
+                .transpose()?,
+            login: shape
+                .login
+                .as_ref()
+                .and_then(|c| at(c).map(|d| c.kind.text(d, "a login of the directory")))
+                .transpose()?,
             // No active column: everyone is active. NULL counts as inactive.
             active: shape.active.as_ref().is_none_or(|c| at(c).is_some_and(|d| d.value() != 0)),
         });
@@ -516,14 +530,15 @@ pub fn read_shares(shares_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<V
     use shares_att::*;
     let mut rows = Vec::new();
     scan(shares_oid, snapshot, LAYOUT.len() as i32, Some(LAYOUT), |v, n| unsafe {
-        let access = ShareAccess::parse(&text_datum(v[ACCESS])).map_err(|e| {
+        let what = "rowsec.shares";
+        let access = ShareAccess::parse(&text_datum(v[ACCESS], what)?).map_err(|e| {
             RowsecError::internal("reading rowsec.shares", format!("share {}: {e}", v[ID].value() as i64))
         })?;
         rows.push(ShareRow {
             table: v[TBL].value() as u32,
             key: v[ROW_KEY].value() as i64,
             person: (!n[PERSON]).then(|| v[PERSON].value() as i64),
-            team: (!n[TEAM]).then(|| text_datum(v[TEAM])),
+            team: (!n[TEAM]).then(|| text_datum(v[TEAM], what)).transpose()?,
             access,
             expires: (!n[EXPIRES]).then(|| v[EXPIRES].value() as i64),
         });

@@ -4,17 +4,17 @@
 
 use crate::cache::{self, DirectoryCache};
 use crate::callsite;
-use crate::errors::{OrRaise, RowsecError};
+use crate::errors::OrRaise;
 use crate::identity::Caller;
 use crate::registry;
-use rowsec_core::access::{ShareAccess, UnknownAccess};
+use rowsec_core::access::ShareAccess;
 use rowsec_core::directory::Person;
 use rowsec_core::idset::IdSet;
 use rowsec_core::sets::empty_set;
 // pgrx finds `SUPPORT` functions by name; the import documents where they live.
 #[allow(unused_imports)]
 use crate::support::{in_subtree_support, in_team_support, is_shared_support};
-use crate::types::RegClass;
+use crate::types::{AccessArg, RegClass};
 use pgrx::prelude::*;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -114,21 +114,6 @@ fn in_team(owner: i64, fcinfo: pg_sys::FunctionCallInfo) -> bool {
     team_set(fcinfo).contains(owner)
 }
 
-/// A policy function's `access` argument (parsed on every row: the error path stays out of line).
-#[inline]
-fn access_arg(access: &str) -> ShareAccess {
-    match ShareAccess::parse(access) {
-        Ok(access) => access,
-        Err(e) => invalid_access(&e),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn invalid_access(e: &UnknownAccess) -> ! {
-    RowsecError::invalid_argument(e).raise()
-}
-
 /// What an `is_shared`/`shared_keys` call site remembers.
 struct SharedAnswer {
     caller: Caller,
@@ -211,14 +196,14 @@ pub fn shared_set(tbl: pg_sys::Oid, access: ShareAccess, fcinfo: Option<pg_sys::
 /// Keys of rows of `tbl` shared, unexpired, to the current person or their team. `access`
 /// 'read' counts read and write shares; 'write' only write shares.
 #[pg_extern(stable, parallel_safe)]
-fn shared_keys(tbl: RegClass, access: &str, fcinfo: pg_sys::FunctionCallInfo) -> Vec<i64> {
-    shared_set(tbl.0, access_arg(access), Some(fcinfo)).as_slice().to_vec()
+fn shared_keys(tbl: RegClass, access: AccessArg, fcinfo: pg_sys::FunctionCallInfo) -> Vec<i64> {
+    shared_set(tbl.0, access.0, Some(fcinfo)).as_slice().to_vec()
 }
 
 /// `key = ANY(rowsec.shared_keys(tbl, access))` as an O(1) probe, with an index condition.
 #[pg_extern(stable, parallel_safe, support = is_shared_support)]
-fn is_shared(tbl: RegClass, key: i64, access: &str, fcinfo: pg_sys::FunctionCallInfo) -> bool {
-    shared_set(tbl.0, access_arg(access), Some(fcinfo)).contains(key)
+fn is_shared(tbl: RegClass, key: i64, access: AccessArg, fcinfo: pg_sys::FunctionCallInfo) -> bool {
+    shared_set(tbl.0, access.0, Some(fcinfo)).contains(key)
 }
 
 /// True when row `key` of `tbl` is shared for write to the current person and `new_owner` is the

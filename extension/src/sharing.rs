@@ -14,7 +14,7 @@ use crate::identity::Caller;
 use crate::owner::{extension_owner, AsRole};
 use crate::policy::IgnoringShares;
 use crate::registry::{self, not_sharing, sharing_table};
-use crate::types::RegClass;
+use crate::types::{RegClass, Text};
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
@@ -194,14 +194,16 @@ fn share(
     tbl: Option<RegClass>,
     key: Option<i64>,
     to_person: default!(Option<i64>, "NULL"),
-    to_team: default!(Option<&str>, "NULL"),
-    access: default!(Option<&str>, "'read'"),
+    to_team: default!(Option<Text>, "NULL"),
+    access: default!(Option<Text>, "'read'"),
     expires_at: default!(Option<TimestampWithTimeZone>, "NULL"),
-    reason: default!(Option<&str>, "NULL"),
+    reason: default!(Option<Text>, "NULL"),
 ) -> i64 {
     let tbl = require(tbl, "table").0;
     let key = require(key, "key");
     let access = require(access, "access");
+    let access = access.as_str();
+    let (to_team, reason) = (to_team.as_ref().map(Text::as_str), reason.as_ref().map(Text::as_str));
     let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
     let request = ShareRequest::new(access, to_person, to_team, expires_at.map(pg_sys::TimestampTz::from), now)
         .unwrap_or_else(|e| RowsecError::invalid_argument(&e).raise());
@@ -360,8 +362,9 @@ fn remove_with_derived(roots: Roots, actor: Option<i64>, actor_role: &str, reaso
 /// Removes a share, and every share derived from it; the caller must be allowed to update the
 /// shared row.
 #[pg_extern(volatile, parallel_unsafe)]
-fn unshare(share_id: Option<i64>, reason: default!(Option<&str>, "NULL")) {
+fn unshare(share_id: Option<i64>, reason: default!(Option<Text>, "NULL")) {
     let id = require(share_id, "share_id");
+    let reason = reason.as_ref().map(Text::as_str);
     let found = {
         let _owner = AsRole::switch(extension_owner());
         Spi::connect(|c| -> Result<Option<(pg_sys::Oid, i64)>, RowsecError> {

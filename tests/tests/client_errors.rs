@@ -149,3 +149,46 @@ fn a_manager_cycle_is_logged_for_the_dba_and_not_shown_to_people() {
     assert!(log.contains("rowsec found 1 manager cycle(s) in crm.app_users"), "the server log has it");
     assert!(log.contains("cycles: 10 -> 33 -> 30 -> 20 -> 10"), "with the cycle");
 }
+
+// pgrx converts text to Rust strings by panicking on bytes that are not UTF-8, which a database
+// with another encoding holds as soon as a value is not ASCII.
+#[test]
+fn text_that_is_not_utf8_is_refused_with_an_error_not_a_panic() {
+    let env = env();
+    let db = "latin1_db";
+    env.cluster
+        .admin("postgres")
+        .batch_execute(&format!(
+            "CREATE DATABASE {db} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        ))
+        .unwrap();
+    let mut admin = env.cluster.admin(db);
+    admin
+        .batch_execute(
+            "CREATE EXTENSION rowsec;
+             CREATE SCHEMA d;
+             CREATE TABLE d.people (id bigint PRIMARY KEY, manager_id bigint, team text, login text);
+             INSERT INTO d.people VALUES (1, NULL, 'sales', 'x');
+             SELECT rowsec.configure('d.people', 'id', 'manager_id', 'team', 'login');
+             CREATE TABLE d.deals (id bigint PRIMARY KEY, owner_id bigint NOT NULL);
+             SELECT rowsec.protect_table('d.deals', 'id', 'owner_id', true);",
+        )
+        .unwrap();
+    // The client sends UTF-8; the server stores LATIN1, where 'é' is one byte that is not UTF-8.
+    for (sql, code) in [
+        ("SELECT rowsec.share('d.deals', 1, to_team => 'équipe')", "22021"),
+        ("SELECT rowsec.shared_keys('d.deals', 'écrire')", "22023"),
+    ] {
+        let e = error_of(&mut admin, sql);
+        assert_eq!(e.code().code(), code, "{sql}: {e:?}");
+        assert_speaks_sql(&e, sql);
+    }
+    admin.batch_execute("UPDATE d.people SET team = 'café' WHERE id = 1").unwrap();
+    let e = error_of(&mut admin, "SELECT rowsec.subtree_of(1)");
+    assert_eq!(
+        (e.code().code(), e.message()),
+        ("22021", "rowsec cannot read a team of the directory as UTF-8"),
+        "{e:?}"
+    );
+    assert_speaks_sql(&e, "a LATIN1 team in the directory");
+}
