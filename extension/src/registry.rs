@@ -5,7 +5,7 @@
 use crate::catalog;
 use crate::errors::{required, OrRaise, RowsecError};
 use crate::owner::{extension_owner, AsRole};
-use crate::types::RegClass;
+use crate::types::{RegClass, Text};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 use rowsec_core::config::ColumnRole;
@@ -68,8 +68,8 @@ pub fn protected(tbl: pg_sys::Oid) -> Result<Option<Protected>, RowsecError> {
         }
         let row = rows.first();
         Ok(Some(Protected {
-            key_column: required(row.get::<String>(1), what, "key_column")?,
-            owner_column: required(row.get::<String>(2), what, "owner_column")?,
+            key_column: required(row.get::<Text>(1), what, "key_column")?.0,
+            owner_column: required(row.get::<Text>(2), what, "owner_column")?.0,
             sharing: required(row.get::<bool>(3), what, "sharing")?,
         }))
     })

@@ -11,7 +11,7 @@ use crate::errors::{nullable, required, OrRaise, RowsecError};
 use crate::identity::Caller;
 use crate::owner::{extension_owner, AsRole};
 use crate::registry;
-use crate::types::RegClass;
+use crate::types::{RegClass, Text};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use rowsec_core::config::ColumnRole;
@@ -51,12 +51,12 @@ fn read_all_shares() -> Vec<Listed> {
                 tbl: required(r.get::<pg_sys::Oid>(2), what, "tbl")?,
                 key: required(r.get::<i64>(3), what, "row_key")?,
                 person: nullable(r.get::<i64>(4), what, "grantee_person")?,
-                team: nullable(r.get::<String>(5), what, "grantee_team")?,
-                access: required(r.get::<String>(6), what, "access")?,
+                team: nullable(r.get::<Text>(5), what, "grantee_team")?.map(|t| t.0),
+                access: required(r.get::<Text>(6), what, "access")?.0,
                 expires: nullable(r.get::<TimestampWithTimeZone>(7), what, "expires_at")?,
                 granted_by: required(r.get::<i64>(8), what, "granted_by")?,
                 granted_at: required(r.get::<TimestampWithTimeZone>(9), what, "granted_at")?,
-                reason: nullable(r.get::<String>(10), what, "reason")?,
+                reason: nullable(r.get::<Text>(10), what, "reason")?.map(|t| t.0),
                 derived_from: nullable(r.get::<i64>(11), what, "derived_from")?,
                 expiry_capped: required(r.get::<bool>(12), what, "expiry_capped")?,
             })

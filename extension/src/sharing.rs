@@ -173,7 +173,7 @@ fn shares_of_row_to(tbl: pg_sys::Oid, key: i64, person: i64, team: Option<&str>)
             )
             .map_err(|e| RowsecError::internal(what, e))?;
         rows.map(|r| {
-            let access = required(r.get::<String>(2), what, "access")?;
+            let access = required(r.get::<Text>(2), what, "access")?.0;
             Ok(ParentShare {
                 id: required(r.get::<i64>(1), what, "id")?,
                 access: ShareAccess::parse(&access)
@@ -325,13 +325,13 @@ fn remove_with_derived(roots: Roots, actor: Option<i64>, actor_role: &str, reaso
     let mut removed = Spi::connect_mut(|c| -> Result<Vec<(bool, ShareRecord)>, RowsecError> {
         let rows = c.update(q.as_str(), None, &[arg]).map_err(|e| RowsecError::internal(what, e))?;
         rows.map(|r| {
-            let access = required(r.get::<String>(6), what, "access")?;
+            let access = required(r.get::<Text>(6), what, "access")?.0;
             let record = ShareRecord {
                 id: required(r.get::<i64>(1), what, "id")?,
                 tbl: required(r.get::<pg_sys::Oid>(2), what, "tbl")?,
                 key: required(r.get::<i64>(3), what, "row_key")?,
                 person: nullable(r.get::<i64>(4), what, "grantee_person")?,
-                team: nullable(r.get::<String>(5), what, "grantee_team")?,
+                team: nullable(r.get::<Text>(5), what, "grantee_team")?.map(|t| t.0),
                 access: ShareAccess::parse(&access)
                     .map_err(|e| RowsecError::internal(what, format!("column access: {e}")))?,
                 expires: nullable(r.get::<TimestampWithTimeZone>(7), what, "expires_at")?,

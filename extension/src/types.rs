@@ -40,7 +40,7 @@ pub fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, RowsecError> {
     })
 }
 
-/// A `text` argument, as UTF-8 (see [`utf8`]).
+/// A `text` argument or SPI result, as UTF-8 (see [`utf8`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text(pub String);
 
@@ -56,7 +56,17 @@ impl FromDatum for Text {
             return None;
         }
         let bytes = unsafe { text_bytes(datum) };
-        Some(Text(utf8(bytes, "a text argument").or_raise().to_owned()))
+        Some(Text(utf8(bytes, "a text value").or_raise().to_owned()))
+    }
+}
+
+// So that SPI results can be read as `Text` (`row.get::<Text>(n)`), where pgrx's `String` panics.
+impl IntoDatum for Text {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        self.0.into_datum()
+    }
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::TEXTOID
     }
 }
 
