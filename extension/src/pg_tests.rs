@@ -631,7 +631,11 @@ fn a_retyped_registry_column_raises_instead_of_refusing_to_share() {
     deals("rt");
     run("ALTER TABLE rowsec.protected_tables ALTER COLUMN sharing TYPE text USING sharing::text");
     let e = error_of("rt", "SET ROLE rt_p2; SELECT rowsec.share('rt.deals', 30, to_person => 1)");
-    assert!(e.starts_with("XX000|rowsec: looking up the table in rowsec.protected_tables failed|column sharing:"), "{e}");
+    // In words, not pgrx's "Postgres type text (Oid(25)) is not compatible with the Rust type bool".
+    assert!(
+        e.starts_with("XX000|rowsec: looking up the table in rowsec.protected_tables failed|column sharing: the value has type text where rowsec reads boolean|"),
+        "{e}"
+    );
 }
 
 #[pg_test]
@@ -684,6 +688,10 @@ fn a_retyped_shares_table_raises_instead_of_reading_garbage() {
 
 #[pg_test]
 fn a_reshaped_or_impossible_configuration_raises_instead_of_guessing() {
+    // Tests run concurrently and each configure() waits, holding a lock on rowsec.config, for the
+    // configuration row of the test that configured before it: take the lock that ALTER needs
+    // before configuring, or this test and a waiting one deadlock.
+    run("LOCK TABLE rowsec.config IN ACCESS EXCLUSIVE MODE");
     org("rc");
     run("ALTER TABLE rowsec.config DROP CONSTRAINT config_identity_check;
          ALTER TABLE rowsec.config DROP CONSTRAINT config_check;
