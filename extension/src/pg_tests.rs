@@ -718,6 +718,11 @@ fn a_share_to_an_unknown_team_or_an_inactive_person_is_refused() {
     assert!(e.starts_with("22023|person 4 is inactive|"), "{e}");
     assert_eq!(one::<i64>("SELECT count(*) FROM rowsec.my_shares"), Some(0));
     run("SELECT rowsec.share('gt.deals', 20, to_team => 'support')");
+    // Someone who may not share the row learns nothing about teams or people.
+    run("RESET ROLE");
+    let e = error_of("gt", "SET ROLE gt_p3; SELECT rowsec.share('gt.deals', 10, to_team => 'no-such-team')");
+    assert!(e.starts_with("42501|permission denied to share row 10"), "{e}");
+    run("RESET ROLE; SET ROLE gt_p2");
     run("RESET ROLE");
     run("SELECT rowsec.configure('gt.people', 'id', 'manager_id', login_column => 'login', active_column => 'active')");
     let e = error_of("gt", "SET ROLE gt_p2; SELECT rowsec.share('gt.deals', 20, to_team => 'sales')");

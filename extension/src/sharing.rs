@@ -209,12 +209,13 @@ fn share(
         .unwrap_or_else(|e| RowsecError::invalid_argument(&e).raise());
     let protected = sharing_table(tbl);
     let (actor, actor_team) = acting_person();
+    let right = check_caller_may_update(tbl, &protected.key_column, key, actor);
+    // After the right to share: who is in the directory is no business of those without it.
     {
         let dir = cache::directory();
         check_grantee(dir.directory(), request.grantee, dir.config.team_column.is_some())
             .unwrap_or_else(|e| RowsecError::invalid_argument(&e).raise());
     }
-    let right = check_caller_may_update(tbl, &protected.key_column, key, actor);
     let actor_role = role_name(unsafe { pg_sys::GetUserId() });
 
     let _owner = AsRole::switch(extension_owner());
