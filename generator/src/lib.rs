@@ -8,6 +8,7 @@ pub mod diagnostic;
 pub mod load;
 pub mod matrix;
 pub mod model;
+pub mod names;
 pub mod resolve;
 pub mod schema;
 pub mod sql;

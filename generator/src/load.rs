@@ -6,13 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::always;
 use crate::diagnostic::{suggestion, Diagnostic, Span};
 use crate::model::*;
+use crate::names::{longest_policy_name, MAX_IDENTIFIER_BYTES};
 use crate::schema::{ColumnType, Schema};
 use crate::yaml::{Node, NodeKind};
-
-/// PostgreSQL truncates identifiers longer than this many bytes (NAMEDATALEN - 1).
-pub const MAX_IDENTIFIER_BYTES: usize = 63;
-/// Prefix of every policy rowsec creates; part of how the converge step recognises its own.
-pub const POLICY_PREFIX: &str = "rowsec_";
 
 const TOP_KEYS: &[&str] = &["version", "directory", "identity", "levels", "tables", "roles"];
 const DIRECTORY_KEYS: &[&str] = &["table", "id", "manager", "team", "login", "active"];
@@ -625,9 +621,9 @@ impl<'s> Loader<'s> {
             return false;
         }
         // The longest policy name this role produces must fit without truncation.
-        let longest = format!("{POLICY_PREFIX}{name}_select");
+        let longest = longest_policy_name(name);
         if longest.len() > MAX_IDENTIFIER_BYTES {
-            self.error(span, format!("role name `{name}` makes the policy name `{longest}` ({} bytes), longer than PostgreSQL's {MAX_IDENTIFIER_BYTES}", longest.len()), format!("shorten the role name to at most {} bytes", MAX_IDENTIFIER_BYTES - POLICY_PREFIX.len() - "_select".len()));
+            self.error(span, format!("role name `{name}` makes the policy name `{longest}` ({} bytes), longer than PostgreSQL's {MAX_IDENTIFIER_BYTES}", longest.len()), format!("shorten the role name to at most {} bytes", MAX_IDENTIFIER_BYTES - (longest.len() - name.len())));
             return false;
         }
         true

@@ -41,7 +41,7 @@ pub fn protect_table(table: &QualifiedName, key: &str, owner: &str, sharing: boo
     )
 }
 
-/// `SELECT rowsec.unprotect_table(<expr>)` for a regclass-valued SQL expression.
+/// `PERFORM rowsec.unprotect_table(<expr>)` (PL/pgSQL) for a regclass-valued SQL expression.
 pub fn unprotect_table_call(regclass_expr: &str) -> String {
     format!("PERFORM rowsec.unprotect_table({regclass_expr})")
 }
@@ -50,8 +50,8 @@ pub fn current_person() -> &'static str {
     "rowsec.current_person()"
 }
 
-/// The condition "the row's owner is in `scope` of the current person". Never called with
-/// `Scope::None`: such commands get no policy.
+/// The condition "the row's owner is in `scope` of the current person". `Scope::None` is
+/// `false`: no row is in it.
 pub fn scope_condition(scope: Scope, owner: &str) -> String {
     match scope {
         Scope::Own => format!("{} = {}", Ident(owner), current_person()),

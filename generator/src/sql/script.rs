@@ -9,13 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use crate::model::{Command, QualifiedName, Scope, Spec, Table};
+use crate::names::{policy_name, ALWAYS_POLICY, OWNER_MARK};
 use crate::resolve::{self, Columns, Grant, Source};
 use crate::schema::Schema;
 use crate::sql::extension_api::{self as api, ShareAccess};
 use crate::sql::ident::{Ident, Literal};
 
-/// Marks the roles and policies rowsec owns (their COMMENT starts with it).
-pub const OWNER_MARK: &str = "rowsec:";
 const DO_OPEN: &str = "DO $rowsec$";
 const DO_CLOSE: &str = "$rowsec$;";
 
@@ -24,12 +23,6 @@ pub struct Provenance<'a> {
     pub file: &'a str,
     pub sha256: &'a str,
 }
-
-pub fn policy_name(role: &str, command: Command) -> String {
-    format!("{}{role}_{}", crate::load::POLICY_PREFIX, command.as_str())
-}
-
-pub const ALWAYS_POLICY: &str = "rowsec_always";
 
 pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>) -> String {
     let grants = resolve::grants(spec);
