@@ -22,6 +22,20 @@ impl QualifiedName {
     pub fn new(schema: &str, name: &str) -> Self {
         QualifiedName { schema: schema.to_owned(), name: name.to_owned() }
     }
+
+    /// `schema.name` unquoted, as the spec writes it: for messages, comments and suggestions.
+    pub fn dotted(&self) -> Dotted<'_> {
+        Dotted(self)
+    }
+}
+
+/// See [`QualifiedName::dotted`].
+pub struct Dotted<'a>(&'a QualifiedName);
+
+impl fmt::Display for Dotted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0.schema, self.0.name)
+    }
 }
 
 /// Displays as SQL: both parts quoted through the one quoting routine.

@@ -5,6 +5,8 @@ use crate::model::{Directory, Identity, QualifiedName, Scope};
 use crate::sql::ident::{Ident, Literal};
 
 pub const EXTENSION: &str = "rowsec";
+/// The extension's schema: nothing else may live there.
+pub const SCHEMA: &str = "rowsec";
 /// The extension's registry of protected tables (`tbl regclass`), read by the converge step.
 pub const PROTECTED_TABLES: &str = "rowsec.protected_tables";
 
