@@ -4,6 +4,7 @@
 //! [`load`]) -> [`resolve::Grant`]s -> SQL ([`sql::script`]) or a [`matrix`].
 
 pub mod always;
+pub mod codes;
 pub mod diagnostic;
 pub mod load;
 pub mod matrix;
@@ -25,7 +26,7 @@ pub use schema::Schema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("error[{}]: cannot read {}: {source}", codes::Code::UnreadableFile, path.display())]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     InvalidSpec(Report),

@@ -5,7 +5,7 @@
 use super::reader::Reader;
 use super::{Parts, Places};
 use crate::always;
-use crate::diagnostic::{suggestion, Span};
+use crate::diagnostic::{suggestion, Code, Span};
 use crate::model::{Directory, QualifiedName};
 use crate::schema::{ColumnType, Schema};
 
@@ -25,7 +25,7 @@ pub(super) fn check(r: &mut Reader, parts: &Parts, places: &Places, schema: Opti
         if let (Some(sql), Some(span)) = (&table.always, place.always) {
             let known = schema.and_then(|s| s.tables.get(name)).map(Vec::as_slice);
             for p in always::check(sql, known) {
-                check.r.error(span, p.message, p.hint);
+                check.r.error(p.code, span, p.message, p.hint);
             }
         }
         if !check.table_exists(name, place.name, &format!("table `{}`", place.written), &place.written) {
@@ -77,7 +77,12 @@ impl Check<'_, '_> {
         let names =
             self.table_names.get_or_insert_with(|| schema.tables.keys().map(|q| q.dotted().to_string()).collect());
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        self.r.error(span, format!("{what} is not in the schema"), suggestion(written, &names, "table"));
+        self.r.error(
+            Code::TableNotInSchema,
+            span,
+            format!("{what} is not in the schema"),
+            suggestion(written, &names, "table"),
+        );
         false
     }
 
@@ -88,6 +93,7 @@ impl Check<'_, '_> {
             None => {
                 let names: Vec<&str> = schema.columns(table).map(|c| c.collect()).unwrap_or_default();
                 self.r.error(
+                    Code::ColumnNotInSchema,
                     span,
                     format!("{what}: table `{}` has no column `{column}`", table.dotted()),
                     suggestion(column, &names, "column"),
@@ -95,6 +101,7 @@ impl Check<'_, '_> {
             }
             Some(t) if !ok(t) => {
                 self.r.error(
+                    Code::ColumnType,
                     span,
                     format!(
                         "{what}: column `{column}` of `{}` is {}, rowsec needs {wanted}",

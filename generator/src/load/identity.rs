@@ -1,7 +1,7 @@
 //! `identity`: how the database learns who the current person is.
 
 use super::reader::Reader;
-use crate::diagnostic::suggestion;
+use crate::diagnostic::{suggestion, Code};
 use crate::model::Identity;
 use crate::names::MAX_IDENTIFIER_BYTES;
 use crate::yaml::{Node, NodeKind};
@@ -13,7 +13,7 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> Option<Identity> {
         NodeKind::Scalar { text, .. } => {
             let hint = suggestion(text, &["login"], "identity")
                 .replace("expected one of: `login`", "write `login` or `{ setting: app.person_id }`");
-            r.error(node.span, format!("unknown identity `{text}`"), hint);
+            r.error(Code::UnknownIdentity, node.span, format!("unknown identity `{text}`"), hint);
             None
         }
         _ => {
@@ -22,6 +22,7 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> Option<Identity> {
             let name = r.string(setting_node, "`identity.setting`")?;
             if !is_setting_name(&name) {
                 r.error(
+                    Code::BadSettingName,
                     setting_node.span,
                     format!("`{name}` is not a custom setting name PostgreSQL accepts"),
                     "use a two-part name such as `app.person_id` (letters, digits, underscores)",

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::reader::Reader;
-use crate::diagnostic::{suggestion, Span};
+use crate::diagnostic::{suggestion, Code, Span};
 use crate::model::{Command, Level, Scope};
 use crate::yaml::Node;
 
@@ -32,6 +32,7 @@ pub(super) fn scopes(r: &mut Reader, node: &Node, what: &str) -> (BTreeMap<Comma
     for (key, k, v) in &e.items {
         let Some(command) = Command::parse(key) else {
             r.error(
+                Code::UnknownCommand,
                 k.span,
                 format!("unknown command `{key}` in {what}"),
                 suggestion(key, &Command::ALL.map(Command::as_str), "command"),
@@ -41,6 +42,7 @@ pub(super) fn scopes(r: &mut Reader, node: &Node, what: &str) -> (BTreeMap<Comma
         let Some(text) = r.string(v, &format!("the scope for `{key}`")) else { continue };
         let Some(scope) = Scope::parse(&text) else {
             r.error(
+                Code::UnknownScope,
                 v.span,
                 format!("unknown scope `{text}` for `{key}` in {what}"),
                 suggestion(&text, &Scope::NAMES, "scope"),

@@ -18,7 +18,7 @@ mod tables;
 
 use std::collections::BTreeMap;
 
-use crate::diagnostic::{Diagnostic, Span};
+use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::model::{Directory, Identity, Level, QualifiedName, Role, Spec};
 use crate::schema::Schema;
 use crate::yaml::Node;
@@ -89,6 +89,7 @@ fn read(r: &mut Reader, root: &Node) -> Option<(Parts, Places)> {
             Some(1)
         } else {
             r.error(
+                Code::UnsupportedVersion,
                 v.span,
                 format!("unsupported spec version `{}`", v.as_str().unwrap_or("?")),
                 "this rowsec understands `version: 1`",

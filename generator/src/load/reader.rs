@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::diagnostic::{suggestion, Diagnostic, Span};
+use crate::diagnostic::{suggestion, Code, Diagnostic, Span};
 use crate::model::QualifiedName;
 use crate::names::MAX_IDENTIFIER_BYTES;
 use crate::yaml::{Node, NodeKind};
@@ -32,8 +32,8 @@ impl<'n> Entries<'n> {
 }
 
 impl Reader {
-    pub fn error(&mut self, span: Span, message: impl Into<String>, hint: impl Into<String>) {
-        self.diagnostics.push(Diagnostic::new(span, message).with_hint(hint));
+    pub fn error(&mut self, code: Code, span: Span, message: impl Into<String>, hint: impl Into<String>) {
+        self.diagnostics.push(Diagnostic::new(code, span, message).with_hint(hint));
     }
 
     /// A mapping's entries; reports duplicate keys and non-scalar keys. `None` (and no problem
@@ -42,6 +42,7 @@ impl Reader {
         let NodeKind::Map(pairs) = &node.kind else {
             if !node.is_null() {
                 self.error(
+                    Code::NotAMapping,
                     node.span,
                     format!("{what} must be a mapping, found {}", node.kind_name()),
                     "write `key: value` pairs, one per line, indented under it",
@@ -54,6 +55,7 @@ impl Reader {
         for (k, v) in pairs {
             let Some(key) = k.as_str() else {
                 self.error(
+                    Code::KeyNotAName,
                     k.span,
                     format!("a key in {what} must be a plain name, found {}", k.kind_name()),
                     "use a scalar key",
@@ -62,6 +64,7 @@ impl Reader {
             };
             if let Some(first_line) = seen.get(key) {
                 self.error(
+                    Code::DuplicateKey,
                     k.span,
                     format!("duplicate key `{key}` in {what} (first given on line {first_line})"),
                     "remove one of them; YAML would silently keep only the last",
@@ -87,12 +90,18 @@ impl Reader {
         let entries = self.entries(node, what)?;
         for (key, k, _) in &entries.items {
             if !allowed.contains(key) {
-                self.error(k.span, format!("unknown key `{key}` in {what}"), suggestion(key, allowed, "key"));
+                self.error(
+                    Code::UnknownKey,
+                    k.span,
+                    format!("unknown key `{key}` in {what}"),
+                    suggestion(key, allowed, "key"),
+                );
             }
         }
         for key in required {
             if entries.get(key).is_none() {
                 self.error(
+                    Code::MissingKey,
                     owner,
                     format!("{what} is missing the required key `{key}`"),
                     format!("add `{key}:` under it"),
@@ -107,6 +116,7 @@ impl Reader {
             NodeKind::Scalar { text, .. } if !node.is_null() => Some(text.clone()),
             _ => {
                 self.error(
+                    Code::NotAValue,
                     node.span,
                     format!("{what} must be a name, found {}", node.kind_name()),
                     "write a single value",
@@ -124,10 +134,11 @@ impl Reader {
 
     pub fn check_identifier(&mut self, text: &str, span: Span, what: &str) -> bool {
         if text.is_empty() {
-            self.error(span, format!("{what} is empty"), "give a name");
+            self.error(Code::EmptyName, span, format!("{what} is empty"), "give a name");
             false
         } else if text.contains('\0') {
             self.error(
+                Code::NulInName,
                 span,
                 format!("{what} `{}` contains a NUL character", text.escape_debug()),
                 "PostgreSQL identifiers cannot contain NUL",
@@ -135,6 +146,7 @@ impl Reader {
             false
         } else if text.len() > MAX_IDENTIFIER_BYTES {
             self.error(
+                Code::NameTooLong,
                 span,
                 format!(
                     "{what} `{text}` is {} bytes; PostgreSQL truncates names to {MAX_IDENTIFIER_BYTES}",
@@ -153,6 +165,7 @@ impl Reader {
         let text = self.string(node, what)?;
         let Some(parts) = split_qualified(&text) else {
             self.error(
+                Code::BadTableName,
                 node.span,
                 format!("{what} `{text}` is not a table name"),
                 "write `schema.table`; quote parts with \"double quotes\" if they contain dots",
@@ -163,7 +176,12 @@ impl Reader {
             [name] => ("public".to_owned(), name.clone()),
             [schema, name] => (schema.clone(), name.clone()),
             _ => {
-                self.error(node.span, format!("{what} `{text}` has too many parts"), "write `schema.table`");
+                self.error(
+                    Code::BadTableName,
+                    node.span,
+                    format!("{what} `{text}` has too many parts"),
+                    "write `schema.table`",
+                );
                 return None;
             }
         };
@@ -183,6 +201,7 @@ impl Reader {
             return;
         };
         self.error(
+            Code::ReservedSchema,
             span,
             format!("{what} `{}` is in schema `{s}`, which belongs to {owner}", t.dotted()),
             "protect tables in your own schemas",
@@ -195,6 +214,7 @@ impl Reader {
             NodeKind::Scalar { text, quoted: false } if text.eq_ignore_ascii_case("false") => Some(false),
             _ => {
                 self.error(
+                    Code::NotABoolean,
                     node.span,
                     format!("{what} must be `true` or `false`"),
                     "write true or false without quotes",

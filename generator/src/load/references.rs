@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::reader::Reader;
 use super::{Parts, Places};
-use crate::diagnostic::suggestion;
+use crate::diagnostic::{suggestion, Code};
 use crate::model::{Command, Identity, Scope, TableSelector};
 
 pub(super) fn check(r: &mut Reader, parts: &Parts, places: &Places) {
@@ -20,6 +20,7 @@ fn directory_has_what_identity_and_scopes_need(r: &mut Reader, parts: &Parts, pl
     let Some(directory) = &parts.directory else { return };
     if let (Some(Identity::Login), Some(span), None) = (&parts.identity, places.identity, &directory.login) {
         r.error(
+            Code::LoginColumnNeeded,
             span,
             "`identity: login` needs `directory.login`",
             "add `login: <column>` to `directory`, the column holding each person's PostgreSQL role name",
@@ -29,6 +30,7 @@ fn directory_has_what_identity_and_scopes_need(r: &mut Reader, parts: &Parts, pl
         for (name, level) in &parts.levels {
             for (command, _) in level.scopes.iter().filter(|(_, s)| **s == Scope::Team) {
                 r.error(
+                    Code::TeamColumnNeeded,
                     places.levels[name][command],
                     "scope `team` needs `directory.team`",
                     "add `team: <column>` to `directory`, or use another scope",
@@ -44,6 +46,7 @@ fn directory_is_not_protected(r: &mut Reader, parts: &Parts, places: &Places) {
     let Some(directory) = &parts.directory else { return };
     if let Some(place) = places.tables.get(&directory.table) {
         r.error(
+            Code::DirectoryTableProtected,
             place.name,
             format!("table `{}` is the directory table", place.written),
             "the directory is read by the rowsec extension with its own rights; protect it with ordinary GRANTs",
@@ -62,6 +65,7 @@ fn roles_name_what_exists(r: &mut Reader, parts: &Parts, places: &Places) {
         if let (Some(level), Some(span)) = (&role.level, place.level) {
             if !parts.levels.contains_key(level) {
                 r.error(
+                    Code::UnknownLevel,
                     span,
                     format!("role `{name}` uses level `{level}`, which is not defined"),
                     suggestion(level, &level_names, "level"),
@@ -73,6 +77,7 @@ fn roles_name_what_exists(r: &mut Reader, parts: &Parts, places: &Places) {
             if !parts.tables.contains_key(table) {
                 let (span, written) = &place.tables[selector];
                 r.error(
+                    Code::UnknownTable,
                     *span,
                     format!("role `{name}` names table `{written}`, which is not in `tables`"),
                     suggestion(written, &table_names, "table"),
@@ -82,6 +87,7 @@ fn roles_name_what_exists(r: &mut Reader, parts: &Parts, places: &Places) {
         for (class, span) in &place.fields {
             if !classes.contains(&class.as_str()) {
                 r.error(
+                    Code::UnknownClass,
                     *span,
                     format!("role `{name}` grants class `{class}`, which no table uses"),
                     suggestion(class, &classes, "class"),
@@ -103,6 +109,7 @@ fn update_and_delete_act_on_visible_rows(r: &mut Reader, parts: &Parts, places: 
             for c in [Command::Update, Command::Delete] {
                 if scope(c) != Scope::None {
                     r.error(
+                        Code::ChangeWithoutSelect,
                         places.roles[name].name,
                         format!("role `{name}` may {} rows of `{}` but may not select any", c.as_str(), table.dotted()),
                         format!("give it a select scope on that table, or set `{}: none`", c.as_str()),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::levels;
 use super::reader::Reader;
-use crate::diagnostic::{suggestion, Span};
+use crate::diagnostic::{suggestion, Code, Span};
 use crate::model::{Access, Role, TableOverride, TableSelector};
 use crate::names::{longest_policy_name, MAX_IDENTIFIER_BYTES};
 use crate::yaml::{Node, NodeKind};
@@ -61,6 +61,7 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
                     NodeKind::Scalar { text, .. } if text == "none" => TableOverride::None,
                     NodeKind::Scalar { text, .. } => {
                         r.error(
+                            Code::BadTableOverride,
                             sv.span,
                             format!("`{text}` is not a table override"),
                             "write `none`, or a mapping of command to scope such as `{ select: own }`",
@@ -86,6 +87,7 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
                         fields.insert(class.to_owned(), a);
                     }
                     None => r.error(
+                        Code::UnknownAccess,
                         cv.span,
                         format!("unknown access `{text}` for class `{class}`"),
                         suggestion(&text, &Access::NAMES, "access"),
@@ -112,6 +114,7 @@ fn check_role_name(r: &mut Reader, name: &str, span: Span) -> bool {
         || matches!(lower.as_str(), "current_user" | "current_role" | "session_user" | "user");
     if reserved {
         r.error(
+            Code::ReservedRoleName,
             span,
             format!("role name `{name}` is reserved by PostgreSQL or by rowsec"),
             "choose another name (not `public`, `none`, `pg_*`, `current_user`, `session_user` or `rowsec`)",
@@ -120,13 +123,12 @@ fn check_role_name(r: &mut Reader, name: &str, span: Span) -> bool {
     }
     let longest = longest_policy_name(name);
     if longest.len() > MAX_IDENTIFIER_BYTES {
+        let bytes = longest.len();
         r.error(
+            Code::PolicyNameTooLong,
             span,
-            format!(
-                "role name `{name}` makes the policy name `{longest}` ({} bytes), longer than PostgreSQL's {MAX_IDENTIFIER_BYTES}",
-                longest.len()
-            ),
-            format!("shorten the role name to at most {} bytes", MAX_IDENTIFIER_BYTES - (longest.len() - name.len())),
+            format!("role name `{name}` makes the policy name `{longest}` ({bytes} bytes), longer than PostgreSQL's {MAX_IDENTIFIER_BYTES}"),
+            format!("shorten the role name to at most {} bytes", MAX_IDENTIFIER_BYTES - (bytes - name.len())),
         );
         return false;
     }

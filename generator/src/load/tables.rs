@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::reader::Reader;
-use crate::diagnostic::Span;
+use crate::diagnostic::{Code, Span};
 use crate::model::{QualifiedName, Table};
 use crate::yaml::Node;
 
@@ -56,7 +56,7 @@ pub(super) fn read(
         let Some(name) = r.qualified_name(k, "a table name") else { continue };
         r.check_not_reserved_schema(&name, k.span, "the table");
         if tables.contains_key(&name) {
-            r.error(k.span, format!("table `{text}` is listed twice"), "merge the two entries");
+            r.error(Code::DuplicateTable, k.span, format!("table `{text}` is listed twice"), "merge the two entries");
             continue;
         }
         let what = format!("table `{text}`");
@@ -74,6 +74,7 @@ pub(super) fn read(
                 let Some(class) = r.string(cv, &format!("the class of column `{column}`")) else { continue };
                 if class.is_empty() || !class.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     r.error(
+                        Code::BadClassName,
                         cv.span,
                         format!("class name `{class}` must be letters, digits and underscores"),
                         "for example `financial` or `pii`",
