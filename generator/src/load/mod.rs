@@ -54,10 +54,8 @@ struct Parts {
 
 impl Parts {
     fn finish(self) -> Option<Spec> {
-        let mut tables = BTreeMap::new();
-        for (name, draft) in self.tables {
-            tables.insert(name, draft.finish()?);
-        }
+        let tables =
+            self.tables.into_iter().map(|(name, draft)| Some((name, draft.finish()?))).collect::<Option<_>>()?;
         Some(Spec {
             version: self.version?,
             directory: self.directory?,

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::reader::Reader;
 use super::{Parts, Places};
 use crate::diagnostic::{suggestion, Code};
-use crate::model::{Command, Identity, Scope, TableSelector};
+use crate::model::{Command, Identity, QualifiedName, Scope, TableSelector};
 
 pub(super) fn check(r: &mut Reader, parts: &Parts, places: &Places) {
     directory_has_what_identity_and_scopes_need(r, parts, places);
@@ -100,14 +100,21 @@ fn roles_name_what_exists(r: &mut Reader, parts: &Parts, places: &Places) {
 /// SPEC: update and delete act on visible rows only, so a role that may change a table it
 /// cannot see is a spec mistake, not something to compile silently.
 fn update_and_delete_act_on_visible_rows(r: &mut Reader, parts: &Parts, places: &Places) {
+    const COMMANDS: [Command; 3] = [Command::Select, Command::Update, Command::Delete];
     for (name, role) in &parts.roles {
+        let scopes = |table| COMMANDS.map(|c| crate::resolve::scope(&parts.levels, role, table, c));
+        // Every table the role does not name resolves alike (level and "*"): resolve it once.
+        let named: BTreeSet<&QualifiedName> =
+            role.tables.keys().filter_map(|s| if let TableSelector::Named(t) = s { Some(t) } else { None }).collect();
+        let mut unnamed = None;
         for table in parts.tables.keys() {
-            let scope = |c| crate::resolve::scope(&parts.levels, role, table, c);
-            if scope(Command::Select) != Scope::None {
+            let [select, update, delete] =
+                if named.contains(table) { scopes(table) } else { *unnamed.get_or_insert_with(|| scopes(table)) };
+            if select != Scope::None {
                 continue;
             }
-            for c in [Command::Update, Command::Delete] {
-                if scope(c) != Scope::None {
+            for (c, scope) in [(Command::Update, update), (Command::Delete, delete)] {
+                if scope != Scope::None {
                     r.error(
                         Code::ChangeWithoutSelect,
                         places.roles[name].name,
