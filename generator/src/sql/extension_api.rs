@@ -65,7 +65,7 @@ pub fn scope_condition(scope: Scope, owner: &str) -> String {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShareAccess {
     /// Read or write shares.
     Read,

@@ -9,11 +9,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use crate::model::{Command, QualifiedName, Scope, Spec, Table};
-use crate::names::{policy_name, ALWAYS_POLICY, OWNER_MARK};
+use crate::names::{always_comment, policy_name, ALWAYS_POLICY, OWNER_MARK};
 use crate::resolve::{self, Columns, Grant, Source};
 use crate::schema::Schema;
-use crate::sql::extension_api::{self as api, ShareAccess};
+use crate::sql::condition::Condition;
+use crate::sql::extension_api as api;
 use crate::sql::ident::{Ident, Literal};
+use crate::sql::policy;
+use crate::sql::statement::{
+    privilege, AlterTableRowSecurity, CommentOnPolicy, CreatePolicy, GrantOnTable, GrantSchemaUsage, Grantee,
+    PolicyKind, Privilege, Quoted, RowSecurity,
+};
 
 const DO_OPEN: &str = "DO $rowsec$";
 const DO_CLOSE: &str = "$rowsec$;";
@@ -242,17 +248,45 @@ fn schema_usage(s: &mut String, grants: &[Grant<'_>]) {
     }
     s.push_str("\n-- Schema access for roles with any privilege on a table in it\n");
     for (schema, roles) in by_schema {
-        let roles: Vec<String> = roles.into_iter().map(|r| Ident(r).to_string()).collect();
-        let _ = writeln!(s, "GRANT USAGE ON SCHEMA {} TO {};", Ident(schema), roles.join(", "));
+        let roles: Vec<&str> = roles.into_iter().collect();
+        let _ = writeln!(s, "{}", GrantSchemaUsage { schema, roles: &roles });
     }
 }
 
-fn privilege(command: Command) -> &'static str {
-    match command {
-        Command::Select => "SELECT",
-        Command::Insert => "INSERT",
-        Command::Update => "UPDATE",
-        Command::Delete => "DELETE",
+/// A role's quoted name and policy names, quoted once for the whole script.
+struct RoleNames {
+    role: Quoted,
+    select: Quoted,
+    insert: Quoted,
+    update: Quoted,
+    delete: Quoted,
+}
+
+impl RoleNames {
+    fn all(spec: &Spec) -> BTreeMap<&str, RoleNames> {
+        spec.roles
+            .keys()
+            .map(|r| {
+                let policy = |c| Quoted::ident(&policy_name(r, c));
+                let names = RoleNames {
+                    role: Quoted::ident(r),
+                    select: policy(Command::Select),
+                    insert: policy(Command::Insert),
+                    update: policy(Command::Update),
+                    delete: policy(Command::Delete),
+                };
+                (r.as_str(), names)
+            })
+            .collect()
+    }
+
+    fn policy(&self, command: Command) -> &Quoted {
+        match command {
+            Command::Select => &self.select,
+            Command::Insert => &self.insert,
+            Command::Update => &self.update,
+            Command::Delete => &self.delete,
+        }
     }
 }
 
@@ -265,32 +299,47 @@ fn protect(
     schema: Option<&Schema>,
 ) {
     let t = &table.name;
-    let _ = writeln!(s, "\n-- ===== {t} (spec: tables.{}.{}) =====", t.schema, t.name);
+    let quoted = Quoted::table(t);
+    let _ = writeln!(s, "\n-- ===== {quoted} (spec: tables.{}) =====", t.dotted());
     let _ = writeln!(s, "{}", api::protect_table(t, &table.key, &table.owner, table.sharing));
-    let _ = writeln!(s, "ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;");
-    let _ = writeln!(s, "ALTER TABLE {t} FORCE ROW LEVEL SECURITY;");
+    let _ = writeln!(s, "{}", AlterTableRowSecurity { table: &quoted, action: RowSecurity::Enable });
+    let _ = writeln!(s, "{}", AlterTableRowSecurity { table: &quoted, action: RowSecurity::Force });
     if !table.columns.is_empty() {
         let classes: Vec<String> = table.columns.iter().map(|(c, k)| format!("{c}: {k}")).collect();
         let _ = writeln!(s, "-- Classed columns: {}", classes.join(", "));
     }
 
-    privileges(s, t, grants, schema);
+    privileges(s, names, t, &quoted, grants, schema);
     sequences(s, t, grants);
-    policies(s, spec, names, table, grants);
+    policies(s, spec, names, table, &quoted, grants);
 
     if let Some(always) = &table.always {
         let expr = crate::always::normalize(always);
+        let name = Quoted::ident(ALWAYS_POLICY);
         let _ = writeln!(s, "-- always: {} (restrictive: every role, every command)", always.replace('\n', " "));
-        let _ = writeln!(s, "CREATE POLICY {ALWAYS_POLICY} ON {t} AS RESTRICTIVE FOR ALL TO PUBLIC\n    USING ({expr})\n    WITH CHECK ({expr});");
-        let _ = writeln!(
-            s,
-            "COMMENT ON POLICY {ALWAYS_POLICY} ON {t} IS {};",
-            Literal(&format!("{OWNER_MARK} always rule of {t}"))
-        );
+        let policy = CreatePolicy {
+            name: &name,
+            table: &quoted,
+            kind: PolicyKind::Restrictive,
+            command: None,
+            to: Grantee::Public,
+            using: Some(&expr),
+            with_check: Some(&expr),
+        };
+        let _ = writeln!(s, "{policy}");
+        let comment = always_comment(&quoted.to_string());
+        let _ = writeln!(s, "{}", CommentOnPolicy { name: &name, table: &quoted, comment: &comment });
     }
 }
 
-fn privileges(s: &mut String, t: &QualifiedName, grants: &[Grant<'_>], schema: Option<&Schema>) {
+fn privileges(
+    s: &mut String,
+    names: &BTreeMap<&str, RoleNames>,
+    t: &QualifiedName,
+    quoted: &Quoted,
+    grants: &[Grant<'_>],
+    schema: Option<&Schema>,
+) {
     if grants.is_empty() {
         s.push_str("-- No role has any privilege on this table.\n");
         return;
@@ -315,15 +364,12 @@ fn privileges(s: &mut String, t: &QualifiedName, grants: &[Grant<'_>], schema: O
         }
         for g in grants {
             match (&g.columns, &columns) {
-                (Columns::All, _) => items.push(privilege(g.command).to_owned()),
+                (Columns::All, _) => items.push(Privilege { command: g.command, columns: None }),
                 (Columns::AllExcept(hidden), Some(columns)) => {
-                    let cols: Vec<String> = columns
-                        .iter()
-                        .filter(|c| !hidden.iter().any(|h| h == *c))
-                        .map(|c| Ident(c).to_string())
-                        .collect();
-                    if !cols.is_empty() {
-                        items.push(format!("{} ({})", privilege(g.command), cols.join(", ")));
+                    let visible: Vec<&str> =
+                        columns.iter().copied().filter(|c| !hidden.iter().any(|h| h == c)).collect();
+                    if !visible.is_empty() {
+                        items.push(Privilege { command: g.command, columns: Some(visible) });
                     }
                 }
                 (Columns::AllExcept(hidden), None) => {
@@ -332,7 +378,7 @@ fn privileges(s: &mut String, t: &QualifiedName, grants: &[Grant<'_>], schema: O
             }
         }
         if !items.is_empty() {
-            let _ = writeln!(s, "GRANT {} ON {t} TO {};", items.join(", "), Ident(role));
+            let _ = writeln!(s, "{}", GrantOnTable { privileges: &items, table: quoted, role: &names[role].role });
         }
         let mut by_hidden: BTreeMap<&Vec<String>, Vec<&str>> = BTreeMap::new();
         for (command, hidden) in deferred {
@@ -397,147 +443,94 @@ END
     );
 }
 
-/// The SQL fragments of one table's policies, built once per table rather than per policy
-/// (a spec with thousands of tables and hundreds of roles writes millions of policies).
-struct Conditions {
-    table: String,
-    /// Indexed by `Scope as usize`.
-    scope: [String; 5],
-    /// `(read, write, keeps owner)` share tests, for tables with `sharing: true`.
-    shared: Option<[String; 3]>,
+/// Each distinct policy of one table as SQL, rendered once: the roles of a spec share a few
+/// (command, scope, select scope) combinations, and a large spec writes millions of policies.
+struct PolicyBodies<'t> {
+    table: &'t Table,
+    rendered: BTreeMap<(Command, Scope, Scope), Body>,
 }
 
-impl Conditions {
-    fn new(table: &Table) -> Self {
-        let scopes = [Scope::None, Scope::Own, Scope::Team, Scope::Subtree, Scope::All];
-        Conditions {
-            table: table.name.to_string(),
-            scope: scopes.map(|sc| api::scope_condition(sc, &table.owner)),
-            shared: table.sharing.then(|| {
-                [
-                    api::is_shared(&table.name, &table.key, ShareAccess::Read),
-                    api::is_shared(&table.name, &table.key, ShareAccess::Write),
-                    api::shared_write_keeps_owner(&table.name, &table.key, &table.owner),
-                ]
-            }),
-        }
+/// A policy's USING and WITH CHECK conditions as SQL.
+struct Body {
+    using: Option<String>,
+    with_check: Option<String>,
+}
+
+impl<'t> PolicyBodies<'t> {
+    fn new(table: &'t Table) -> Self {
+        PolicyBodies { table, rendered: BTreeMap::new() }
     }
 
-    fn scope(&self, scope: Scope) -> &str {
-        &self.scope[scope as usize]
-    }
-
-    /// Share test `i` (0 read, 1 write, 2 keeps owner) OR-ed onto a scope that is not `all`.
-    fn or_shared(&self, out: &mut String, scope: Scope, i: usize) {
-        if let (Some(shared), true) = (&self.shared, scope != Scope::All) {
-            out.push_str("\n        OR ");
-            out.push_str(&shared[i]);
-        }
-    }
-
-    /// The new row of an UPDATE: in the role's update scope, or a write-shared row whose owner
-    /// did not change. While a row is write-shared to the person, only the second holds, so a
-    /// share never lets its grantee take the record for themselves either.
-    fn update_check(&self, out: &mut String, scope: Scope) {
-        match (&self.shared, scope) {
-            (Some(shared), scope) if scope != Scope::All => {
-                out.push('(');
-                out.push_str(self.scope(scope));
-                out.push_str(" AND NOT ");
-                out.push_str(&shared[1]);
-                out.push_str(")\n        OR ");
-                out.push_str(&shared[2]);
-            }
-            _ => out.push_str(self.scope(scope)),
-        }
-    }
-
-    /// Rows the role may see: its select scope, plus rows shared with the person.
-    fn visible(&self, out: &mut String, select: Scope) {
-        out.push_str(self.scope(select));
-        self.or_shared(out, select, 0);
-    }
-
-    /// Rows in `scope` that the role can also see (SPEC: update and delete act on visible rows).
-    fn within_visible(&self, out: &mut String, scope: Scope, select: Scope) {
-        out.push_str(self.scope(scope));
-        if !select.covers(scope) {
-            out.push_str("\n        AND (");
-            self.visible(out, select);
-            out.push(')');
-        }
+    /// USING and WITH CHECK for `command` with `scope`, for a role whose select scope is `select`.
+    fn get(&mut self, command: Command, scope: Scope, select: Scope) -> (Option<&str>, Option<&str>) {
+        let table = self.table;
+        let body = self.rendered.entry((command, scope, select)).or_insert_with(|| {
+            let c = policy::conditions(command, scope, select, table.sharing);
+            let sql = |c: Option<Condition>| c.map(|c| c.sql(table).to_string());
+            Body { using: sql(c.using), with_check: sql(c.with_check) }
+        });
+        (body.using.as_deref(), body.with_check.as_deref())
     }
 }
 
-/// A role's quoted name and policy names, quoted once for the whole script.
-struct RoleNames {
-    role: String,
-    /// Indexed by `Command as usize`.
-    policies: [String; 4],
-}
-
-impl RoleNames {
-    fn all(spec: &Spec) -> BTreeMap<&str, RoleNames> {
-        spec.roles
-            .keys()
-            .map(|r| {
-                let policies = Command::ALL.map(|c| Ident(&policy_name(r, c)).to_string());
-                (r.as_str(), RoleNames { role: Ident(r).to_string(), policies })
-            })
-            .collect()
-    }
-}
-
-fn policies(s: &mut String, spec: &Spec, names: &BTreeMap<&str, RoleNames>, table: &Table, grants: &[Grant<'_>]) {
+fn policies(
+    s: &mut String,
+    spec: &Spec,
+    names: &BTreeMap<&str, RoleNames>,
+    table: &Table,
+    quoted: &Quoted,
+    grants: &[Grant<'_>],
+) {
     if grants.is_empty() {
         return;
     }
-    let c = Conditions::new(table);
-    let t = &c.table;
+    let mut bodies = PolicyBodies::new(table);
+    let mut comment = String::new();
     s.push_str("-- Policies: one per role and command; PostgreSQL ORs the permissive ones a person holds\n");
     // Ordered by role, then command.
     for role_grants in grants.chunk_by(|a, b| a.role == b.role) {
         let role = role_grants[0].role;
+        let n = &names[role];
         let select = role_grants.iter().find(|g| g.command == Command::Select).map_or(Scope::None, |g| g.scope);
         for &Grant { command, scope, source, .. } in role_grants {
-            let n = &names[role];
-            let name = &n.policies[command as usize];
-            let _ = write!(s, "CREATE POLICY {name} ON {t} AS PERMISSIVE FOR {} TO {}", privilege(command), n.role);
-            match command {
-                Command::Select => {
-                    s.push_str("\n    USING (");
-                    c.visible(s, select);
-                }
-                Command::Insert => {
-                    s.push_str("\n    WITH CHECK (");
-                    s.push_str(c.scope(scope));
-                }
-                Command::Update => {
-                    s.push_str("\n    USING (");
-                    c.within_visible(s, scope, select);
-                    c.or_shared(s, scope, 1);
-                    s.push_str(")\n    WITH CHECK (");
-                    c.update_check(s, scope);
-                }
-                Command::Delete => {
-                    s.push_str("\n    USING (");
-                    c.within_visible(s, scope, select);
-                }
-            }
-            s.push_str(");\n");
-            let source = describe_source(spec, role, &table.name, source);
-            let comment = format!("{OWNER_MARK} {role} {} {scope} ({source})", command.as_str());
-            let _ = writeln!(s, "COMMENT ON POLICY {name} ON {t} IS {};", Literal(&comment));
+            let (using, with_check) = bodies.get(command, scope, select);
+            let policy = CreatePolicy {
+                name: n.policy(command),
+                table: quoted,
+                kind: PolicyKind::Permissive,
+                command: Some(command),
+                to: Grantee::Role(&n.role),
+                using,
+                with_check,
+            };
+            let _ = writeln!(s, "{policy}");
+            comment.clear();
+            let source = SourceOf { spec, role, table: &table.name, source };
+            let _ = write!(comment, "{OWNER_MARK} {role} {} {scope} ({source})", command.as_str());
+            let _ = writeln!(s, "{}", CommentOnPolicy { name: n.policy(command), table: quoted, comment: &comment });
         }
     }
 }
 
 /// Which part of the spec gave a role its scope, for the comments a reviewer reads.
-fn describe_source(spec: &Spec, role: &str, table: &QualifiedName, source: Source) -> String {
-    match source {
-        Source::NamedTable => format!("roles.{role}.tables.{}.{}", table.schema, table.name),
-        Source::EveryTable => format!("roles.{role}.tables.\"*\""),
-        Source::Level => format!("level {}", spec.roles.get(role).and_then(|r| r.level.as_deref()).unwrap_or("")),
-        Source::Nothing => "no grant".to_owned(),
+struct SourceOf<'a> {
+    spec: &'a Spec,
+    role: &'a str,
+    table: &'a QualifiedName,
+    source: Source,
+}
+
+impl std::fmt::Display for SourceOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let role = self.role;
+        match self.source {
+            Source::NamedTable => write!(f, "roles.{role}.tables.{}", self.table.dotted()),
+            Source::EveryTable => write!(f, "roles.{role}.tables.\"*\""),
+            Source::Level => {
+                let level = self.spec.roles.get(role).and_then(|r| r.level.as_deref()).unwrap_or("");
+                write!(f, "level {level}")
+            }
+            Source::Nothing => f.write_str("no grant"),
+        }
     }
 }
