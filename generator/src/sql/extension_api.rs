@@ -8,7 +8,14 @@ pub const EXTENSION: &str = "rowsec";
 /// The extension's schema: nothing else may live there.
 pub const SCHEMA: &str = "rowsec";
 /// The extension's registry of protected tables (`tbl regclass`), read by the converge step.
-pub const PROTECTED_TABLES: &str = "rowsec.protected_tables";
+pub fn protected_tables() -> QualifiedName {
+    QualifiedName::new(SCHEMA, "protected_tables")
+}
+
+/// `rowsec.unprotect_table(tbl regclass)`: forgets a table the spec no longer has.
+pub fn unprotect_table() -> QualifiedName {
+    QualifiedName::new(SCHEMA, "unprotect_table")
+}
 
 /// `'crm.accounts'::regclass`
 pub fn regclass(table: &QualifiedName) -> String {
@@ -41,11 +48,6 @@ pub fn protect_table(table: &QualifiedName, key: &str, owner: &str, sharing: boo
         Literal(key),
         Literal(owner)
     )
-}
-
-/// `PERFORM rowsec.unprotect_table(<expr>)` (PL/pgSQL) for a regclass-valued SQL expression.
-pub fn unprotect_table_call(regclass_expr: &str) -> String {
-    format!("PERFORM rowsec.unprotect_table({regclass_expr})")
 }
 
 pub fn current_person() -> &'static str {

@@ -5,3 +5,4 @@ pub mod ident;
 pub mod policy;
 pub mod script;
 pub mod statement;
+pub mod template;
