@@ -1,7 +1,15 @@
 //! rowsec's compiler: a declarative access spec in, the SQL that makes PostgreSQL enforce it out.
 //!
-//! Stages, each plain data: YAML text -> [`yaml::Node`] tree -> [`model::Spec`] (checked by
-//! [`load`]) -> [`resolve::Grant`]s -> SQL ([`sql::script`]) or a [`matrix`].
+//! Stages, each plain data: YAML text -> [`yaml::Node`] tree -> [`model::Spec`] (read and
+//! checked by [`mod@load`], one module per part of the spec) -> [`resolve::Grant`]s -> SQL
+//! ([`sql::script`]), a [`matrix`] or a [`summary`].
+//!
+//! Where to look: a problem in a spec is a [`diagnostic::Diagnostic`] with a stable
+//! [`codes::Code`]; a scope becomes a policy's conditions in [`sql::policy`]; statements print
+//! themselves ([`sql::statement`], [`sql::condition`]) through the one quoting routine
+//! ([`sql::ident`]); the script's PL/pgSQL blocks are `sql/compile/*.sql` ([`sql::template`]);
+//! the names rowsec gives its objects are in [`names`], the extension's in
+//! [`sql::extension_api`].
 
 pub mod always;
 pub mod codes;

@@ -1,7 +1,7 @@
-//! The spec as plain data: what the YAML says, after syntax and reference checks.
+//! The spec as plain data: what the YAML says, after the checks of `load`.
 //!
 //! This is the raw model: precedence between `level`, `"*"` and named tables is resolved in
-//! `resolve.rs`, not here, so that tests (and the end-to-end oracle) can read the spec exactly
+//! `resolve`, not here, so that tests (and the end-to-end oracle) can read the spec exactly
 //! as written.
 
 use std::collections::BTreeMap;

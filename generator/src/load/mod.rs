@@ -3,7 +3,7 @@
 //! Three steps, so that a new part of the spec is a new module and a new rule a new check:
 //! 1. each top-level key is read by its own module (`directory`, `identity`, `levels`,
 //!    `tables`, `roles`), which reports what is wrong with the key's own text and notes where
-//!    each thing was written ([`Places`]);
+//!    each thing was written (`Places`);
 //! 2. `references` checks what the parts say about each other, over the parts as built;
 //! 3. `against_schema` checks the tables, columns and `always` rules against `--schema`.
 
