@@ -73,7 +73,7 @@ pub fn load(spec_path: &Path, schema_path: Option<&Path>) -> Result<Loaded, Erro
     load_str(&spec_path.display().to_string(), &source, schema)
 }
 
-/// Like [`load`], from text already in memory.
+/// Like [`load()`], from text already in memory.
 pub fn load_str(file: &str, source: &str, schema: Option<Schema>) -> Result<Loaded, Error> {
     let spec = load::load_spec(source, schema.as_ref()).map_err(|diagnostics| {
         Error::InvalidSpec(Report { file: file.to_owned(), source: source.to_owned(), diagnostics })
