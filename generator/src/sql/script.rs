@@ -351,32 +351,29 @@ fn policies(
             };
             let _ = writeln!(s, "{policy}");
             comment.clear();
-            let source = SourceOf { spec, role, table: &table.name, source };
-            let _ = write!(comment, "{OWNER_MARK} {role} {} {scope} ({source})", command.as_str());
+            for part in [OWNER_MARK, " ", role, " ", command.as_str(), " ", scope.as_str(), " ("] {
+                comment.push_str(part);
+            }
+            source_of(&mut comment, spec, role, &table.name, source);
+            comment.push(')');
             let _ = writeln!(s, "{}", CommentOnPolicy { name: n.policy(command), table: quoted, comment: &comment });
         }
     }
 }
 
 /// Which part of the spec gave a role its scope, for the comments a reviewer reads.
-struct SourceOf<'a> {
-    spec: &'a Spec,
-    role: &'a str,
-    table: &'a QualifiedName,
-    source: Source,
-}
-
-impl std::fmt::Display for SourceOf<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let role = self.role;
-        match self.source {
-            Source::NamedTable => write!(f, "roles.{role}.tables.{}", self.table.dotted()),
-            Source::EveryTable => write!(f, "roles.{role}.tables.\"*\""),
-            Source::Level => {
-                let level = self.spec.roles.get(role).and_then(|r| r.level.as_deref()).unwrap_or("");
-                write!(f, "level {level}")
-            }
-            Source::Nothing => f.write_str("no grant"),
+fn source_of(out: &mut String, spec: &Spec, role: &str, table: &QualifiedName, source: Source) {
+    match source {
+        Source::NamedTable => {
+            let _ = write!(out, "roles.{role}.tables.{}", table.dotted());
         }
+        Source::EveryTable => {
+            let _ = write!(out, "roles.{role}.tables.\"*\"");
+        }
+        Source::Level => {
+            out.push_str("level ");
+            out.push_str(spec.roles.get(role).and_then(|r| r.level.as_deref()).unwrap_or(""));
+        }
+        Source::Nothing => out.push_str("no grant"),
     }
 }

@@ -116,11 +116,13 @@ pub struct Template {
     name: &'static str,
     text: &'static str,
     parts: OnceLock<Result<Vec<Part>, TemplateError>>,
+    /// Whether the text has dollar-quoted DO blocks.
+    has_blocks: OnceLock<bool>,
 }
 
 impl Template {
     pub const fn new(name: &'static str, text: &'static str) -> Template {
-        Template { name, text, parts: OnceLock::new() }
+        Template { name, text, parts: OnceLock::new(), has_blocks: OnceLock::new() }
     }
 
     pub fn name(&self) -> &'static str {
@@ -163,7 +165,7 @@ impl Template {
         let parts = self.parts()?;
         assert!(values.len() <= 64, "more values than this renderer tracks");
         let start = out.len();
-        let quoted_blocks = self.text.contains(DO_BLOCK_TAG);
+        let quoted_blocks = self.has_blocks.get_or_init(|| self.text.contains(DO_BLOCK_TAG));
         let mut tag = Cow::Borrowed(DO_BLOCK_TAG);
         let mut attempt = 0;
         loop {
@@ -208,7 +210,9 @@ impl Template {
                     used |= 1 << i;
                     let before = out.len();
                     let _ = write!(out, "{}", values[i].1);
-                    if tag.is_some_and(|tag| out[before..].contains(tag)) {
+                    // A cheap look for `$` first: values are short and rarely hold one.
+                    let value = &out[before..];
+                    if tag.is_some_and(|tag| value.contains('$') && value.contains(tag)) {
                         return Ok(false);
                     }
                 }
