@@ -87,8 +87,8 @@ for dir in generator extension tests; do
 done
 cargo clippy "${packages[@]}" --all-targets -- -D warnings
 
-step "cargo test -p generator"
-cargo test -p generator 2>&1 | tally
+step "cargo test -p rowsec (the generator)"
+cargo test -p rowsec 2>&1 | tally
 
 if [ -f extension/Cargo.toml ]; then
     step "extension tests: cargo pgrx test pg15"
