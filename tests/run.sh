@@ -78,7 +78,7 @@ cargo fmt --all -- --check
 
 step "cargo clippy (every workspace crate present) -- -D warnings"
 packages=()
-for dir in generator extension tests; do
+for dir in generator core extension tests; do
     if [ -f "$dir/Cargo.toml" ]; then
         packages+=(-p "$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n1)")
     else
@@ -89,6 +89,9 @@ cargo clippy "${packages[@]}" --all-targets -- -D warnings
 
 step "cargo test -p rowsec (the generator)"
 cargo test -p rowsec 2>&1 | tally
+
+step "cargo test -p rowsec-core (the extension's logic, without pgrx or PostgreSQL)"
+cargo test -p rowsec-core 2>&1 | tally
 
 if [ -f extension/Cargo.toml ]; then
     step "extension tests: cargo pgrx test pg15"

@@ -2,6 +2,9 @@
 # rowsec benchmark (not a test): one command, own cluster under /tmp, torn down at the end.
 #   extension/bench/bench.sh            # builds and installs the release build first
 #   SKIP_INSTALL=1 extension/bench/bench.sh
+# Like tests/run.sh it uses the private PostgreSQL copy under target/pg (never the system's),
+# unless ROWSEC_PG_BIN names another bin directory (run tests/run.sh once first: it also points
+# this checkout's PGRX_HOME, target/pgrx-home, at that copy).
 # Reports: warm per-call cost, cache rebuild time after a directory change, and a query over a
 # 1,000,000-row table under RLS for personas seeing ~1, ~10, ~1,000 and ~50,000 owners, each next
 # to the same query with a hand-written `owner_id = ANY('{...}'::bigint[])` and no RLS.
@@ -9,9 +12,11 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=tests/pg.sh
-source "$HERE/../tests/pg.sh"
-BIN=${ROWSEC_PG_BIN:-$(pg_config --bindir)}
+source "$ROOT/tests/pg.sh"
+BIN=${ROWSEC_PG_BIN:-$("$(private_pg 15 /usr/lib/postgresql/15/bin/pg_config)" --bindir)}
+export PGRX_HOME=${PGRX_HOME:-$ROOT/target/pgrx-home}
 PORT=${PORT:-$(free_port)}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HERE/../target}
 

@@ -7,4 +7,4 @@ REVOKE EXECUTE ON FUNCTION rowsec.unprotect_table(regclass) FROM PUBLIC;
 
 -- A change to the shares invalidates every backend's shares cache (transactionally).
 CREATE TRIGGER rowsec_shares_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rowsec.shares
-    FOR EACH STATEMENT EXECUTE FUNCTION rowsec.directory_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches();

@@ -1,4 +1,5 @@
--- rowsec's own tables. Column order matters: src/catalog.rs reads config and shares by position.
+-- rowsec's own tables. Column order matters: src/catalog.rs reads config and shares by position
+-- (after checking their columns' types against its own list).
 
 GRANT USAGE ON SCHEMA rowsec TO PUBLIC;
 

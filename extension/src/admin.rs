@@ -1,79 +1,31 @@
-//! Configuration (owner only: EXECUTE is revoked from PUBLIC), diagnostics, and the trigger that
-//! invalidates caches when the directory or the shares change.
+//! Configuration (owner only: EXECUTE is revoked from PUBLIC) and diagnostics.
 
 use crate::cache;
-use crate::catalog::{self, Config, Identity};
-use crate::errors::{require, OrRaise, RowsecError, HINT_COMPILE};
+use crate::catalog::{self, Config};
+use crate::errors::{require, required, OrRaise, RowsecError};
+use crate::registry;
 use crate::types::{RegClass, SqlName};
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
-use std::ffi::CString;
+use rowsec_core::config::Identity;
+use rowsec_core::directory::describe_cycles;
 
 const TRIGGER: &str = "rowsec_directory_changed";
 
-fn build_config(
-    directory: pg_sys::Oid,
-    columns: [Option<String>; 5],
-    identity: &str,
-    identity_setting: Option<&str>,
-) -> Result<Config, RowsecError> {
-    let [id, manager, team, login, active] = columns;
-    let identity = match identity {
-        "login" if login.is_none() => {
-            return Err(RowsecError::invalid_parameter(
-                "identity 'login' needs a login column",
-                "rowsec.configure was called with identity => 'login' and no login_column.",
-                "Name the directory's login column in the spec, or use identity: { setting: NAME }.",
-            ))
-        }
-        "login" => Identity::Login,
-        "setting" => match identity_setting.map(str::trim) {
-            Some(s) if !s.is_empty() => Identity::Setting(CString::new(s).map_err(|_| {
-                RowsecError::invalid_parameter("invalid identity setting name", "It contains a NUL byte.", HINT_COMPILE)
-            })?),
-            _ => {
-                return Err(RowsecError::invalid_parameter(
-                    "identity 'setting' needs a setting name",
-                    "rowsec.configure was called with identity => 'setting' and no identity_setting.",
-                    "Pass identity_setting => 'app.person_id' (any custom setting name).",
-                ))
-            }
-        },
-        other => {
-            return Err(RowsecError::invalid_parameter(
-                format!("unknown identity mode {other:?}"),
-                "identity must be 'login' or 'setting'.",
-                HINT_COMPILE,
-            ))
-        }
-    };
-    Ok(Config {
-        directory,
-        id_column: id.unwrap_or_default(),
-        manager_column: manager.unwrap_or_default(),
-        team_column: team,
-        login_column: login,
-        active_column: active,
-        identity,
-    })
-}
-
-fn has_unique_index(relid: pg_sys::Oid, column: &str) -> bool {
-    Spi::get_one_with_args::<bool>(
+fn has_unique_index(relid: pg_sys::Oid, column: &str) -> Result<bool, RowsecError> {
+    let found = Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a \
            ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0] \
          WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisunique AND i.indnkeyatts OPERATOR(pg_catalog.=) 1 \
            AND i.indpred IS NULL AND a.attname OPERATOR(pg_catalog.=) $2::pg_catalog.name)",
         &[RegClass(relid).into(), column.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+    );
+    required(found, "checking the directory's unique indexes", "exists")
 }
 
-fn current_config() -> Option<Config> {
-    let oid = catalog::extension_relation(c"config")?;
+fn current_config() -> Result<Option<Config>, RowsecError> {
+    let Some(oid) = catalog::extension_relation(c"config") else { return Ok(None) };
     let snap = catalog::ScanSnapshot::take();
     catalog::read_config(oid, &snap)
 }
@@ -94,16 +46,20 @@ fn configure(
     let directory = require(directory, "directory");
     let (id_column, manager_column) = (require(id_column, "id_column"), require(manager_column, "manager_column"));
     let identity = require(identity, "identity");
-    let columns = [
-        Some(id_column.0),
-        Some(manager_column.0),
-        team_column.map(|n| n.0),
-        login_column.map(|n| n.0),
-        active_column.map(|n| n.0),
-    ];
-    let config = build_config(directory.0, columns, identity, identity_setting).or_raise();
+    let login_column = login_column.map(|n| n.0);
+    let identity = Identity::from_arguments(identity, identity_setting, login_column.is_some())
+        .unwrap_or_else(|e| RowsecError::invalid_argument(&e).raise());
+    let config = Config {
+        directory: directory.0,
+        id_column: id_column.0,
+        manager_column: manager_column.0,
+        team_column: team_column.map(|n| n.0),
+        login_column,
+        active_column: active_column.map(|n| n.0),
+        identity,
+    };
     catalog::directory_shape(&config).or_raise();
-    if !has_unique_index(config.directory, &config.id_column) {
+    if !has_unique_index(config.directory, &config.id_column).or_raise() {
         RowsecError::new(
             PgSqlErrorCode::ERRCODE_INVALID_TABLE_DEFINITION,
             format!(
@@ -120,14 +76,11 @@ fn configure(
         )
         .raise();
     }
-    let previous = current_config();
-    if previous.as_ref() == Some(&config) && trigger_exists(config.directory) {
+    let previous = current_config().or_raise();
+    if previous.as_ref() == Some(&config) && trigger_exists(config.directory).or_raise() {
         return; // Same arguments: nothing changes.
     }
-    let (identity_text, setting) = match &config.identity {
-        Identity::Login => ("login", None),
-        Identity::Setting(s) => ("setting", Some(s.to_string_lossy().into_owned())),
-    };
+    let (identity_text, setting) = config.identity.to_stored();
     let args: [DatumWithOid; 8] = [
         RegClass(config.directory).into(),
         config.id_column.as_str().into(),
@@ -151,10 +104,10 @@ fn configure(
         Spi::run(&format!("DROP TRIGGER IF EXISTS {TRIGGER} ON {}", catalog::relation_name(old.directory)))
             .unwrap_or_else(|e| RowsecError::internal("removing the old directory trigger", e).raise());
     }
-    if !trigger_exists(config.directory) {
+    if !trigger_exists(config.directory).or_raise() {
         Spi::run(&format!(
             "CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {} \
-             FOR EACH STATEMENT EXECUTE FUNCTION rowsec.directory_changed()",
+             FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches()",
             catalog::relation_name(config.directory)
         ))
         .unwrap_or_else(|e| RowsecError::internal("creating the directory trigger", e).raise());
@@ -162,14 +115,12 @@ fn configure(
     invalidate_everywhere();
 }
 
-fn trigger_exists(relid: pg_sys::Oid) -> bool {
-    Spi::get_one_with_args::<bool>(
+fn trigger_exists(relid: pg_sys::Oid) -> Result<bool, RowsecError> {
+    let found = Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname OPERATOR(pg_catalog.=) $2::pg_catalog.name)",
         &[RegClass(relid).into(), TRIGGER.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+    );
+    required(found, "looking for the directory trigger", "exists")
 }
 
 /// Every backend reloads: others after commit, this one at its next command.
@@ -180,38 +131,16 @@ fn invalidate_everywhere() {
     cache::invalidate_local();
 }
 
-fn integer_column(tbl: pg_sys::Oid, column: &str, role: &str) {
-    let col = catalog::resolve_column(tbl, column, role).or_raise();
-    if col.typid != pg_sys::INT8OID {
-        RowsecError::new(
-            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-            format!("the {role} column \"{column}\" of {} is not bigint", catalog::relation_name(tbl)),
-            "rowsec compares keys and owners as bigint.",
-            "Change the column to bigint or choose another column in the spec.",
-        )
-        .raise();
-    }
-}
-
 /// Registers (or updates) a protected table.
 #[pg_extern(volatile, parallel_unsafe)]
 fn protect_table(tbl: RegClass, key_column: SqlName, owner_column: SqlName, sharing: bool) {
-    integer_column(tbl.0, &key_column.0, "key");
-    integer_column(tbl.0, &owner_column.0, "owner");
-    Spi::run_with_args(
-        "INSERT INTO rowsec.protected_tables AS p (tbl, key_column, owner_column, sharing) VALUES ($1, $2::pg_catalog.name, $3::pg_catalog.name, $4) \
-         ON CONFLICT (tbl) DO UPDATE SET key_column = EXCLUDED.key_column, owner_column = EXCLUDED.owner_column, sharing = EXCLUDED.sharing \
-         WHERE (p.key_column, p.owner_column, p.sharing) IS DISTINCT FROM (EXCLUDED.key_column, EXCLUDED.owner_column, EXCLUDED.sharing)",
-        &[tbl.into(), key_column.0.as_str().into(), owner_column.0.as_str().into(), sharing.into()],
-    )
-    .unwrap_or_else(|e| RowsecError::internal("registering the table", e).raise());
+    registry::register(tbl.0, &key_column.0, &owner_column.0, sharing).or_raise();
 }
 
 /// Forgets a protected table (its shares stay, for the record, but grant nothing without policies).
 #[pg_extern(volatile, parallel_unsafe)]
 fn unprotect_table(tbl: RegClass) {
-    Spi::run_with_args("DELETE FROM rowsec.protected_tables WHERE tbl OPERATOR(pg_catalog.=) $1", &[tbl.into()])
-        .unwrap_or_else(|e| RowsecError::internal("unregistering the table", e).raise());
+    registry::forget(tbl.0).or_raise();
 }
 
 /// The cache of this backend: version (per-backend load number), people, when and how fast it
@@ -231,7 +160,7 @@ fn directory_status() -> TableIterator<
     ),
 > {
     let dir = cache::directory();
-    let d = &dir.directory;
+    let d = dir.directory();
     let active = (0..d.len() as u32).filter(|&p| d.is_active(p)).count();
     TableIterator::once((
         dir.version as i64,
@@ -239,17 +168,6 @@ fn directory_status() -> TableIterator<
         active as i64,
         TimestampWithTimeZone::try_from(dir.loaded_at).ok(),
         dir.load_ms,
-        cache::describe_cycles(d.cycles()),
+        describe_cycles(d.cycles()),
     ))
-}
-
-/// Statement trigger on the directory table (and on rowsec.shares): every backend's cache of it
-/// becomes stale, transactionally (others after commit, never on rollback).
-#[pg_trigger]
-fn directory_changed<'a>(
-    trigger: &'a pgrx::PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
-    let relid = trigger.relid()?;
-    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
-    Ok(None)
 }

@@ -8,12 +8,15 @@
 //! the snapshot the data is read with, so a change whose invalidation arrives later is never
 //! mistaken for one the cache already contains.
 
-use crate::catalog::{self, Config, ScanSnapshot, ShareRow};
-use crate::directory::{Directory, Person};
+use crate::catalog::{self, Config, ScanSnapshot};
 use crate::errors::{OrRaise, RowsecError};
-use crate::idset::IdSet;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
+use rowsec_core::access::ShareAccess;
+use rowsec_core::directory::{describe_cycles, Directory, Person};
+use rowsec_core::idset::IdSet;
+use rowsec_core::sets::PersonSets;
+use rowsec_core::shares::{ShareIndex, SharedKeys};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -65,6 +68,19 @@ pub fn register_invalidation_callback() {
     }
 }
 
+/// The trigger function of the statement triggers on the directory (`rowsec_directory_changed`,
+/// installed by `rowsec.configure`) and on `rowsec.shares` (`rowsec_shares_changed`): every
+/// backend's cache of the changed table becomes stale, transactionally (the changing session at
+/// its next command, others after commit, nobody on rollback).
+#[pg_trigger]
+fn invalidate_caches<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
+    let relid = trigger.relid()?;
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
+    Ok(None)
+}
+
 /// The directory invalidation counter; call sites compare it to decide whether their copy is current.
 #[inline]
 pub fn directory_invalidations() -> u64 {
@@ -99,15 +115,13 @@ fn still_valid(loaded_under: u64, current: u64, fresh: bool) -> bool {
 /// One loaded version of the directory, with each person's sets memoized for that version.
 pub struct DirectoryCache {
     pub config: Config,
-    pub directory: Directory,
+    sets: PersonSets,
     /// Per-backend load number: the directory version that `directory_status()` reports.
     pub version: u64,
     pub loaded_at: pg_sys::TimestampTz,
     pub load_ms: f64,
     pub fresh: bool,
     invalidations: u64,
-    subtrees: RefCell<HashMap<Person, Rc<IdSet>>>,
-    teams: RefCell<HashMap<u32, Rc<IdSet>>>,
     logins: RefCell<HashMap<pg_sys::Oid, Option<Person>>>,
     logins_role_changes: Cell<u64>,
 }
@@ -117,25 +131,16 @@ impl DirectoryCache {
         still_valid(self.invalidations, directory_invalidations(), self.fresh)
     }
 
+    pub fn directory(&self) -> &Directory {
+        self.sets.directory()
+    }
+
     pub fn subtree(&self, p: Person) -> Rc<IdSet> {
-        if let Some(s) = self.subtrees.borrow().get(&p) {
-            return s.clone();
-        }
-        let s = Rc::new(self.directory.subtree(p));
-        self.subtrees.borrow_mut().insert(p, s.clone());
-        s
+        self.sets.subtree(p)
     }
 
     pub fn team(&self, p: Person) -> Rc<IdSet> {
-        let Some(key) = self.directory.team_key(p) else {
-            return Rc::new(IdSet::new(vec![self.directory.id(p)]));
-        };
-        if let Some(s) = self.teams.borrow().get(&key) {
-            return s.clone();
-        }
-        let s = Rc::new(self.directory.team(p));
-        self.teams.borrow_mut().insert(key, s.clone());
-        s
+        self.sets.team(p)
     }
 
     /// The person whose login is the role `role`, memoized per version.
@@ -152,7 +157,7 @@ impl DirectoryCache {
             None
         } else {
             let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy();
-            self.directory.person_by_login(&name)
+            self.directory().person_by_login(&name)
         };
         self.logins.borrow_mut().insert(role, p);
         p
@@ -177,7 +182,7 @@ pub fn directory() -> Rc<DirectoryCache> {
 pub fn directory_if_configured() -> Option<Rc<DirectoryCache>> {
     let config = catalog::extension_relation(c"config")?;
     let snap = ScanSnapshot::take();
-    catalog::read_config(config, &snap)?;
+    catalog::read_config(config, &snap).or_raise()?;
     Some(directory())
 }
 
@@ -189,28 +194,26 @@ fn load_directory() -> Result<DirectoryCache, RowsecError> {
     let invalidations = directory_invalidations();
     let config = {
         let snap = ScanSnapshot::take();
-        catalog::read_config(config_oid, &snap)
+        catalog::read_config(config_oid, &snap)?
             .ok_or_else(|| RowsecError::not_configured("rowsec.config is empty: no directory table is known."))?
     };
     watch(|w| w.directory = config.directory);
     let shape = catalog::directory_shape(&config)?;
     let snap = ScanSnapshot::take();
-    let rows = catalog::read_directory(&config, &shape, &snap);
-    let directory = Directory::build(rows);
+    let rows = catalog::read_directory(&config, &shape, &snap)?;
+    let sets = PersonSets::new(Directory::build(rows));
     let version = LOADS.with(|l| {
         l.set(l.get() + 1);
         l.get()
     });
     let cache = DirectoryCache {
         config,
-        directory,
+        sets,
         version,
         loaded_at: unsafe { pg_sys::GetCurrentTimestamp() },
         load_ms: started.elapsed().as_secs_f64() * 1000.0,
         fresh: snap.fresh,
         invalidations,
-        subtrees: RefCell::default(),
-        teams: RefCell::default(),
         logins: RefCell::default(),
         logins_role_changes: Cell::new(ROLE_CHANGES.with(Cell::get)),
     };
@@ -225,7 +228,7 @@ fn report_anomalies(cache: &DirectoryCache) {
     if unsafe { pg_sys::ParallelWorkerNumber } >= 0 {
         return;
     }
-    let cycles = cache.directory.cycles();
+    let cycles = cache.directory().cycles();
     if !cycles.is_empty() {
         RowsecError::new(
             PgSqlErrorCode::ERRCODE_WARNING,
@@ -238,7 +241,7 @@ fn report_anomalies(cache: &DirectoryCache) {
         )
         .warn();
     }
-    let dups = cache.directory.duplicate_ids();
+    let dups = cache.directory().duplicate_ids();
     if !dups.is_empty() {
         RowsecError::new(
             PgSqlErrorCode::ERRCODE_WARNING,
@@ -250,39 +253,11 @@ fn report_anomalies(cache: &DirectoryCache) {
     }
 }
 
-pub fn describe_cycles(cycles: &[Vec<i64>]) -> Vec<String> {
-    cycles
-        .iter()
-        .map(|c| {
-            let mut s: Vec<String> = c.iter().map(i64::to_string).collect();
-            s.push(c[0].to_string());
-            s.join(" -> ")
-        })
-        .collect()
-}
-
-/// A share as the cache indexes it (by table and grantee).
-#[derive(Debug, Clone, Copy)]
-struct Grant {
-    key: i64,
-    write: bool,
-    expires: Option<pg_sys::TimestampTz>,
-}
-
-/// The keys shared to one person on one table, valid until the earliest expiry among them.
-pub struct SharedSet {
-    pub keys: Rc<IdSet>,
-    pub valid_until: pg_sys::TimestampTz,
-}
-
-type SharedKey = (pg_sys::Oid, bool, i64, u64);
-
+/// One loaded version of `rowsec.shares`.
 pub struct SharesCache {
     invalidations: u64,
     fresh: bool,
-    by_person: HashMap<(pg_sys::Oid, i64), Vec<Grant>>,
-    by_team: HashMap<(pg_sys::Oid, String), Vec<Grant>>,
-    memo: RefCell<HashMap<SharedKey, Rc<SharedSet>>>,
+    index: ShareIndex,
 }
 
 impl SharesCache {
@@ -290,42 +265,18 @@ impl SharesCache {
         still_valid(self.invalidations, shares_invalidations(), self.fresh)
     }
 
-    /// Keys of `tbl` shared to `person` or to `team`, unexpired at `now`; `write` asks for
-    /// write shares only. Memoized until the earliest included expiry.
+    /// Keys of `tbl` shared to `person` (of `dir`) or to their team by a share allowing
+    /// `wanted`, unexpired at `now`; see [`ShareIndex::shared`].
     pub fn shared(
         &self,
         dir: &DirectoryCache,
         tbl: pg_sys::Oid,
-        write: bool,
+        wanted: ShareAccess,
         person: Person,
         now: pg_sys::TimestampTz,
-    ) -> Rc<SharedSet> {
-        let id = dir.directory.id(person);
-        let memo_key = (tbl, write, id, dir.version);
-        if let Some(s) = self.memo.borrow().get(&memo_key) {
-            if now < s.valid_until {
-                return s.clone();
-            }
-        }
-        let mut keys = Vec::new();
-        let mut valid_until = pg_sys::TimestampTz::MAX;
-        let team = dir.directory.team_name(person).map(str::to_owned);
-        let grants =
-            self.by_person.get(&(tbl, id)).into_iter().chain(team.and_then(|t| self.by_team.get(&(tbl, t)))).flatten();
-        for g in grants {
-            if write && !g.write {
-                continue;
-            }
-            match g.expires {
-                Some(e) if e <= now => continue,
-                Some(e) => valid_until = valid_until.min(e),
-                None => {}
-            }
-            keys.push(g.key);
-        }
-        let set = Rc::new(SharedSet { keys: Rc::new(IdSet::new(keys)), valid_until });
-        self.memo.borrow_mut().insert(memo_key, set.clone());
-        set
+    ) -> Rc<SharedKeys> {
+        let d = dir.directory();
+        self.index.shared(tbl.to_u32(), wanted, d.id(person), d.team_name(person), dir.version, now)
     }
 }
 
@@ -347,16 +298,6 @@ fn load_shares() -> Result<SharesCache, RowsecError> {
     watch(|w| w.shares = oid);
     let invalidations = shares_invalidations();
     let snap = ScanSnapshot::take();
-    let mut by_person: HashMap<(pg_sys::Oid, i64), Vec<Grant>> = HashMap::new();
-    let mut by_team: HashMap<(pg_sys::Oid, String), Vec<Grant>> = HashMap::new();
-    for ShareRow { tbl, key, person, team, write, expires } in catalog::read_shares(oid, &snap) {
-        let g = Grant { key, write, expires };
-        if let Some(p) = person {
-            by_person.entry((tbl, p)).or_default().push(g);
-        }
-        if let Some(t) = team {
-            by_team.entry((tbl, t)).or_default().push(g);
-        }
-    }
-    Ok(SharesCache { invalidations, fresh: snap.fresh, by_person, by_team, memo: RefCell::default() })
+    let index = ShareIndex::build(catalog::read_shares(oid, &snap)?);
+    Ok(SharesCache { invalidations, fresh: snap.fresh, index })
 }

@@ -2,16 +2,38 @@
 //! under a snapshot we choose. A scan checks no privileges and applies no row-level security, so
 //! people need no privilege on the directory or the shares, and the caller's identity is untouched.
 
-use crate::directory::PersonRow;
 use crate::errors::{RowsecError, HINT_COMPILE};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
+use rowsec_core::access::ShareAccess;
+use rowsec_core::config::{ColumnRole, ColumnType, Identity};
+use rowsec_core::directory::PersonRow;
+use rowsec_core::shares::ShareRow;
 use std::ffi::{CStr, CString};
 
 pub const SCHEMA: &CStr = c"rowsec";
 
-/// Columns of `rowsec.config` (see `sql/schema.sql`).
+/// A column of one of rowsec's own tables as `sql/schema.sql` creates it. Those tables are read
+/// by position, so a scan first checks that the table still has this shape.
+pub struct OwnColumn {
+    name: &'static str,
+    typid: pg_sys::Oid,
+    /// NOT NULL in the schema: a NULL read here is damage, never a value.
+    required: bool,
+}
+
+const fn col(name: &'static str, typid: pg_sys::Oid) -> OwnColumn {
+    OwnColumn { name, typid, required: true }
+}
+
+const fn nullable(name: &'static str, typid: pg_sys::Oid) -> OwnColumn {
+    OwnColumn { name, typid, required: false }
+}
+
+/// Columns of `rowsec.config`.
 mod config_att {
+    use super::{col, nullable, OwnColumn};
+    use pgrx::pg_sys::{BOOLOID, NAMEOID, REGCLASSOID, TEXTOID};
     pub const DIRECTORY: usize = 1;
     pub const ID: usize = 2;
     pub const MANAGER: usize = 3;
@@ -20,24 +42,39 @@ mod config_att {
     pub const ACTIVE: usize = 6;
     pub const IDENTITY: usize = 7;
     pub const SETTING: usize = 8;
-    pub const COUNT: i32 = 9;
+    pub const LAYOUT: &[OwnColumn] = &[
+        col("singleton", BOOLOID),
+        col("directory", REGCLASSOID),
+        col("id_column", NAMEOID),
+        col("manager_column", NAMEOID),
+        nullable("team_column", NAMEOID),
+        nullable("login_column", NAMEOID),
+        nullable("active_column", NAMEOID),
+        col("identity", TEXTOID),
+        nullable("identity_setting", TEXTOID),
+    ];
 }
 
-/// Columns of `rowsec.shares`.
+/// Columns of `rowsec.shares` (the leading ones the cache reads).
 mod shares_att {
+    use super::{col, nullable, OwnColumn};
+    use pgrx::pg_sys::{INT8OID, REGCLASSOID, TEXTOID, TIMESTAMPTZOID};
+    pub const ID: usize = 0;
     pub const TBL: usize = 1;
     pub const ROW_KEY: usize = 2;
     pub const PERSON: usize = 3;
     pub const TEAM: usize = 4;
     pub const ACCESS: usize = 5;
     pub const EXPIRES: usize = 6;
-    pub const COUNT: i32 = 7;
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identity {
-    Login,
-    Setting(CString),
+    pub const LAYOUT: &[OwnColumn] = &[
+        col("id", INT8OID),
+        col("tbl", REGCLASSOID),
+        col("row_key", INT8OID),
+        nullable("grantee_person", INT8OID),
+        nullable("grantee_team", TEXTOID),
+        col("access", TEXTOID),
+        nullable("expires_at", TIMESTAMPTZOID),
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,10 +137,51 @@ pub fn extension_relation(name: &CStr) -> Option<pg_sys::Oid> {
     }
 }
 
-/// Sequentially scans `relid`, handing each row's first `natts` columns to `each`.
-fn scan(relid: pg_sys::Oid, snapshot: &ScanSnapshot, natts: i32, mut each: impl FnMut(&[pg_sys::Datum], &[bool])) {
+/// Raises unless the first columns of rowsec's own table `rel` are `layout`: reading a reshaped
+/// table by position would turn other data (or pointers) into keys and ids.
+unsafe fn check_layout(rel: pg_sys::Relation, layout: &[OwnColumn]) -> Result<(), RowsecError> {
+    unsafe {
+        let desc = &*(*rel).rd_att;
+        let attrs = desc.attrs.as_slice(desc.natts as usize);
+        for (i, want) in layout.iter().enumerate() {
+            let found = match attrs.get(i) {
+                None => "nothing".to_owned(),
+                Some(a) if a.attisdropped => "a dropped column".to_owned(),
+                Some(a) if a.atttypid == want.typid => continue,
+                Some(a) => format!("a column of type {}", type_name(a.atttypid)),
+            };
+            return Err(RowsecError::internal(
+                format!("reading {}", relation_name((*rel).rd_id)),
+                format!(
+                    "column {} should be \"{}\" of type {}, found {found}",
+                    i + 1,
+                    want.name,
+                    type_name(want.typid)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Sequentially scans `relid`, handing each row's first `natts` columns to `each` until it fails.
+/// With a `layout` (rowsec's own tables), the table's shape is checked first and `natts` is the
+/// layout's length.
+fn scan(
+    relid: pg_sys::Oid,
+    snapshot: &ScanSnapshot,
+    natts: i32,
+    layout: Option<&[OwnColumn]>,
+    mut each: impl FnMut(&[pg_sys::Datum], &[bool]) -> Result<(), RowsecError>,
+) -> Result<(), RowsecError> {
     unsafe {
         let rel = pg_sys::table_open(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        if let Some(layout) = layout {
+            if let Err(e) = check_layout(rel, layout) {
+                pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+                return Err(e);
+            }
+        }
         let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
         let am = (*rel).rd_tableam;
         let flags = pg_sys::ScanOptions::SO_TYPE_SEQSCAN
@@ -120,17 +198,29 @@ fn scan(relid: pg_sys::Oid, snapshot: &ScanSnapshot, natts: i32, mut each: impl 
         );
         let next = (*am).scan_getnextslot.expect("table AM scan_getnextslot");
         let natts = natts.min((*(*rel).rd_att).natts);
+        let mut result = Ok(());
         while next(sscan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
             if i32::from((*slot).tts_nvalid) < natts {
                 pg_sys::slot_getsomeattrs_int(slot, natts);
             }
             let values = std::slice::from_raw_parts((*slot).tts_values, natts as usize);
             let nulls = std::slice::from_raw_parts((*slot).tts_isnull, natts as usize);
-            each(values, nulls);
+            let null_required = layout.and_then(|l| l.iter().zip(nulls).find(|(c, null)| c.required && **null));
+            result = match null_required {
+                Some((c, _)) => Err(RowsecError::internal(
+                    format!("reading {}", relation_name(relid)),
+                    format!("column \"{}\" is NULL in a row, and rowsec never writes a NULL there", c.name),
+                )),
+                None => each(values, nulls),
+            };
+            if result.is_err() {
+                break;
+            }
         }
         ((*am).scan_end.expect("table AM scan_end"))(sscan);
         pg_sys::ExecDropSingleTupleTableSlot(slot);
         pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        result
     }
 }
 
@@ -142,16 +232,18 @@ unsafe fn text_datum(d: pg_sys::Datum) -> String {
     unsafe { String::from_datum(d, false) }.unwrap_or_default()
 }
 
-/// Reads the single configuration row; `None` when rowsec has not been configured.
-pub fn read_config(config_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Option<Config> {
+/// Reads the single configuration row; `Ok(None)` when rowsec has not been configured.
+pub fn read_config(config_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<Option<Config>, RowsecError> {
     use config_att::*;
     let mut found = None;
-    scan(config_oid, snapshot, COUNT, |v, n| unsafe {
+    scan(config_oid, snapshot, LAYOUT.len() as i32, Some(LAYOUT), |v, n| unsafe {
         let opt_name = |i: usize| (!n[i]).then(|| name_datum(v[i]));
-        let identity = if text_datum(v[IDENTITY]) == "setting" && !n[SETTING] {
-            Identity::Setting(CString::new(text_datum(v[SETTING])).unwrap_or_default())
-        } else {
-            Identity::Login
+        let (mode, setting) = (text_datum(v[IDENTITY]), (!n[SETTING]).then(|| text_datum(v[SETTING])));
+        let Some(identity) = Identity::from_stored(&mode, setting.clone()) else {
+            return Err(RowsecError::internal(
+                "reading rowsec.config",
+                format!("identity {mode:?} with identity_setting {setting:?} is not a configuration rowsec writes"),
+            ));
         };
         found = Some(Config {
             directory: pg_sys::Oid::from(v[DIRECTORY].value() as u32),
@@ -162,8 +254,9 @@ pub fn read_config(config_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Option<C
             active_column: opt_name(ACTIVE),
             identity,
         });
-    });
-    found
+        Ok(())
+    })?;
+    Ok(found)
 }
 
 /// How one directory column is turned into Rust.
@@ -197,8 +290,16 @@ impl ColumnKind {
         }
     }
 
-    fn is_integer(self) -> bool {
-        matches!(self, ColumnKind::Int8 | ColumnKind::Int4 | ColumnKind::Int2)
+    fn column_type(self) -> ColumnType {
+        match self {
+            ColumnKind::Int8 => ColumnType::Int8,
+            ColumnKind::Int4 => ColumnType::Int4,
+            ColumnKind::Int2 => ColumnType::Int2,
+            ColumnKind::Bool => ColumnType::Bool,
+            ColumnKind::Text => ColumnType::Text,
+            ColumnKind::Name => ColumnType::Name,
+            ColumnKind::Output(_) => ColumnType::Other,
+        }
     }
 
     unsafe fn int(self, d: pg_sys::Datum) -> i64 {
@@ -228,7 +329,7 @@ impl ColumnKind {
     }
 }
 
-/// A directory column resolved against the table: attribute number and type.
+/// A column resolved against its table: attribute number and type.
 #[derive(Debug, Clone, Copy)]
 pub struct ResolvedColumn {
     attnum: usize,
@@ -236,8 +337,16 @@ pub struct ResolvedColumn {
     pub typid: pg_sys::Oid,
 }
 
-/// Looks a column up; errors name the table, the column and the fix.
-pub fn resolve_column(relid: pg_sys::Oid, column: &str, role: &str) -> Result<ResolvedColumn, RowsecError> {
+impl ResolvedColumn {
+    /// Whether rowsec can read this column in `role`.
+    pub fn fits(&self, role: ColumnRole) -> bool {
+        role.accepts(self.kind.column_type())
+    }
+}
+
+/// Looks a column up; errors name the table, the column, the function it was given to and the fix.
+pub fn resolve_column(relid: pg_sys::Oid, column: &str, role: ColumnRole) -> Result<ResolvedColumn, RowsecError> {
+    let (given_to, role) = (role.given_to(), role.as_str());
     let cname = CString::new(column).map_err(|_| {
         RowsecError::invalid_parameter(
             format!("invalid column name {column:?}"),
@@ -251,8 +360,8 @@ pub fn resolve_column(relid: pg_sys::Oid, column: &str, role: &str) -> Result<Re
             return Err(RowsecError::new(
                 PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
                 format!("the {role} column \"{column}\" does not exist in {}", relation_name(relid)),
-                format!("rowsec.configure was given {role} column \"{column}\"."),
-                "Fix the directory section of the spec or the table, then run the script generated by `rowsec compile` again.",
+                format!("{given_to} was given the {role} column \"{column}\"."),
+                "Fix the spec or the table, then run the script generated by `rowsec compile` again.",
             ));
         }
         let typid = pg_sys::get_atttype(relid, attnum);
@@ -287,7 +396,8 @@ fn type_name(typid: pg_sys::Oid) -> String {
     }
 }
 
-fn mismatch(config: &Config, role: &str, column: &str, typid: pg_sys::Oid, wanted: &str) -> RowsecError {
+fn mismatch(config: &Config, role: ColumnRole, column: &str, typid: pg_sys::Oid) -> RowsecError {
+    let (wanted, role) = (role.wanted(), role.as_str());
     RowsecError::new(
         PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
         format!("the {role} column \"{column}\" of {} has type {}", relation_name(config.directory), type_name(typid)),
@@ -305,6 +415,16 @@ pub struct DirectoryShape {
     active: Option<ResolvedColumn>,
 }
 
+/// Resolves a directory column and checks that rowsec can read it in `role`.
+fn directory_column(config: &Config, column: &str, role: ColumnRole) -> Result<ResolvedColumn, RowsecError> {
+    let col = resolve_column(config.directory, column, role)?;
+    if col.fits(role) {
+        Ok(col)
+    } else {
+        Err(mismatch(config, role, column, col.typid))
+    }
+}
+
 pub fn directory_shape(config: &Config) -> Result<DirectoryShape, RowsecError> {
     if !relation_exists(config.directory) {
         return Err(RowsecError::new(
@@ -314,40 +434,23 @@ pub fn directory_shape(config: &Config) -> Result<DirectoryShape, RowsecError> {
             HINT_COMPILE,
         ));
     }
-    let id = resolve_column(config.directory, &config.id_column, "id")?;
-    if !id.kind.is_integer() {
-        return Err(mismatch(config, "id", &config.id_column, id.typid, "bigint"));
-    }
-    let manager = resolve_column(config.directory, &config.manager_column, "manager")?;
-    if !manager.kind.is_integer() {
-        return Err(mismatch(config, "manager", &config.manager_column, manager.typid, "bigint"));
-    }
-    let team = config.team_column.as_deref().map(|c| resolve_column(config.directory, c, "team")).transpose()?;
-    let login = match config.login_column.as_deref() {
-        Some(c) => {
-            let col = resolve_column(config.directory, c, "login")?;
-            if !matches!(col.kind, ColumnKind::Text | ColumnKind::Name) {
-                return Err(mismatch(config, "login", c, col.typid, "text, varchar or name"));
-            }
-            Some(col)
-        }
-        None => None,
-    };
-    let active = match config.active_column.as_deref() {
-        Some(c) => {
-            let col = resolve_column(config.directory, c, "active")?;
-            if !matches!(col.kind, ColumnKind::Bool) {
-                return Err(mismatch(config, "active", c, col.typid, "boolean"));
-            }
-            Some(col)
-        }
-        None => None,
-    };
-    Ok(DirectoryShape { id, manager, team, login, active })
+    let optional =
+        |column: &Option<String>, role| column.as_deref().map(|c| directory_column(config, c, role)).transpose();
+    Ok(DirectoryShape {
+        id: directory_column(config, &config.id_column, ColumnRole::Id)?,
+        manager: directory_column(config, &config.manager_column, ColumnRole::Manager)?,
+        team: optional(&config.team_column, ColumnRole::Team)?,
+        login: optional(&config.login_column, ColumnRole::Login)?,
+        active: optional(&config.active_column, ColumnRole::Active)?,
+    })
 }
 
 /// Reads every person. Rows with a NULL id are skipped (they cannot be anyone's owner).
-pub fn read_directory(config: &Config, shape: &DirectoryShape, snapshot: &ScanSnapshot) -> Vec<PersonRow> {
+pub fn read_directory(
+    config: &Config,
+    shape: &DirectoryShape,
+    snapshot: &ScanSnapshot,
+) -> Result<Vec<PersonRow>, RowsecError> {
     let natts = [Some(shape.id), Some(shape.manager), shape.team, shape.login, shape.active]
         .iter()
         .flatten()
@@ -355,9 +458,9 @@ pub fn read_directory(config: &Config, shape: &DirectoryShape, snapshot: &ScanSn
         .max()
         .unwrap_or(1) as i32;
     let mut rows = Vec::new();
-    scan(config.directory, snapshot, natts, |v, n| unsafe {
+    let read = scan(config.directory, snapshot, natts, None, |v, n| unsafe {
         let at = |c: &ResolvedColumn| (!n[c.attnum - 1]).then(|| v[c.attnum - 1]);
-        let Some(id) = at(&shape.id) else { return };
+        let Some(id) = at(&shape.id) else { return Ok(()) };
         rows.push(PersonRow {
             id: shape.id.kind.int(id),
             manager: at(&shape.manager).map(|d| shape.manager.kind.int(d)),
@@ -366,33 +469,27 @@ pub fn read_directory(config: &Config, shape: &DirectoryShape, snapshot: &ScanSn
             // No active column: everyone is active. NULL counts as inactive.
             active: shape.active.as_ref().is_none_or(|c| at(c).is_some_and(|d| d.value() != 0)),
         });
+        Ok(())
     });
-    rows
+    read.map(|()| rows)
 }
 
-/// One row of `rowsec.shares` as the cache keeps it.
-#[derive(Debug, Clone)]
-pub struct ShareRow {
-    pub tbl: pg_sys::Oid,
-    pub key: i64,
-    pub person: Option<i64>,
-    pub team: Option<String>,
-    pub write: bool,
-    pub expires: Option<pg_sys::TimestampTz>,
-}
-
-pub fn read_shares(shares_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Vec<ShareRow> {
+pub fn read_shares(shares_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<Vec<ShareRow>, RowsecError> {
     use shares_att::*;
     let mut rows = Vec::new();
-    scan(shares_oid, snapshot, COUNT, |v, n| unsafe {
+    scan(shares_oid, snapshot, LAYOUT.len() as i32, Some(LAYOUT), |v, n| unsafe {
+        let access = ShareAccess::parse(&text_datum(v[ACCESS])).map_err(|e| {
+            RowsecError::internal("reading rowsec.shares", format!("share {}: {e}", v[ID].value() as i64))
+        })?;
         rows.push(ShareRow {
-            tbl: pg_sys::Oid::from(v[TBL].value() as u32),
+            table: v[TBL].value() as u32,
             key: v[ROW_KEY].value() as i64,
             person: (!n[PERSON]).then(|| v[PERSON].value() as i64),
             team: (!n[TEAM]).then(|| text_datum(v[TEAM])),
-            write: text_datum(v[ACCESS]) == "write",
+            access,
             expires: (!n[EXPIRES]).then(|| v[EXPIRES].value() as i64),
         });
-    });
-    rows
+        Ok(())
+    })?;
+    Ok(rows)
 }

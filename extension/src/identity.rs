@@ -2,9 +2,9 @@
 //! of rowsec itself (no rowsec policy function is SECURITY DEFINER).
 
 use crate::cache::DirectoryCache;
-use crate::catalog::Identity;
-use crate::directory::Person;
 use pgrx::prelude::*;
+use rowsec_core::config::{person_id_from_setting, Identity};
+use rowsec_core::directory::Person;
 use std::ffi::{CStr, CString};
 
 /// What identifies the caller, cheap to read and compare on every call.
@@ -43,13 +43,9 @@ impl Caller {
     pub fn person(&self, dir: &DirectoryCache) -> Option<Person> {
         let p = match self {
             Caller::Role(oid) => dir.person_for_role(*oid),
-            Caller::Setting { value, .. } => {
-                let text = std::str::from_utf8(value.as_deref()?).ok()?;
-                let id: i64 = text.trim().parse().ok()?;
-                dir.directory.person(id)
-            }
+            Caller::Setting { value, .. } => dir.directory().person(person_id_from_setting(value.as_deref())?),
         }?;
-        dir.directory.is_active(p).then_some(p)
+        dir.directory().is_active(p).then_some(p)
     }
 }
 

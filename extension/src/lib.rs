@@ -1,14 +1,14 @@
 //! rowsec: the functions that row-level security policies compiled by `rowsec compile` call.
 //!
-//! Layout: pure logic (`directory`, `idset`) has ordinary unit tests; the PostgreSQL layer reads
-//! tables (`catalog`), caches per backend (`cache`) and per call site (`callsite`), resolves the
-//! caller (`identity`), answers policies (`policy`), helps the planner (`support`), shares rows
-//! (`sharing`) and is configured through `admin`.
+//! A thin PostgreSQL shell over `rowsec-core` (`core/`), which decides everything that needs no
+//! database: the directory graph, subtree/team/share sets, share access, argument and
+//! configuration rules. This crate reads tables (`catalog`), caches per backend and invalidates
+//! (`cache`) and per call site (`callsite`), resolves the caller (`identity`), answers policies
+//! (`policy`), helps the planner (`support`), keeps the protected table registry (`registry`),
+//! shares rows (`sharing`, writing as the extension owner through `owner`) and is configured
+//! through `admin`. Errors carry a SQLSTATE (`errors`).
 
 use pgrx::prelude::*;
-
-pub mod directory;
-pub mod idset;
 
 mod admin;
 mod cache;
@@ -16,7 +16,9 @@ mod callsite;
 mod catalog;
 mod errors;
 mod identity;
+mod owner;
 mod policy;
+mod registry;
 mod sharing;
 mod support;
 mod types;
@@ -27,7 +29,8 @@ mod tests {
     include!("pg_tests.rs");
 }
 
-::pgrx::pg_module_magic!(name, version);
+// The module is rowsec, not the cargo package name (rowsec-extension).
+::pgrx::pg_module_magic!(name = c"rowsec", version);
 
 pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

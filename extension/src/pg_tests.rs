@@ -283,6 +283,22 @@ fn reconfiguring_moves_the_invalidation_trigger() {
 }
 
 #[pg_test]
+fn the_directory_and_share_triggers_call_invalidate_caches() {
+    org("ic");
+    let triggers = one::<String>(
+        "SELECT string_agg(tgrelid::regclass || ':' || tgname || ':' || tgfoid::regprocedure, ' ' ORDER BY tgname)
+         FROM pg_trigger WHERE tgname IN ('rowsec_directory_changed', 'rowsec_shares_changed')",
+    );
+    assert_eq!(
+        triggers.as_deref(),
+        Some("ic.people:rowsec_directory_changed:rowsec.invalidate_caches() rowsec.shares:rowsec_shares_changed:rowsec.invalidate_caches()")
+    );
+    // Called directly (not as a trigger) it refuses to run.
+    let e = error_of("ic", "SELECT rowsec.invalidate_caches()");
+    assert!(e.starts_with("XX000|") && e.contains("NotTrigger"), "{e}");
+}
+
+#[pg_test]
 fn configuration_functions_are_not_executable_by_public() {
     org("pr");
     for f in [
@@ -421,6 +437,16 @@ fn a_share_needs_exactly_one_grantee_and_a_valid_access() {
     run("SELECT rowsec.protect_table('g1.deals', 'id', 'owner_id', false)");
     let e = error_of("g1", "SET ROLE g1_p1; SELECT rowsec.share('g1.deals', 10, to_person => 2)");
     assert!(e.starts_with("55000|"), "{e}");
+}
+
+#[pg_test]
+fn policy_functions_refuse_an_unknown_access() {
+    deals("ua");
+    run("SET ROLE ua_p2");
+    for q in ["SELECT rowsec.shared_keys('ua.deals', 'Write')", "SELECT count(*) FROM ua.deals WHERE rowsec.is_shared('ua.deals', id, 'all')"] {
+        let e = error_of("ua", q);
+        assert!(e.starts_with("22023|invalid share access"), "{q}: {e}");
+    }
 }
 
 #[pg_test]
@@ -584,4 +610,77 @@ fn share_leaves_the_callers_role_and_search_path_alone() {
     run("SELECT rowsec.share('sr.deals', 30, to_person => 1)");
     assert_eq!(one::<String>("SELECT current_user::text").as_deref(), Some("sr_p2"));
     assert_eq!(one::<String>("SELECT current_setting('search_path')").as_deref(), Some("sr, public"));
+}
+
+// A lookup that fails is an error with its SQLSTATE, never an answer such as "not registered",
+// "no such share" or "nobody": these tests damage rowsec's own tables (as only a superuser can)
+// or the tables it registered, and expect the error.
+
+#[pg_test]
+fn a_retyped_registry_column_raises_instead_of_refusing_to_share() {
+    deals("rt");
+    run("ALTER TABLE rowsec.protected_tables ALTER COLUMN sharing TYPE text USING sharing::text");
+    let e = error_of("rt", "SET ROLE rt_p2; SELECT rowsec.share('rt.deals', 30, to_person => 1)");
+    assert!(e.starts_with("XX000|rowsec: looking up the table in rowsec.protected_tables failed|column sharing:"), "{e}");
+}
+
+#[pg_test]
+fn a_null_in_the_registry_raises_instead_of_refusing_to_share() {
+    deals("rn0");
+    run("ALTER TABLE rowsec.protected_tables ALTER COLUMN key_column DROP NOT NULL;
+         UPDATE rowsec.protected_tables SET key_column = NULL WHERE tbl = 'rn0.deals'::regclass");
+    let e = error_of("rn0", "SET ROLE rn0_p2; SELECT rowsec.share('rn0.deals', 30, to_person => 1)");
+    assert!(e.starts_with("XX000|rowsec: looking up the table in rowsec.protected_tables failed|column key_column is NULL"), "{e}");
+}
+
+#[pg_test]
+fn a_renamed_registry_raises_postgres_own_error() {
+    deals("rr");
+    run("ALTER TABLE rowsec.protected_tables RENAME COLUMN sharing TO allows_sharing");
+    let e = error_of("rr", "SET ROLE rr_p2; SELECT rowsec.share('rr.deals', 30, to_person => 1)");
+    assert!(e.starts_with("42703|column \"sharing\" does not exist"), "{e}");
+    run("RESET ROLE; ALTER TABLE rowsec.protected_tables RENAME COLUMN allows_sharing TO sharing;
+         ALTER TABLE rowsec.protected_tables RENAME TO registry");
+    let e = error_of("rr", "SET ROLE rr_p2; SELECT rowsec.share('rr.deals', 30, to_person => 1)");
+    assert!(e.starts_with("42P01|relation \"rowsec.protected_tables\" does not exist"), "{e}");
+}
+
+#[pg_test]
+fn a_renamed_key_column_raises_instead_of_refusing_the_update() {
+    deals("kc");
+    run("SET ROLE kc_p3");
+    run("SELECT rowsec.share('kc.deals', 30, to_person => 5, access => 'write')");
+    run("RESET ROLE; ALTER TABLE kc.deals RENAME COLUMN id TO deal_id");
+    // The policies follow the rename; the registry still names "id".
+    let e = error_of("kc", "SET ROLE kc_p5; UPDATE kc.deals SET title = 'x' WHERE deal_id = 30");
+    assert!(e.starts_with("42703|the key column \"id\" does not exist in kc.deals|rowsec.protect_table was given"), "{e}");
+}
+
+#[pg_test]
+fn a_retyped_shares_table_raises_instead_of_reading_garbage() {
+    deals("rs");
+    run("SET ROLE rs_p3");
+    let id = one::<i64>("SELECT rowsec.share('rs.deals', 30, to_person => 5)").unwrap();
+    run("RESET ROLE; ALTER TABLE rowsec.shares ALTER COLUMN row_key TYPE numeric");
+    let e = error_of("rs", "SET ROLE rs_p5; SELECT count(*) FROM rs.deals");
+    assert!(
+        e.starts_with("XX000|rowsec: reading rowsec.shares failed|column 3 should be \"row_key\" of type bigint, found a column of type numeric"),
+        "{e}"
+    );
+    run("RESET ROLE");
+    let e = error_of("rs", &format!("SET ROLE rs_p3; SELECT rowsec.unshare({id})"));
+    assert!(e.starts_with("XX000|rowsec: reading the share from rowsec.shares failed|column row_key:"), "{e}");
+}
+
+#[pg_test]
+fn a_reshaped_or_impossible_configuration_raises_instead_of_guessing() {
+    org("rc");
+    run("ALTER TABLE rowsec.config DROP CONSTRAINT config_identity_check;
+         ALTER TABLE rowsec.config DROP CONSTRAINT config_check;
+         UPDATE rowsec.config SET identity = 'setting', identity_setting = NULL");
+    let e = error_of("rc", "SELECT rowsec.current_person()");
+    assert!(e.starts_with("XX000|rowsec: reading rowsec.config failed|identity \"setting\" with identity_setting None"), "{e}");
+    run("UPDATE rowsec.config SET identity = 'login'; ALTER TABLE rowsec.config DROP COLUMN team_column");
+    let e = error_of("rc", "SELECT rowsec.current_person()");
+    assert!(e.starts_with("XX000|rowsec: reading rowsec.config failed|column 5 should be \"team_column\" of type name, found a dropped column"), "{e}");
 }

@@ -4,10 +4,13 @@
 
 use crate::cache::{self, DirectoryCache};
 use crate::callsite;
-use crate::directory::Person;
-use crate::errors::RowsecError;
+use crate::errors::{OrRaise, RowsecError};
 use crate::identity::Caller;
-use crate::idset::IdSet;
+use crate::registry;
+use rowsec_core::access::{ShareAccess, UnknownAccess};
+use rowsec_core::directory::Person;
+use rowsec_core::idset::IdSet;
+use rowsec_core::sets::empty_set;
 // pgrx finds `SUPPORT` functions by name; the import documents where they live.
 #[allow(unused_imports)]
 use crate::support::{in_subtree_support, in_team_support, is_shared_support};
@@ -58,15 +61,10 @@ unsafe fn through_site<T: Clone + 'static>(
     value
 }
 
-fn empty_set() -> Rc<IdSet> {
-    thread_local!(static EMPTY: Rc<IdSet> = Rc::new(IdSet::empty()));
-    EMPTY.with(Rc::clone)
-}
-
 /// The current person's id; NULL for nobody (no match, inactive, missing/empty/malformed setting).
 #[pg_extern(stable, parallel_safe)]
 fn current_person(fcinfo: pg_sys::FunctionCallInfo) -> Option<i64> {
-    unsafe { through_site(fcinfo, |dir, p| p.map(|p| dir.directory.id(p))) }
+    unsafe { through_site(fcinfo, |dir, p| p.map(|p| dir.directory().id(p))) }
 }
 
 fn subtree_set(fcinfo: pg_sys::FunctionCallInfo) -> Rc<IdSet> {
@@ -93,14 +91,14 @@ fn team(fcinfo: pg_sys::FunctionCallInfo) -> Vec<i64> {
 #[pg_extern(stable, parallel_safe)]
 fn subtree_of(person: i64) -> Vec<i64> {
     let dir = cache::directory();
-    dir.directory.person(person).map_or_else(Vec::new, |p| dir.subtree(p).as_slice().to_vec())
+    dir.directory().person(person).map_or_else(Vec::new, |p| dir.subtree(p).as_slice().to_vec())
 }
 
 /// `team()` for an explicit person (ignores `active`); `{}` for an unknown id.
 #[pg_extern(stable, parallel_safe)]
 fn team_of(person: i64) -> Vec<i64> {
     let dir = cache::directory();
-    dir.directory.person(person).map_or_else(Vec::new, |p| dir.team(p).as_slice().to_vec())
+    dir.directory().person(person).map_or_else(Vec::new, |p| dir.team(p).as_slice().to_vec())
 }
 
 /// `owner = ANY(rowsec.subtree())` as an O(1) probe; see `support.rs` for the index condition.
@@ -115,24 +113,26 @@ fn in_team(owner: i64, fcinfo: pg_sys::FunctionCallInfo) -> bool {
     team_set(fcinfo).contains(owner)
 }
 
-pub fn parse_access(access: &str) -> bool {
-    match access {
-        "read" => false,
-        "write" => true,
-        other => RowsecError::invalid_parameter(
-            format!("invalid share access {other:?}"),
-            "access must be 'read' or 'write'.",
-            "Use 'read' (read or write shares) or 'write' (write shares only).",
-        )
-        .raise(),
+/// A policy function's `access` argument (parsed on every row: the error path stays out of line).
+#[inline]
+fn access_arg(access: &str) -> ShareAccess {
+    match ShareAccess::parse(access) {
+        Ok(access) => access,
+        Err(e) => invalid_access(&e),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn invalid_access(e: &UnknownAccess) -> ! {
+    RowsecError::invalid_argument(e).raise()
 }
 
 /// What an `is_shared`/`shared_keys` call site remembers.
 struct SharedAnswer {
     caller: Caller,
     tbl: pg_sys::Oid,
-    write: bool,
+    access: ShareAccess,
     directory_invalidations: u64,
     shares_invalidations: u64,
     now: pg_sys::TimestampTz,
@@ -141,12 +141,12 @@ struct SharedAnswer {
 }
 
 /// Keys of `tbl` shared (unexpired as of now()) to the current person or their team.
-pub fn shared_set(tbl: pg_sys::Oid, write: bool, fcinfo: Option<pg_sys::FunctionCallInfo>) -> Rc<IdSet> {
+pub fn shared_set(tbl: pg_sys::Oid, access: ShareAccess, fcinfo: Option<pg_sys::FunctionCallInfo>) -> Rc<IdSet> {
     let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
     let slot = fcinfo.and_then(|f| unsafe { callsite::slot::<SharedAnswer>(f) });
     if let Some(Some(a)) = slot.as_ref() {
         if a.tbl == tbl
-            && a.write == write
+            && a.access == access
             && a.now == now
             && now < a.valid_until
             && a.directory_invalidations == cache::directory_invalidations()
@@ -160,7 +160,7 @@ pub fn shared_set(tbl: pg_sys::Oid, write: bool, fcinfo: Option<pg_sys::Function
     let (dir, caller, person) = resolve();
     let (keys, valid_until) = match person {
         Some(p) => {
-            let s = cache::shares().shared(&dir, tbl, write, p, now);
+            let s = cache::shares().shared(&dir, tbl, access, p, now);
             (s.keys.clone(), s.valid_until)
         }
         None => (empty_set(), pg_sys::TimestampTz::MAX),
@@ -169,7 +169,7 @@ pub fn shared_set(tbl: pg_sys::Oid, write: bool, fcinfo: Option<pg_sys::Function
         *slot = Some(SharedAnswer {
             caller,
             tbl,
-            write,
+            access,
             directory_invalidations: di,
             shares_invalidations: si,
             now,
@@ -184,21 +184,21 @@ pub fn shared_set(tbl: pg_sys::Oid, write: bool, fcinfo: Option<pg_sys::Function
 /// 'read' counts read and write shares; 'write' only write shares.
 #[pg_extern(stable, parallel_safe)]
 fn shared_keys(tbl: RegClass, access: &str, fcinfo: pg_sys::FunctionCallInfo) -> Vec<i64> {
-    shared_set(tbl.0, parse_access(access), Some(fcinfo)).as_slice().to_vec()
+    shared_set(tbl.0, access_arg(access), Some(fcinfo)).as_slice().to_vec()
 }
 
 /// `key = ANY(rowsec.shared_keys(tbl, access))` as an O(1) probe, with an index condition.
 #[pg_extern(stable, parallel_safe, support = is_shared_support)]
 fn is_shared(tbl: RegClass, key: i64, access: &str, fcinfo: pg_sys::FunctionCallInfo) -> bool {
-    shared_set(tbl.0, parse_access(access), Some(fcinfo)).contains(key)
+    shared_set(tbl.0, access_arg(access), Some(fcinfo)).contains(key)
 }
 
 /// True when row `key` of `tbl` is shared for write to the current person and `new_owner` is the
 /// row's owner as the statement's snapshot sees it: a write share never hands a record away.
 #[pg_extern(stable, parallel_safe)]
 fn shared_write_keeps_owner(tbl: RegClass, key: i64, new_owner: i64, fcinfo: pg_sys::FunctionCallInfo) -> bool {
-    if !shared_set(tbl.0, true, Some(fcinfo)).contains(key) {
+    if !shared_set(tbl.0, ShareAccess::Write, Some(fcinfo)).contains(key) {
         return false;
     }
-    crate::sharing::row_owner(tbl.0, key) == Some(new_owner)
+    registry::row_owner(tbl.0, key).or_raise() == Some(new_owner)
 }

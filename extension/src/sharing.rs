@@ -4,146 +4,19 @@
 
 use crate::cache;
 use crate::catalog;
-use crate::errors::{require, RowsecError};
+use crate::errors::{nullable, require, required, OrRaise, RowsecError};
 use crate::identity::Caller;
-use crate::policy::parse_access;
+use crate::owner::{extension_owner, AsRole};
+use crate::registry::{self, not_sharing, sharing_table};
 use crate::types::RegClass;
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode;
+use rowsec_core::access::ShareAccess;
+use rowsec_core::shares::{Grantee, ShareRequest};
 use std::ffi::CStr;
-
-/// Runs a block as another role with `search_path = pg_catalog, pg_temp`, as a SECURITY DEFINER
-/// function would: the caller's search path must not steer what the owner's statements resolve.
-/// The previous user, security context and settings come back on drop (and PostgreSQL's own
-/// (sub)transaction abort restores them on error).
-struct AsRole {
-    user: pg_sys::Oid,
-    context: i32,
-    guc_nest_level: i32,
-}
-
-impl AsRole {
-    fn switch(to: pg_sys::Oid) -> AsRole {
-        let (mut user, mut context) = (pg_sys::InvalidOid, 0);
-        unsafe {
-            pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
-            pg_sys::SetUserIdAndSecContext(to, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
-            let guc_nest_level = pg_sys::NewGUCNestLevel();
-            pg_sys::set_config_option(
-                c"search_path".as_ptr(),
-                c"pg_catalog, pg_temp".as_ptr(),
-                pg_sys::GucContext::PGC_USERSET,
-                pg_sys::GucSource::PGC_S_SESSION,
-                pg_sys::GucAction::GUC_ACTION_SAVE,
-                true,
-                0,
-                false,
-            );
-            AsRole { user, context, guc_nest_level }
-        }
-    }
-}
-
-impl Drop for AsRole {
-    fn drop(&mut self) {
-        unsafe {
-            // While unwinding from an ERROR, abort processing restores the settings.
-            if !std::thread::panicking() {
-                pg_sys::AtEOXact_GUC(true, self.guc_nest_level);
-            }
-            pg_sys::SetUserIdAndSecContext(self.user, self.context);
-        }
-    }
-}
-
-/// The role that owns the extension (and so its tables).
-pub fn extension_owner() -> pg_sys::Oid {
-    // Read-only SPI: this also runs inside UPDATE ... WITH CHECK, where a command counter
-    // increment would be wrong.
-    Spi::connect(|c| {
-        c.select(
-            "SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'rowsec'",
-            Some(1),
-            &[],
-        )
-        .ok()?
-        .first()
-        .get::<pg_sys::Oid>(1)
-        .ok()?
-    })
-    .unwrap_or_else(|| RowsecError::not_configured("The rowsec extension is not installed in this database.").raise())
-}
 
 fn role_name(role: pg_sys::Oid) -> String {
     unsafe { CStr::from_ptr(pg_sys::GetUserNameFromId(role, false)) }.to_string_lossy().into_owned()
-}
-
-/// A table registered with `rowsec.protect_table`.
-struct Protected {
-    key_column: String,
-    owner_column: String,
-    sharing: bool,
-}
-
-fn protected(tbl: pg_sys::Oid) -> Option<Protected> {
-    let _owner = AsRole::switch(extension_owner());
-    Spi::connect(|c| {
-        let rows = c
-            .select(
-                "SELECT key_column::pg_catalog.text, owner_column::pg_catalog.text, sharing FROM rowsec.protected_tables WHERE tbl OPERATOR(pg_catalog.=) $1",
-                Some(1),
-                &[RegClass(tbl).into()],
-            )
-            .ok()?;
-        let row = rows.first();
-        Some(Protected {
-            key_column: row.get::<String>(1).ok()??,
-            owner_column: row.get::<String>(2).ok()??,
-            sharing: row.get::<bool>(3).ok()??,
-        })
-    })
-}
-
-/// The owner of row `key` of `tbl` under the statement's snapshot, read with the extension's
-/// rights (no recursion into the caller's policies).
-pub fn row_owner(tbl: pg_sys::Oid, key: i64) -> Option<i64> {
-    let p = protected(tbl)?;
-    let q = format!(
-        "SELECT {}::pg_catalog.int8 FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
-        pgrx::spi::quote_identifier(&p.owner_column),
-        catalog::relation_name(tbl),
-        pgrx::spi::quote_identifier(&p.key_column),
-    );
-    let _owner = AsRole::switch(extension_owner());
-    select_int8_read_only(&q, key)
-}
-
-/// Runs a one-parameter query returning one int8 in SPI read-only mode, i.e. under the current
-/// statement's snapshot without advancing the command counter (pgrx's `select` goes read-write
-/// once anything in the transaction wrote through SPI, which would be wrong inside WITH CHECK).
-fn select_int8_read_only(query: &str, param: i64) -> Option<i64> {
-    let query = std::ffi::CString::new(query).ok()?;
-    Spi::connect(|_client| unsafe {
-        let mut argtypes = [pg_sys::INT8OID];
-        let mut values = [pg_sys::Datum::from(param)];
-        let status = pg_sys::SPI_execute_with_args(
-            query.as_ptr(),
-            1,
-            argtypes.as_mut_ptr(),
-            values.as_mut_ptr(),
-            std::ptr::null(),
-            true,
-            1,
-        );
-        let table = pg_sys::SPI_tuptable;
-        if status != pg_sys::SPI_OK_SELECT as i32 || table.is_null() || (*table).numvals == 0 {
-            return None;
-        }
-        let mut isnull = false;
-        let d = pg_sys::SPI_getbinval(*(*table).vals, (*table).tupdesc, 1, &mut isnull);
-        (!isnull).then(|| d.value() as i64)
-    })
 }
 
 /// Raises insufficient_privilege unless the caller may update row `key` of `tbl`: table or
@@ -190,24 +63,11 @@ fn acting_person() -> i64 {
     let dir = cache::directory();
     let caller = Caller::current(&dir.config.identity);
     match caller.person(&dir) {
-        Some(p) => dir.directory.id(p),
+        Some(p) => dir.directory().id(p),
         None => RowsecError::insufficient_privilege(
             "only an active person in the directory may share or unshare rows",
             format!("Role \"{}\" does not resolve to an active person.", role_name(unsafe { pg_sys::GetUserId() })),
             "Check the directory row (login, active) or the identity setting for this session.",
-        )
-        .raise(),
-    }
-}
-
-fn sharing_table(tbl: pg_sys::Oid) -> Protected {
-    match protected(tbl) {
-        Some(p) if p.sharing => p,
-        _ => RowsecError::new(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!("{} does not allow sharing", catalog::relation_name(tbl)),
-            "The table is not registered in rowsec.protected_tables with sharing = true.",
-            "Set `sharing: true` for the table in the spec and run the script generated by `rowsec compile`.",
         )
         .raise(),
     }
@@ -219,7 +79,7 @@ struct ShareRecord {
     key: i64,
     person: Option<i64>,
     team: Option<String>,
-    access: String,
+    access: ShareAccess,
     expires: Option<TimestampWithTimeZone>,
 }
 
@@ -260,39 +120,14 @@ fn share(
     let tbl = require(tbl, "table").0;
     let key = require(key, "key");
     let access = require(access, "access");
-    parse_access(access);
-    if to_person.is_some() == to_team.is_some() {
-        RowsecError::invalid_parameter(
-            "a share needs exactly one grantee",
-            format!("to_person is {to_person:?}, to_team is {to_team:?}."),
-            "Pass either to_person => <person id> or to_team => '<team>'.",
-        )
-        .raise();
-    }
-    if to_team == Some("") {
-        RowsecError::invalid_parameter(
-            "to_team must not be empty",
-            "An empty team matches nobody.",
-            "Pass a team name.",
-        )
-        .raise();
-    }
-    if let Some(e) = expires_at {
-        let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
-        if pg_sys::TimestampTz::from(e) <= now {
-            RowsecError::invalid_parameter(
-                "expires_at is not in the future",
-                "A share that has already expired would grant nothing.",
-                "Pass a later expires_at, or NULL for no expiry.",
-            )
-            .raise();
-        }
-    }
+    let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    let request = ShareRequest::new(access, to_person, to_team, expires_at.map(pg_sys::TimestampTz::from), now)
+        .unwrap_or_else(|e| RowsecError::invalid_argument(&e).raise());
     let protected = sharing_table(tbl);
     let actor = acting_person();
-    if let Some(p) = to_person {
+    if let Grantee::Person(p) = request.grantee {
         let dir = cache::directory();
-        if dir.directory.person(p).is_none() {
+        if dir.directory().person(p).is_none() {
             RowsecError::invalid_parameter(
                 format!("person {p} is not in the directory"),
                 "Shares go to people of the directory or to teams.",
@@ -310,7 +145,7 @@ fn share(
         key.into(),
         to_person.into(),
         to_team.into(),
-        access.into(),
+        request.access.as_str().into(),
         expires_at.into(),
         actor.into(),
         reason.into(),
@@ -326,17 +161,15 @@ fn share(
         )?
         .first()
         .get_one::<i64>()
-    })
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| RowsecError::internal("inserting the share", "INSERT ... RETURNING id returned no row").raise());
+    });
+    let id = required(id, "inserting the share", "id").or_raise();
     let record = ShareRecord {
         id,
         tbl,
         key,
         person: to_person,
         team: to_team.map(str::to_owned),
-        access: access.to_owned(),
+        access: request.access,
         expires: expires_at,
     };
     audit("share", &record, actor, &actor_role, reason);
@@ -349,25 +182,31 @@ fn unshare(share_id: Option<i64>, reason: default!(Option<&str>, "NULL")) {
     let id = require(share_id, "share_id");
     let record = {
         let _owner = AsRole::switch(extension_owner());
-        Spi::connect(|c| -> Option<ShareRecord> {
+        Spi::connect(|c| -> Result<Option<ShareRecord>, RowsecError> {
+            let what = "reading the share from rowsec.shares";
             let rows = c
                 .select(
                     "SELECT tbl::pg_catalog.oid, row_key, grantee_person, grantee_team, access, expires_at FROM rowsec.shares WHERE id OPERATOR(pg_catalog.=) $1",
                     Some(1),
                     &[id.into()],
                 )
-                .ok()?;
+                .map_err(|e| RowsecError::internal(what, e))?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
             let r = rows.first();
-            Some(ShareRecord {
+            Ok(Some(ShareRecord {
                 id,
-                tbl: r.get::<pg_sys::Oid>(1).ok()??,
-                key: r.get::<i64>(2).ok()??,
-                person: r.get::<i64>(3).ok()?,
-                team: r.get::<String>(4).ok()?,
-                access: r.get::<String>(5).ok()??,
-                expires: r.get::<TimestampWithTimeZone>(6).ok()?,
-            })
+                tbl: required(r.get::<pg_sys::Oid>(1), what, "tbl")?,
+                key: required(r.get::<i64>(2), what, "row_key")?,
+                person: nullable(r.get::<i64>(3), what, "grantee_person")?,
+                team: nullable(r.get::<String>(4), what, "grantee_team")?,
+                access: ShareAccess::parse(&required(r.get::<String>(5), what, "access")?)
+                    .map_err(|e| RowsecError::internal(what, e))?,
+                expires: nullable(r.get::<TimestampWithTimeZone>(6), what, "expires_at")?,
+            }))
         })
+        .or_raise()
     };
     let Some(record) = record else {
         RowsecError::invalid_parameter(
@@ -377,10 +216,8 @@ fn unshare(share_id: Option<i64>, reason: default!(Option<&str>, "NULL")) {
         )
         .raise();
     };
-    let protected = match protected(record.tbl) {
-        Some(p) => p,
-        None => sharing_table(record.tbl),
-    };
+    // Unsharing stays possible after sharing was turned off for the table.
+    let protected = registry::protected(record.tbl).or_raise().unwrap_or_else(|| not_sharing(record.tbl));
     let actor = acting_person();
     check_caller_may_update(record.tbl, &protected.key_column, record.key, actor);
     let actor_role = role_name(unsafe { pg_sys::GetUserId() });

@@ -11,6 +11,7 @@ use crate::identity::Caller;
 use crate::types::RegClass;
 use pgrx::prelude::*;
 use pgrx::Internal;
+use rowsec_core::access::ShareAccess;
 use std::ffi::CStr;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -96,9 +97,9 @@ unsafe fn is_const(node: *mut pg_sys::Node) -> bool {
         && !unsafe { (*node.cast::<pg_sys::Const>()).constisnull }
 }
 
-/// For `is_shared('t'::regclass, k, 'read')`: the table and whether write shares are asked for,
-/// when both are constants.
-unsafe fn shared_args(args: *mut pg_sys::List) -> Option<(pg_sys::Oid, bool)> {
+/// For `is_shared('t'::regclass, k, 'read')`: the table and the access asked for, when both are
+/// valid constants (an invalid access gets no estimate; the call itself raises).
+unsafe fn shared_args(args: *mut pg_sys::List) -> Option<(pg_sys::Oid, ShareAccess)> {
     unsafe {
         let (tbl, access) = (list_nth(args, 0), list_nth(args, 2));
         if !is_const(tbl) || !is_const(access) {
@@ -106,7 +107,7 @@ unsafe fn shared_args(args: *mut pg_sys::List) -> Option<(pg_sys::Oid, bool)> {
         }
         let tbl = RegClass::from_datum((*tbl.cast::<pg_sys::Const>()).constvalue, false)?;
         let access = String::from_datum((*access.cast::<pg_sys::Const>()).constvalue, false)?;
-        Some((tbl.0, access == "write"))
+        Some((tbl.0, ShareAccess::parse(&access).ok()?))
     }
 }
 
@@ -127,14 +128,14 @@ unsafe fn selectivity(req: *mut pg_sys::SupportRequestSelectivity, kind: Kind) -
                     (Kind::Subtree, Some(p)) => dir.subtree(p).len(),
                     (_, Some(p)) => dir.team(p).len(),
                 };
-                members.max(1) as f64 / dir.directory.len().max(1) as f64
+                members.max(1) as f64 / dir.directory().len().max(1) as f64
             }
             Kind::Shared => {
-                let Some((tbl, write)) = shared_args(r.args) else { return std::ptr::null_mut() };
+                let Some((tbl, access)) = shared_args(r.args) else { return std::ptr::null_mut() };
                 let keys = match person {
                     Some(p) => {
                         let now = pg_sys::GetCurrentTransactionStartTimestamp();
-                        cache::shares().shared(&dir, tbl, write, p, now).keys.len()
+                        cache::shares().shared(&dir, tbl, access, p, now).keys.len()
                     }
                     None => 0,
                 };

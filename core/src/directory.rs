@@ -1,5 +1,6 @@
 //! The directory of people as a graph: who manages whom, who shares a team, who logs in as whom.
-//! Pure Rust, no PostgreSQL: built from rows by `load.rs`, queried by `cache.rs`.
+//! Built from the rows the extension reads from the directory table (`extension/src/catalog.rs`),
+//! once per directory version, and queried through its per-backend cache.
 
 use crate::idset::{IdHashMap, IdSet};
 use std::collections::HashMap;
@@ -173,6 +174,19 @@ impl Directory {
     }
 }
 
+/// Each cycle as `"2 -> 5 -> 4 -> 2"` (from its smallest id along managers, back to it), as
+/// `rowsec.directory_status()` lists them and the load warning shows them.
+pub fn describe_cycles(cycles: &[Vec<i64>]) -> Vec<String> {
+    cycles
+        .iter()
+        .map(|c| {
+            let mut s: Vec<String> = c.iter().map(i64::to_string).collect();
+            s.extend(c.first().map(i64::to_string));
+            s.join(" -> ")
+        })
+        .collect()
+}
+
 /// Finds every cycle of the manager function (each person has at most one manager, so the graph
 /// is a functional graph and each component has at most one cycle). Iterative three-colour walk.
 fn find_cycles(manager_of: &[Option<Person>], ids: &[i64]) -> Vec<Vec<i64>> {
@@ -271,6 +285,17 @@ mod tests {
         ]);
         assert_eq!(d.subtree(d.person(2).unwrap()).as_slice(), &[1, 2, 3, 4]);
         assert_eq!(d.cycles(), &[vec![1, 3, 2]]);
+    }
+
+    #[test]
+    fn cycles_are_described_from_their_smallest_id_along_managers_back_to_it() {
+        let d = Directory::build(vec![
+            row(2, Some(5), None),
+            row(5, Some(4), None),
+            row(4, Some(2), None),
+            row(7, Some(7), None),
+        ]);
+        assert_eq!(describe_cycles(d.cycles()), vec!["2 -> 5 -> 4 -> 2".to_string(), "7 -> 7".to_string()]);
     }
 
     #[test]
