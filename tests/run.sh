@@ -87,8 +87,8 @@ for dir in generator core extension tests; do
 done
 cargo clippy "${packages[@]}" --all-targets -- -D warnings
 
-step "cargo test -p generator"
-cargo test -p generator 2>&1 | tally
+step "cargo test -p rowsec (the generator)"
+cargo test -p rowsec 2>&1 | tally
 
 step "cargo test -p rowsec-core (the extension's logic, without pgrx or PostgreSQL)"
 cargo test -p rowsec-core 2>&1 | tally

@@ -9,6 +9,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
+use crate::codes::Code;
 use crate::schema::ColumnType;
 
 /// Functions that are IMMUTABLE in PostgreSQL 15 and useful in a row rule.
@@ -57,12 +58,13 @@ const SESSION_VALUES: &[&str] = &[
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    pub code: Code,
     pub message: String,
     pub hint: String,
 }
 
-fn problem(message: impl Into<String>, hint: impl Into<String>) -> Problem {
-    Problem { message: message.into(), hint: hint.into() }
+fn problem(code: Code, message: impl Into<String>, hint: impl Into<String>) -> Problem {
+    Problem { code, message: message.into(), hint: hint.into() }
 }
 
 /// What we know of the table's columns: `None` when no `--schema` was given.
@@ -75,6 +77,7 @@ pub fn check(sql: &str, columns: Columns<'_>) -> Vec<Problem> {
         Ok(p) => p,
         Err(e) => {
             return vec![problem(
+                Code::AlwaysSyntax,
                 format!("`always` is not valid SQL: {e}"),
                 "write a boolean expression such as `NOT voided`",
             )]
@@ -84,6 +87,7 @@ pub fn check(sql: &str, columns: Columns<'_>) -> Vec<Problem> {
         Ok(e) => e,
         Err(e) => {
             return vec![problem(
+                Code::AlwaysSyntax,
                 format!("`always` is not valid SQL: {e}"),
                 "write a boolean expression such as `NOT voided`",
             )]
@@ -91,6 +95,7 @@ pub fn check(sql: &str, columns: Columns<'_>) -> Vec<Problem> {
     };
     if parser.peek_token().token != Token::EOF {
         return vec![problem(
+            Code::AlwaysNotOneExpression,
             format!("`always` must be one expression, found more after `{expr}`"),
             "combine conditions with AND / OR; statements and `;` are not allowed",
         )];
@@ -103,6 +108,7 @@ pub fn check(sql: &str, columns: Columns<'_>) -> Vec<Problem> {
     });
     if problems.is_empty() && !is_boolean(&expr, columns) {
         problems.push(problem(
+            Code::AlwaysNotBoolean,
             format!("`always` must be a boolean condition, `{expr}` is not"),
             "compare or test a column, e.g. `NOT voided` or `status <> 'archived'`",
         ));
@@ -114,6 +120,7 @@ fn inspect(e: &Expr, columns: Columns<'_>, problems: &mut Vec<Problem>) {
     match e {
         Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
             problems.push(problem(
+                Code::AlwaysSubquery,
                 "`always` may not contain a subquery",
                 "a row rule sees only the row's own columns; move cross-table logic into the table (a column kept by a trigger)",
             ));
@@ -124,6 +131,7 @@ fn inspect(e: &Expr, columns: Columns<'_>, problems: &mut Vec<Problem>) {
                 problems.push(session_value(&name));
             } else if !IMMUTABLE_FUNCTIONS.contains(&name.as_str()) || f.over.is_some() || f.filter.is_some() {
                 problems.push(problem(
+                    Code::AlwaysFunction,
                     format!("`always` calls `{name}`, which is not known to be immutable"),
                     format!("use only columns, operators and these functions: {}", IMMUTABLE_FUNCTIONS.join(", ")),
                 ));
@@ -132,6 +140,7 @@ fn inspect(e: &Expr, columns: Columns<'_>, problems: &mut Vec<Problem>) {
         Expr::CompoundIdentifier(parts) => {
             let text: Vec<_> = parts.iter().map(|p| p.value.as_str()).collect();
             problems.push(problem(
+                Code::AlwaysQualifiedColumn,
                 format!("`always` names `{}`; only the table's own columns are allowed", text.join(".")),
                 format!("write the bare column name `{}`", parts.last().map_or("", |p| p.value.as_str())),
             ));
@@ -144,6 +153,7 @@ fn inspect(e: &Expr, columns: Columns<'_>, problems: &mut Vec<Problem>) {
                 if !cols.iter().any(|(c, _)| *c == name) {
                     let names: Vec<&str> = cols.iter().map(|(c, _)| c.as_str()).collect();
                     problems.push(problem(
+                        Code::AlwaysUnknownColumn,
                         format!("`always` names column `{name}`, which the table does not have"),
                         crate::diagnostic::suggestion(&name, &names, "column"),
                     ));
@@ -156,6 +166,7 @@ fn inspect(e: &Expr, columns: Columns<'_>, problems: &mut Vec<Problem>) {
 
 fn session_value(name: &str) -> Problem {
     problem(
+        Code::AlwaysSessionValue,
         format!("`always` uses `{name}`, which depends on the session, not the row"),
         "`always` is the same rule for everyone; who may see what belongs in roles and scopes",
     )
@@ -274,29 +285,31 @@ mod tests {
 
     #[test]
     fn rejects_non_boolean_expressions() {
-        assert!(!check("total + 1", None).is_empty());
-        assert!(!check("'yes'", None).is_empty());
-        assert!(!check("total", Some(&invoice_columns())).is_empty());
+        let codes = |sql, columns| check(sql, columns).iter().map(|p| p.code).collect::<Vec<_>>();
+        assert_eq!(codes("total + 1", None), [Code::AlwaysNotBoolean]);
+        assert_eq!(codes("'yes'", None), [Code::AlwaysNotBoolean]);
+        assert_eq!(codes("total", Some(&invoice_columns())), [Code::AlwaysNotBoolean]);
     }
 
     #[test]
     fn rejects_subqueries_volatile_functions_and_session_values() {
-        assert!(check("EXISTS (SELECT 1)", None)[0].message.contains("subquery"));
-        assert!(check("id IN (SELECT 1)", None)[0].message.contains("subquery"));
-        assert!(check("issued_at < now()", None)[0].message.contains("not known to be immutable"));
-        assert!(check("current_user = 'x'", None)[0].message.contains("session"));
+        assert_eq!(check("EXISTS (SELECT 1)", None)[0].code, Code::AlwaysSubquery);
+        assert_eq!(check("id IN (SELECT 1)", None)[0].code, Code::AlwaysSubquery);
+        assert_eq!(check("issued_at < now()", None)[0].code, Code::AlwaysFunction);
+        assert_eq!(check("current_user = 'x'", None)[0].code, Code::AlwaysSessionValue);
+        assert_eq!(check("crm.invoices.voided", None)[0].code, Code::AlwaysQualifiedColumn);
     }
 
     #[test]
     fn rejects_unknown_columns_when_the_schema_is_known() {
         let p = check("NOT voidd", Some(&invoice_columns()));
-        assert!(p[0].message.contains("voidd"));
+        assert_eq!(p[0].code, Code::AlwaysUnknownColumn);
         assert_eq!(p[0].hint, "did you mean `voided`?");
     }
 
     #[test]
     fn rejects_trailing_statements_and_garbage() {
-        assert!(!check("NOT voided; DROP TABLE x", None).is_empty());
-        assert!(!check("NOT (", None).is_empty());
+        assert_eq!(check("NOT voided; DROP TABLE x", None)[0].code, Code::AlwaysNotOneExpression);
+        assert_eq!(check("NOT (", None)[0].code, Code::AlwaysSyntax);
     }
 }

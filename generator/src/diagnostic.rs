@@ -1,6 +1,9 @@
-//! Diagnostics that name the file, line and column, show the offending text and give a fix.
+//! Diagnostics that name the file, line and column and the problem's code, show the offending
+//! text and give a fix.
 
 use std::fmt;
+
+pub use crate::codes::Code;
 
 /// A region of the source file. Lines are 1-based, columns 0-based (rendered 1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,14 +58,15 @@ impl CharOffsets {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    pub code: Code,
     pub span: Span,
     pub message: String,
     pub hint: Option<String>,
 }
 
 impl Diagnostic {
-    pub fn new(span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { span, message: message.into(), hint: None }
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic { code, span, message: message.into(), hint: None }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -71,8 +75,8 @@ impl Diagnostic {
     }
 }
 
-/// Every problem found in one file, rendered like a compiler: location, message, the source
-/// line with the offending text underlined, and the hint.
+/// Every problem found in one file, rendered like a compiler: location, code, message, the
+/// source line with the offending text underlined, and the hint.
 #[derive(Debug, Clone)]
 pub struct Report {
     pub file: String,
@@ -83,9 +87,10 @@ pub struct Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut diagnostics = self.diagnostics.clone();
-        diagnostics.sort_by_key(|d| (d.span.line, d.span.col));
+        // By place, then code: the order does not depend on which check ran first.
+        diagnostics.sort_by_key(|d| (d.span.line, d.span.col, d.code.code()));
         for d in &diagnostics {
-            writeln!(f, "{}:{}:{}: error: {}", self.file, d.span.line, d.span.col + 1, d.message)?;
+            writeln!(f, "{}:{}:{}: error[{}]: {}", self.file, d.span.line, d.span.col + 1, d.code, d.message)?;
             let line_text = self.source.lines().nth(d.span.line - 1).unwrap_or("");
             let gutter = d.span.line.to_string().len();
             writeln!(f, "{:gutter$} |", "")?;

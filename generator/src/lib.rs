@@ -1,16 +1,27 @@
 //! rowsec's compiler: a declarative access spec in, the SQL that makes PostgreSQL enforce it out.
 //!
-//! Stages, each plain data: YAML text -> [`yaml::Node`] tree -> [`model::Spec`] (checked by
-//! [`load`]) -> [`resolve::Grant`]s -> SQL ([`sql::script`]) or a [`matrix`].
+//! Stages, each plain data: YAML text -> [`yaml::Node`] tree -> [`model::Spec`] (read and
+//! checked by [`mod@load`], one module per part of the spec) -> [`resolve::Grant`]s -> SQL
+//! ([`sql::script`]), a [`matrix`] or a [`summary`].
+//!
+//! Where to look: a problem in a spec is a [`diagnostic::Diagnostic`] with a stable
+//! [`codes::Code`]; a scope becomes a policy's conditions in [`sql::policy`]; statements print
+//! themselves ([`sql::statement`], [`sql::condition`]) through the one quoting routine
+//! ([`sql::ident`]); the script's PL/pgSQL blocks are `sql/compile/*.sql` ([`sql::template`]);
+//! the names rowsec gives its objects are in [`names`], the extension's in
+//! [`sql::extension_api`].
 
 pub mod always;
+pub mod codes;
 pub mod diagnostic;
 pub mod load;
 pub mod matrix;
 pub mod model;
+pub mod names;
 pub mod resolve;
 pub mod schema;
 pub mod sql;
+pub mod summary;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -23,7 +34,7 @@ pub use schema::Schema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("error[{}]: cannot read {}: {source}", codes::Code::UnreadableFile, path.display())]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     InvalidSpec(Report),
@@ -62,7 +73,7 @@ pub fn load(spec_path: &Path, schema_path: Option<&Path>) -> Result<Loaded, Erro
     load_str(&spec_path.display().to_string(), &source, schema)
 }
 
-/// Like [`load`], from text already in memory.
+/// Like [`load()`], from text already in memory.
 pub fn load_str(file: &str, source: &str, schema: Option<Schema>) -> Result<Loaded, Error> {
     let spec = load::load_spec(source, schema.as_ref()).map_err(|diagnostics| {
         Error::InvalidSpec(Report { file: file.to_owned(), source: source.to_owned(), diagnostics })
@@ -75,79 +86,4 @@ pub fn load_str(file: &str, source: &str, schema: Option<Schema>) -> Result<Load
 pub fn compile(loaded: &Loaded) -> String {
     let provenance = sql::script::Provenance { file: &loaded.file, sha256: &loaded.sha256 };
     sql::script::compile(&loaded.spec, loaded.schema.as_ref(), &provenance)
-}
-
-/// The one-screen summary `rowsec check` prints.
-pub fn summary(loaded: &Loaded) -> String {
-    use std::fmt::Write;
-    let spec = &loaded.spec;
-    let d = &spec.directory;
-    let mut s = String::new();
-    let _ = writeln!(s, "{}: valid (version {}, sha256 {})", loaded.file, spec.version, &loaded.sha256[..12]);
-    if loaded.schema.is_some() {
-        let _ = writeln!(s, "  tables and columns checked against the schema");
-    }
-    let opt = |c: &Option<String>| c.clone().unwrap_or_else(|| "-".into());
-    let _ = writeln!(
-        s,
-        "directory: {}.{} (id {}, manager {}, team {}, login {}, active {})",
-        d.table.schema,
-        d.table.name,
-        d.id,
-        d.manager,
-        opt(&d.team),
-        opt(&d.login),
-        opt(&d.active)
-    );
-    let _ = match &spec.identity {
-        model::Identity::Login => writeln!(s, "identity:  login (current_user matched against {})", opt(&d.login)),
-        model::Identity::Setting(n) => writeln!(s, "identity:  setting {n} (the person's id, set per transaction)"),
-    };
-    let _ = writeln!(s, "tables ({}):", spec.tables.len());
-    for t in spec.tables.values() {
-        let mut notes = vec![format!("key {}, owner {}", t.key, t.owner)];
-        if t.sharing {
-            notes.push("sharing".into());
-        }
-        if let Some(a) = &t.always {
-            notes.push(format!("always {a}"));
-        }
-        for (c, k) in &t.columns {
-            notes.push(format!("{c}:{k}"));
-        }
-        let _ = writeln!(s, "  {}.{}  {}", t.name.schema, t.name.name, notes.join(", "));
-    }
-    let _ = writeln!(s, "roles ({}), scope per table as select/insert/update/delete:", spec.roles.len());
-    let letter = |sc: model::Scope| match sc {
-        model::Scope::None => '-',
-        model::Scope::Own => 'o',
-        model::Scope::Team => 't',
-        model::Scope::Subtree => 's',
-        model::Scope::All => 'A',
-    };
-    let width = spec.roles.keys().map(String::len).max().unwrap_or(4).max(4);
-    let header: Vec<String> =
-        spec.tables.values().map(|t| format!("{:<8}", t.name.name.chars().take(8).collect::<String>())).collect();
-    let _ = writeln!(s, "  {:<width$}  {}  fields", "role", header.join(" "));
-    for r in spec.roles.values() {
-        let cells: Vec<String> = spec
-            .tables
-            .values()
-            .map(|t| {
-                let c: String =
-                    model::Command::ALL.iter().map(|&c| letter(resolve::scope(&spec.levels, r, &t.name, c))).collect();
-                format!("{c:<8}")
-            })
-            .collect();
-        let fields: Vec<String> = r.fields.iter().map(|(k, v)| format!("{k}={}", v.as_str())).collect();
-        let _ = writeln!(
-            s,
-            "  {:<width$}  {}  {}",
-            r.name,
-            cells.join(" "),
-            if fields.is_empty() { "-".into() } else { fields.join(", ") }
-        );
-    }
-    let _ = writeln!(s, "  (A all, s subtree, t team, o own, - none; `rowsec matrix` has the full table)");
-    s
 }

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use rowsec_generator::matrix::{self, Format};
 
 #[derive(Parser)]
@@ -46,9 +46,27 @@ enum Command {
     )]
     Matrix {
         spec: PathBuf,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
     },
+}
+
+/// `--format` of `rowsec matrix`.
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Markdown,
+    Json,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Text => Format::Text,
+            FormatArg::Markdown => Format::Markdown,
+            FormatArg::Json => Format::Json,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -82,7 +100,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Check { spec, schema } => {
             let loaded = rowsec_generator::load(&spec, schema.as_deref())?;
-            print!("{}", rowsec_generator::summary(&loaded));
+            print!("{}", rowsec_generator::summary::render(&loaded));
             Ok(())
         }
         Command::Compile { spec, schema, output } => {
@@ -96,7 +114,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Matrix { spec, format } => {
             let loaded = rowsec_generator::load(&spec, None)?;
-            print!("{}", matrix::render(&matrix::build(&loaded), format));
+            print!("{}", matrix::render(&matrix::build(&loaded), format.into()));
             Ok(())
         }
     }

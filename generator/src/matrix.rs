@@ -93,7 +93,8 @@ pub fn build(loaded: &Loaded) -> Matrix {
     Matrix { format: "rowsec-matrix/1", spec: loaded.file.clone(), sha256: loaded.sha256.clone(), tables }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How [`render`] lays the matrix out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Markdown,

@@ -1,7 +1,7 @@
-//! The spec as plain data: what the YAML says, after syntax and reference checks.
+//! The spec as plain data: what the YAML says, after the checks of `load`.
 //!
 //! This is the raw model: precedence between `level`, `"*"` and named tables is resolved in
-//! `resolve.rs`, not here, so that tests (and the end-to-end oracle) can read the spec exactly
+//! `resolve`, not here, so that tests (and the end-to-end oracle) can read the spec exactly
 //! as written.
 
 use std::collections::BTreeMap;
@@ -21,6 +21,20 @@ pub struct QualifiedName {
 impl QualifiedName {
     pub fn new(schema: &str, name: &str) -> Self {
         QualifiedName { schema: schema.to_owned(), name: name.to_owned() }
+    }
+
+    /// `schema.name` unquoted, as the spec writes it: for messages, comments and suggestions.
+    pub fn dotted(&self) -> Dotted<'_> {
+        Dotted(self)
+    }
+}
+
+/// See [`QualifiedName::dotted`].
+pub struct Dotted<'a>(&'a QualifiedName);
+
+impl fmt::Display for Dotted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0.schema, self.0.name)
     }
 }
 

@@ -6,7 +6,7 @@ use sqlparser::ast::{ObjectName, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use crate::diagnostic::{Diagnostic, Span};
+use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::model::QualifiedName;
 
 /// The column types rowsec cares about; everything else is kept as written.
@@ -57,8 +57,12 @@ impl Schema {
         let statements = Parser::parse_sql(&PostgreSqlDialect {}, ddl).map_err(|e| {
             let text = e.to_string();
             let (line, col) = sqlparser_location(&text).unwrap_or((1, 1));
-            Diagnostic::new(Span::point(ddl, line, col.saturating_sub(1)), format!("cannot parse this DDL: {text}"))
-                .with_hint("--schema takes plain PostgreSQL DDL (CREATE SCHEMA / CREATE TABLE / CREATE INDEX)")
+            Diagnostic::new(
+                Code::SchemaSyntax,
+                Span::point(ddl, line, col.saturating_sub(1)),
+                format!("cannot parse this DDL: {text}"),
+            )
+            .with_hint("--schema takes plain PostgreSQL DDL (CREATE SCHEMA / CREATE TABLE / CREATE INDEX)")
         })?;
         let mut schema = Schema::default();
         for statement in statements {

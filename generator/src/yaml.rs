@@ -6,7 +6,7 @@
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
-use crate::diagnostic::{CharOffsets, Diagnostic, Span};
+use crate::diagnostic::{CharOffsets, Code, Diagnostic, Span};
 
 #[derive(Debug, Clone)]
 pub enum NodeKind {
@@ -60,7 +60,7 @@ pub fn parse(source: &str) -> Result<Node, Diagnostic> {
             Err(e) => {
                 let m = e.marker();
                 let span = Span::point(source, m.line(), m.col());
-                return Err(Diagnostic::new(span, format!("YAML syntax error: {}", e.info()))
+                return Err(Diagnostic::new(Code::YamlSyntax, span, format!("YAML syntax error: {}", e.info()))
                     .with_hint("check the indentation and quoting on this line"));
             }
         }
@@ -86,13 +86,21 @@ impl Builder {
             Event::DocumentStart(_) => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    return Err(Diagnostic::new(span, "a spec file holds exactly one YAML document")
-                        .with_hint("remove the second `---` document or split it into another file"));
+                    return Err(Diagnostic::new(
+                        Code::MultipleDocuments,
+                        span,
+                        "a spec file holds exactly one YAML document",
+                    )
+                    .with_hint("remove the second `---` document or split it into another file"));
                 }
             }
             Event::Alias(_) => {
-                return Err(Diagnostic::new(span, "YAML aliases (`*name`) are not supported in a spec")
-                    .with_hint("write the value out; a spec should read without jumping around"));
+                return Err(Diagnostic::new(
+                    Code::YamlAlias,
+                    span,
+                    "YAML aliases (`*name`) are not supported in a spec",
+                )
+                .with_hint("write the value out; a spec should read without jumping around"));
             }
             Event::Scalar(text, style, _, _) => {
                 let quoted = !matches!(style, ScalarStyle::Plain);

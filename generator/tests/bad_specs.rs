@@ -1,8 +1,10 @@
 //! Every file in bad-specs/ is a spec rowsec must reject; the snapshot is exactly what the user
 //! reads (place, offending text, fix), reviewed in diffs like squawk's rule tests.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
+use rowsec_generator::codes::Code;
 use rowsec_generator::{load_str, Error, Schema};
 
 fn schema() -> Schema {
@@ -20,6 +22,24 @@ fn every_bad_spec_is_rejected_with_its_place_and_a_fix() {
             Ok(_) => panic!("{label}: was accepted"),
         }
     });
+}
+
+/// Like squawk's rules, each code has a small file that shows it. The two about files rather
+/// than specs are shown in cli.rs.
+#[test]
+fn every_diagnostic_code_has_a_bad_spec_that_shows_it() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-specs");
+    let mut shown = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        if let Err(Error::InvalidSpec(report)) = load_str("x.yaml", &source, Some(schema())) {
+            shown.extend(report.diagnostics.iter().map(|d| d.code.code()));
+        }
+    }
+    for code in Code::ALL.iter().filter(|c| ![Code::UnreadableFile, Code::SchemaSyntax].contains(c)) {
+        assert!(shown.contains(code.code()), "no file in tests/bad-specs shows {code}");
+    }
 }
 
 #[test]

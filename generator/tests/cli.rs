@@ -29,8 +29,7 @@ fn check_rejects_a_bad_spec_with_status_2_and_the_location() {
         .assert()
         .code(2)
         .stdout("")
-        .stderr(predicate::str::contains("06-unknown-level.yaml:9:23: error:"))
-        .stderr(predicate::str::contains("did you mean `individual`?"));
+        .stderr(predicate::str::contains("06-unknown-level.yaml:9:23: error[E1404 unknown-level]:"));
 }
 
 #[test]
@@ -75,7 +74,7 @@ fn a_spec_that_does_not_match_the_schema_is_rejected() {
         .assert()
         .code(2)
         .stdout("")
-        .stderr(predicate::str::contains("has no column `owner`"));
+        .stderr(predicate::str::contains("error[E1503 column-not-in-schema]"));
 }
 
 #[test]
@@ -84,12 +83,12 @@ fn a_missing_file_is_bad_input() {
         .args(["check", "no/such/spec.yaml"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("cannot read no/such/spec.yaml"));
+        .stderr(predicate::str::contains("error[E1000 unreadable-file]: cannot read no/such/spec.yaml"));
     rowsec()
         .args(["check", "examples/crm.yaml", "--schema", "no/such.sql"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("cannot read no/such.sql"));
+        .stderr(predicate::str::contains("error[E1000 unreadable-file]: cannot read no/such.sql"));
 }
 
 #[test]
@@ -103,7 +102,8 @@ fn unparsable_ddl_is_bad_input_with_its_location() {
         .arg(&ddl)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("broken.sql:2:"));
+        .stderr(predicate::str::contains("broken.sql:2:"))
+        .stderr(predicate::str::contains("error[E1501 schema-syntax]"));
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -195,3 +195,39 @@ roles:
         assert!(!s.contains("DROP TABLE x;") || s.contains("\"deals; DROP TABLE x\""), "{s}");
     }
 }
+
+#[test]
+fn a_name_can_neither_end_a_do_block_nor_leave_a_comment() {
+    let spec = r#"
+version: 1
+directory: { table: crm.app_users, id: id, manager: manager_id, team: team_id, login: db_login }
+identity: login
+levels:
+  l: { select: own, insert: own }
+tables:
+  crm.accounts: { key: id, owner: owner_id, columns: { amount: money } }
+roles:
+  "x$rowsec$\nDROP TABLE t;": { level: l }
+"#;
+    let sql = compile(&load_str("odd.yaml", spec, None).unwrap());
+    // The name holds the usual tag, so the blocks that hold the name are quoted with another.
+    let (mut rest, mut blocks_with_the_name) = (sql.as_str(), 0);
+    while let Some(at) = rest.find("\nDO $") {
+        let block = &rest[at + "\nDO ".len()..];
+        let tag = &block[..block[1..].find('$').unwrap() + 2];
+        let end = block.find(&format!("\n{tag};\n")).expect("every block is closed");
+        let body = &block[tag.len()..end];
+        assert!(!body.contains(tag), "{tag} ends this block early:\n{body}");
+        blocks_with_the_name += usize::from(body.contains("x$rowsec$"));
+        rest = &block[end..];
+    }
+    assert!(blocks_with_the_name >= 4, "{sql}");
+    // The line break in the name is always inside a quoted identifier or literal, never in a
+    // `--` comment, where it would start a statement of its own.
+    let lines: Vec<&str> = sql.lines().collect();
+    for (i, line) in lines.iter().enumerate().filter(|(_, l)| l.starts_with("DROP TABLE t;")) {
+        let before = lines[i - 1];
+        assert!(before.ends_with("x$rowsec$") && !before.starts_with("--"), "{before}\n{line}");
+    }
+    assert!(sql.contains("-- x$rowsec$ DROP TABLE t; may not read or write amount\n"), "{sql}");
+}

@@ -5,8 +5,17 @@ use crate::model::{Directory, Identity, QualifiedName, Scope};
 use crate::sql::ident::{Ident, Literal};
 
 pub const EXTENSION: &str = "rowsec";
+/// The extension's schema: nothing else may live there.
+pub const SCHEMA: &str = "rowsec";
 /// The extension's registry of protected tables (`tbl regclass`), read by the converge step.
-pub const PROTECTED_TABLES: &str = "rowsec.protected_tables";
+pub fn protected_tables() -> QualifiedName {
+    QualifiedName::new(SCHEMA, "protected_tables")
+}
+
+/// `rowsec.unprotect_table(tbl regclass)`: forgets a table the spec no longer has.
+pub fn unprotect_table() -> QualifiedName {
+    QualifiedName::new(SCHEMA, "unprotect_table")
+}
 
 /// `'crm.accounts'::regclass`
 pub fn regclass(table: &QualifiedName) -> String {
@@ -41,17 +50,12 @@ pub fn protect_table(table: &QualifiedName, key: &str, owner: &str, sharing: boo
     )
 }
 
-/// `SELECT rowsec.unprotect_table(<expr>)` for a regclass-valued SQL expression.
-pub fn unprotect_table_call(regclass_expr: &str) -> String {
-    format!("PERFORM rowsec.unprotect_table({regclass_expr})")
-}
-
 pub fn current_person() -> &'static str {
     "rowsec.current_person()"
 }
 
-/// The condition "the row's owner is in `scope` of the current person". Never called with
-/// `Scope::None`: such commands get no policy.
+/// The condition "the row's owner is in `scope` of the current person". `Scope::None` is
+/// `false`: no row is in it.
 pub fn scope_condition(scope: Scope, owner: &str) -> String {
     match scope {
         Scope::Own => format!("{} = {}", Ident(owner), current_person()),
@@ -63,7 +67,7 @@ pub fn scope_condition(scope: Scope, owner: &str) -> String {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShareAccess {
     /// Read or write shares.
     Read,

@@ -222,6 +222,30 @@ impl fmt::Display for Literal<'_> {
     }
 }
 
+/// Text inside a `--` comment: a line break would end the comment and let the rest of a name
+/// run as SQL, so line breaks print as spaces.
+#[derive(Debug, Clone, Copy)]
+pub struct Comment<T>(pub T);
+
+impl<T: fmt::Display> fmt::Display for Comment<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct OneLine<'a, 'b>(&'a mut fmt::Formatter<'b>);
+        impl Write for OneLine<'_, '_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                // PostgreSQL ends a `--` comment at either.
+                for (i, part) in s.split(['\n', '\r']).enumerate() {
+                    if i > 0 {
+                        self.0.write_char(' ')?;
+                    }
+                    self.0.write_str(part)?;
+                }
+                Ok(())
+            }
+        }
+        write!(OneLine(f), "{}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +268,12 @@ mod tests {
         assert_eq!(Ident("a b").to_string(), "\"a b\"");
         assert_eq!(Ident("1st").to_string(), "\"1st\"");
         assert_eq!(Ident("x\"; DROP TABLE t; --").to_string(), "\"x\"\"; DROP TABLE t; --\"");
+    }
+
+    #[test]
+    fn comments_stay_on_one_line() {
+        assert_eq!(Comment("a\nDROP TABLE t;\r\nb").to_string(), "a DROP TABLE t;  b");
+        assert_eq!(Comment(Ident("x\ny")).to_string(), "\"x y\"");
     }
 
     #[test]

@@ -1,4 +1,8 @@
 //! SQL generation: plain Rust, no database.
+pub mod condition;
 pub mod extension_api;
 pub mod ident;
+pub mod policy;
 pub mod script;
+pub mod statement;
+pub mod template;

@@ -1,0 +1,153 @@
+//! The stable code of every problem rowsec reports about its input, e.g. `E1104 unknown-key`.
+//!
+//! A code never changes meaning and is never reused; tests and scripts match codes, not
+//! message text. Every code is explained, with an example and the fix, in
+//! docs/diagnostics.md (a unit test keeps the two in step). Groups: E10xx input files and YAML,
+//! E11xx the shape of the spec, E12xx names, E13xx values of each part, E14xx references
+//! between parts, E15xx the `--schema` DDL, E16xx `always` rules.
+
+use std::fmt;
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal $name:literal, )*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Code {
+            /// Every code, in code order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// `E1104`
+            pub fn code(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// `unknown-key`
+            pub fn name(self) -> &'static str {
+                match self { $(Code::$variant => $name,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    /// A spec or schema file cannot be read.
+    UnreadableFile = "E1000" "unreadable-file",
+    YamlSyntax = "E1001" "yaml-syntax",
+    MultipleDocuments = "E1002" "multiple-documents",
+    YamlAlias = "E1003" "yaml-alias",
+
+    /// Something that must be a mapping (`key: value` pairs) is not.
+    NotAMapping = "E1101" "not-a-mapping",
+    /// A mapping key that is itself a list or mapping.
+    KeyNotAName = "E1102" "key-not-a-name",
+    DuplicateKey = "E1103" "duplicate-key",
+    UnknownKey = "E1104" "unknown-key",
+    MissingKey = "E1105" "missing-key",
+    /// A list, mapping or null where a single value belongs.
+    NotAValue = "E1106" "not-a-value",
+    NotABoolean = "E1107" "not-a-boolean",
+
+    EmptyName = "E1201" "empty-name",
+    NulInName = "E1202" "nul-in-name",
+    /// Longer than PostgreSQL's 63 bytes.
+    NameTooLong = "E1203" "name-too-long",
+    BadTableName = "E1204" "bad-table-name",
+    ReservedSchema = "E1205" "reserved-schema",
+    ReservedRoleName = "E1206" "reserved-role-name",
+    /// The role's policy names would be longer than PostgreSQL's 63 bytes.
+    PolicyNameTooLong = "E1207" "policy-name-too-long",
+    BadClassName = "E1208" "bad-class-name",
+    BadSettingName = "E1209" "bad-setting-name",
+
+    UnsupportedVersion = "E1301" "unsupported-version",
+    UnknownIdentity = "E1302" "unknown-identity",
+    UnknownCommand = "E1303" "unknown-command",
+    UnknownScope = "E1304" "unknown-scope",
+    UnknownAccess = "E1305" "unknown-access",
+    BadTableOverride = "E1306" "bad-table-override",
+    DuplicateTable = "E1307" "duplicate-table",
+
+    /// `identity: login` without `directory.login`.
+    LoginColumnNeeded = "E1401" "login-column-needed",
+    /// Scope `team` in a level without `directory.team`.
+    TeamColumnNeeded = "E1402" "team-column-needed",
+    DirectoryTableProtected = "E1403" "directory-table-protected",
+    UnknownLevel = "E1404" "unknown-level",
+    UnknownTable = "E1405" "unknown-table",
+    UnknownClass = "E1406" "unknown-class",
+    /// Update or delete on a table the role may not select from.
+    ChangeWithoutSelect = "E1407" "change-without-select",
+
+    SchemaSyntax = "E1501" "schema-syntax",
+    TableNotInSchema = "E1502" "table-not-in-schema",
+    ColumnNotInSchema = "E1503" "column-not-in-schema",
+    ColumnType = "E1504" "column-type",
+
+    AlwaysSyntax = "E1601" "always-syntax",
+    AlwaysNotOneExpression = "E1602" "always-not-one-expression",
+    AlwaysSubquery = "E1603" "always-subquery",
+    AlwaysFunction = "E1604" "always-function",
+    AlwaysSessionValue = "E1605" "always-session-value",
+    AlwaysQualifiedColumn = "E1606" "always-qualified-column",
+    AlwaysUnknownColumn = "E1607" "always-unknown-column",
+    AlwaysNotBoolean = "E1608" "always-not-boolean",
+}
+
+/// `E1104 unknown-key`
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code(), self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::Code;
+
+    const REFERENCE: &str = include_str!("../../docs/diagnostics.md");
+
+    #[test]
+    fn codes_and_names_are_unique_and_in_order() {
+        let codes: Vec<&str> = Code::ALL.iter().map(|c| c.code()).collect();
+        assert!(codes.windows(2).all(|w| w[0] < w[1]), "{codes:?}");
+        let names: BTreeSet<&str> = Code::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(names.len(), Code::ALL.len());
+        for c in Code::ALL {
+            assert!(c.code().len() == 5 && c.code().starts_with('E'), "{c}");
+            assert!(c.name().chars().all(|ch| ch.is_ascii_lowercase() || ch == '-'), "{c}");
+        }
+    }
+
+    /// The headings of docs/diagnostics.md: `## E1104 unknown-key`.
+    fn documented() -> Vec<&'static str> {
+        REFERENCE.lines().filter_map(|l| l.strip_prefix("## ")).filter(|h| h.starts_with('E')).collect()
+    }
+
+    #[test]
+    fn every_code_is_documented_with_an_example_and_a_fix() {
+        let headings = documented();
+        for c in Code::ALL {
+            let heading = c.to_string();
+            assert!(headings.contains(&heading.as_str()), "docs/diagnostics.md lacks `## {heading}`");
+            let section = REFERENCE.split(&format!("## {heading}\n")).nth(1).unwrap();
+            let section = section.split("\n## ").next().unwrap();
+            assert!(section.contains("Example"), "{heading}: no example");
+            assert!(section.contains("Fix"), "{heading}: no fix");
+        }
+    }
+
+    #[test]
+    fn the_reference_documents_no_other_code() {
+        let known: Vec<String> = Code::ALL.iter().map(Code::to_string).collect();
+        let headings = documented();
+        for h in &headings {
+            assert!(known.iter().any(|k| k == h), "docs/diagnostics.md documents `{h}`, which rowsec does not have");
+        }
+        assert_eq!(headings.len(), known.len(), "a code is documented twice");
+    }
+}

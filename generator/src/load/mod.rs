@@ -1,0 +1,123 @@
+//! Spec text -> [`Spec`], with every problem found and its place in the file.
+//!
+//! Three steps, so that a new part of the spec is a new module and a new rule a new check:
+//! 1. each top-level key is read by its own module (`directory`, `identity`, `levels`,
+//!    `tables`, `roles`), which reports what is wrong with the key's own text and notes where
+//!    each thing was written (`Places`);
+//! 2. `references` checks what the parts say about each other, over the parts as built;
+//! 3. `against_schema` checks the tables, columns and `always` rules against `--schema`.
+
+mod against_schema;
+mod directory;
+mod identity;
+mod levels;
+mod reader;
+mod references;
+mod roles;
+mod tables;
+
+use std::collections::BTreeMap;
+
+use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::model::{Directory, Identity, Level, QualifiedName, Role, Spec};
+use crate::schema::Schema;
+use crate::yaml::Node;
+use reader::Reader;
+
+const TOP_KEYS: &[&str] = &["version", "directory", "identity", "levels", "tables", "roles"];
+const REQUIRED_TOP_KEYS: &[&str] = &["version", "directory", "identity", "tables", "roles"];
+
+/// Loads a spec from its text. `schema`, when given, is checked against every table and column
+/// the spec names.
+pub fn load_spec(source: &str, schema: Option<&Schema>) -> Result<Spec, Vec<Diagnostic>> {
+    let root = crate::yaml::parse(source).map_err(|d| vec![d])?;
+    let mut r = Reader::default();
+    let Some((parts, places)) = read(&mut r, &root) else { return Err(r.diagnostics) };
+    references::check(&mut r, &parts, &places);
+    against_schema::check(&mut r, &parts, &places, schema);
+    match parts.finish() {
+        Some(spec) if r.diagnostics.is_empty() => Ok(spec),
+        _ => Err(r.diagnostics),
+    }
+}
+
+/// The spec's parts as read, before the checks across them. `None` (or a draft without some
+/// value) where a part could not be read; that problem is already reported.
+struct Parts {
+    version: Option<u32>,
+    directory: Option<Directory>,
+    identity: Option<Identity>,
+    levels: BTreeMap<String, Level>,
+    tables: BTreeMap<QualifiedName, tables::TableDraft>,
+    roles: BTreeMap<String, Role>,
+}
+
+impl Parts {
+    fn finish(self) -> Option<Spec> {
+        let tables =
+            self.tables.into_iter().map(|(name, draft)| Some((name, draft.finish()?))).collect::<Option<_>>()?;
+        Some(Spec {
+            version: self.version?,
+            directory: self.directory?,
+            identity: self.identity?,
+            levels: self.levels,
+            tables,
+            roles: self.roles,
+        })
+    }
+}
+
+/// Where each part was written: the checks over the built parts point their messages here.
+#[derive(Default)]
+struct Places {
+    directory: Option<directory::DirectoryPlaces>,
+    identity: Option<Span>,
+    levels: levels::LevelPlaces,
+    tables: BTreeMap<QualifiedName, tables::TablePlaces>,
+    roles: BTreeMap<String, roles::RolePlaces>,
+}
+
+fn read(r: &mut Reader, root: &Node) -> Option<(Parts, Places)> {
+    let start = Span { end: root.span.start, ..root.span };
+    let top = r.fields(root, "the spec", TOP_KEYS, REQUIRED_TOP_KEYS, start)?;
+    let mut places = Places::default();
+
+    let version = top.get("version").and_then(|v| {
+        if v.as_str() == Some("1") {
+            Some(1)
+        } else {
+            r.error(
+                Code::UnsupportedVersion,
+                v.span,
+                format!("unsupported spec version `{}`", v.as_str().unwrap_or("?")),
+                "this rowsec understands `version: 1`",
+            );
+            None
+        }
+    });
+    let directory = top.get("directory").zip(top.key_span("directory")).and_then(|(node, key_span)| {
+        let (directory, place) = directory::read(r, node, key_span)?;
+        places.directory = Some(place);
+        Some(directory)
+    });
+    let identity = top.get("identity").and_then(|node| {
+        places.identity = Some(node.span);
+        identity::read(r, node)
+    });
+    let levels = top.get("levels").map_or_else(BTreeMap::new, |node| {
+        let (levels, place) = levels::read(r, node);
+        places.levels = place;
+        levels
+    });
+    let tables = top.get("tables").map_or_else(BTreeMap::new, |node| {
+        let (tables, place) = tables::read(r, node);
+        places.tables = place;
+        tables
+    });
+    let roles = top.get("roles").map_or_else(BTreeMap::new, |node| {
+        let (roles, place) = roles::read(r, node);
+        places.roles = place;
+        roles
+    });
+    Some((Parts { version, directory, identity, levels, tables, roles }, places))
+}

@@ -1,0 +1,136 @@
+//! `roles`: each role's level, per-table overrides and column classes. Whether the level,
+//! tables and classes a role names exist is checked afterwards, in `references.rs`.
+
+use std::collections::BTreeMap;
+
+use super::levels;
+use super::reader::Reader;
+use crate::diagnostic::{suggestion, Code, Span};
+use crate::model::{Access, Role, TableOverride, TableSelector};
+use crate::names::{longest_policy_name, MAX_IDENTIFIER_BYTES};
+use crate::yaml::{Node, NodeKind};
+
+const KEYS: &[&str] = &["level", "tables", "fields"];
+
+/// Where a role's parts were written.
+pub(super) struct RolePlaces {
+    /// The role's name (the key under `roles`).
+    pub name: Span,
+    pub level: Option<Span>,
+    /// selector -> where the table was named, and the name as written
+    pub tables: BTreeMap<TableSelector, (Span, String)>,
+    /// class -> where it was named (also when its access is not valid)
+    pub fields: BTreeMap<String, Span>,
+}
+
+pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTreeMap<String, RolePlaces>) {
+    let mut roles = BTreeMap::new();
+    let mut places = BTreeMap::new();
+    let Some(e) = r.entries(node, "`roles`") else { return (roles, places) };
+    for (name, k, v) in e.items {
+        if !check_role_name(r, name, k.span) {
+            continue;
+        }
+        let what = format!("role `{name}`");
+        let mut place = RolePlaces { name: k.span, level: None, tables: BTreeMap::new(), fields: BTreeMap::new() };
+        let Some(f) = r.fields(v, &what, KEYS, &[], k.span) else {
+            // `role:` with nothing under it: a role with no privileges.
+            if v.is_null() {
+                let role =
+                    Role { name: name.to_owned(), level: None, tables: BTreeMap::new(), fields: BTreeMap::new() };
+                roles.insert(name.to_owned(), role);
+                places.insert(name.to_owned(), place);
+            }
+            continue;
+        };
+        let level = f.get("level").and_then(|n| {
+            place.level = Some(n.span);
+            r.string(n, "`level`")
+        });
+        let mut overrides = BTreeMap::new();
+        if let Some(t) = f.get("tables").and_then(|n| r.entries(n, &format!("`tables` of {what}"))) {
+            for (selector, sk, sv) in t.items {
+                let written = selector.to_owned();
+                let selector = if selector == "*" {
+                    TableSelector::Every
+                } else {
+                    let Some(q) = r.qualified_name(sk, "a table name") else { continue };
+                    TableSelector::Named(q)
+                };
+                let o = match &sv.kind {
+                    NodeKind::Scalar { text, .. } if text == "none" => TableOverride::None,
+                    NodeKind::Scalar { text, .. } => {
+                        r.error(
+                            Code::BadTableOverride,
+                            sv.span,
+                            format!("`{text}` is not a table override"),
+                            "write `none`, or a mapping of command to scope such as `{ select: own }`",
+                        );
+                        continue;
+                    }
+                    _ => {
+                        let what = format!("{what} on `{}`", sk.as_str().unwrap_or(""));
+                        TableOverride::Commands(levels::scopes(r, sv, &what).0)
+                    }
+                };
+                place.tables.insert(selector.clone(), (sk.span, written));
+                overrides.insert(selector, o);
+            }
+        }
+        let mut fields = BTreeMap::new();
+        if let Some(fl) = f.get("fields").and_then(|n| r.entries(n, &format!("`fields` of {what}"))) {
+            for (class, ck, cv) in fl.items {
+                place.fields.insert(class.to_owned(), ck.span);
+                let Some(text) = r.string(cv, &format!("the access to `{class}`")) else { continue };
+                match Access::parse(&text) {
+                    Some(a) => {
+                        fields.insert(class.to_owned(), a);
+                    }
+                    None => r.error(
+                        Code::UnknownAccess,
+                        cv.span,
+                        format!("unknown access `{text}` for class `{class}`"),
+                        suggestion(&text, &Access::NAMES, "access"),
+                    ),
+                }
+            }
+        }
+        roles.insert(name.to_owned(), Role { name: name.to_owned(), level, tables: overrides, fields });
+        places.insert(name.to_owned(), place);
+    }
+    (roles, places)
+}
+
+/// A role name PostgreSQL accepts, that is not reserved, and whose policy names fit.
+fn check_role_name(r: &mut Reader, name: &str, span: Span) -> bool {
+    if !r.check_identifier(name, span, "the role name") {
+        return false;
+    }
+    let lower = name.to_lowercase();
+    let reserved = lower == "public"
+        || lower == "none"
+        || lower.starts_with("pg_")
+        || lower == crate::sql::extension_api::EXTENSION
+        || matches!(lower.as_str(), "current_user" | "current_role" | "session_user" | "user");
+    if reserved {
+        r.error(
+            Code::ReservedRoleName,
+            span,
+            format!("role name `{name}` is reserved by PostgreSQL or by rowsec"),
+            "choose another name (not `public`, `none`, `pg_*`, `current_user`, `session_user` or `rowsec`)",
+        );
+        return false;
+    }
+    let longest = longest_policy_name(name);
+    if longest.len() > MAX_IDENTIFIER_BYTES {
+        let bytes = longest.len();
+        r.error(
+            Code::PolicyNameTooLong,
+            span,
+            format!("role name `{name}` makes the policy name `{longest}` ({bytes} bytes), longer than PostgreSQL's {MAX_IDENTIFIER_BYTES}"),
+            format!("shorten the role name to at most {} bytes", MAX_IDENTIFIER_BYTES - (bytes - name.len())),
+        );
+        return false;
+    }
+    true
+}

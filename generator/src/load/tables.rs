@@ -1,0 +1,104 @@
+//! `tables`: each protected table, its key and owner columns, classed columns, `always` rule
+//! and sharing.
+
+use std::collections::BTreeMap;
+
+use super::reader::Reader;
+use crate::diagnostic::{Code, Span};
+use crate::model::{QualifiedName, Table};
+use crate::yaml::Node;
+
+const KEYS: &[&str] = &["key", "owner", "columns", "always", "sharing"];
+
+/// A table as written; `key` or `owner` is `None` when it is missing or invalid (already
+/// reported), so later checks still see the rest of the table.
+pub(super) struct TableDraft {
+    pub name: QualifiedName,
+    pub key: Option<String>,
+    pub owner: Option<String>,
+    /// column -> class
+    pub columns: BTreeMap<String, String>,
+    pub always: Option<String>,
+    pub sharing: bool,
+}
+
+impl TableDraft {
+    pub fn finish(self) -> Option<Table> {
+        let TableDraft { name, key, owner, columns, always, sharing } = self;
+        Some(Table { name, key: key?, owner: owner?, columns, always, sharing })
+    }
+
+    pub fn classes(&self) -> impl Iterator<Item = &str> {
+        self.columns.values().map(String::as_str)
+    }
+}
+
+/// Where a table's parts were written.
+pub(super) struct TablePlaces {
+    /// The table's name (the key under `tables`), and its text as written.
+    pub name: Span,
+    pub written: String,
+    pub key: Option<Span>,
+    pub owner: Option<Span>,
+    /// column -> where the column was named
+    pub columns: BTreeMap<String, Span>,
+    pub always: Option<Span>,
+}
+
+pub(super) fn read(
+    r: &mut Reader,
+    node: &Node,
+) -> (BTreeMap<QualifiedName, TableDraft>, BTreeMap<QualifiedName, TablePlaces>) {
+    let mut tables = BTreeMap::new();
+    let mut places = BTreeMap::new();
+    let Some(e) = r.entries(node, "`tables`") else { return (tables, places) };
+    for (text, k, v) in e.items {
+        let Some(name) = r.qualified_name(k, "a table name") else { continue };
+        r.check_not_reserved_schema(&name, k.span, "the table");
+        if tables.contains_key(&name) {
+            r.error(Code::DuplicateTable, k.span, format!("table `{text}` is listed twice"), "merge the two entries");
+            continue;
+        }
+        let what = format!("table `{text}`");
+        let Some(f) = r.fields(v, &what, KEYS, &["key", "owner"], k.span) else { continue };
+        let key = f.get("key").and_then(|n| r.identifier(n, "`key`"));
+        let owner = f.get("owner").and_then(|n| r.identifier(n, "`owner`"));
+        let sharing = f.get("sharing").and_then(|n| r.boolean(n, "`sharing`")).unwrap_or(false);
+        let mut columns = BTreeMap::new();
+        let mut column_places = BTreeMap::new();
+        if let Some(cols) = f.get("columns").and_then(|n| r.entries(n, &format!("`columns` of {what}"))) {
+            for (column, ck, cv) in cols.items {
+                if !r.check_identifier(column, ck.span, "a column name") {
+                    continue;
+                }
+                let Some(class) = r.string(cv, &format!("the class of column `{column}`")) else { continue };
+                if class.is_empty() || !class.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    r.error(
+                        Code::BadClassName,
+                        cv.span,
+                        format!("class name `{class}` must be letters, digits and underscores"),
+                        "for example `financial` or `pii`",
+                    );
+                    continue;
+                }
+                columns.insert(column.to_owned(), class);
+                column_places.insert(column.to_owned(), ck.span);
+            }
+        }
+        let always_node = f.get("always");
+        let always = always_node.and_then(|n| r.string(n, "`always`"));
+        places.insert(
+            name.clone(),
+            TablePlaces {
+                name: k.span,
+                written: text.to_owned(),
+                key: f.get("key").map(|n| n.span),
+                owner: f.get("owner").map(|n| n.span),
+                columns: column_places,
+                always: always_node.map(|n| n.span),
+            },
+        );
+        tables.insert(name.clone(), TableDraft { name, key, owner, columns, always, sharing });
+    }
+    (tables, places)
+}
