@@ -82,8 +82,16 @@ pub fn load_str(file: &str, source: &str, schema: Option<Schema>) -> Result<Load
     Ok(Loaded { spec, schema, file: file.to_owned(), sha256 })
 }
 
-/// The SQL script for a loaded spec: deterministic, one transaction, converging.
+pub use sql::script::{LockTimeout, Options};
+
+/// The SQL script for a loaded spec with the default [`Options`]: deterministic, one
+/// transaction, converging.
 pub fn compile(loaded: &Loaded) -> String {
+    compile_with(loaded, &Options::default())
+}
+
+/// Like [`compile()`], with options (`rowsec compile` flags).
+pub fn compile_with(loaded: &Loaded, options: &Options) -> String {
     let provenance = sql::script::Provenance { file: &loaded.file, sha256: &loaded.sha256 };
-    sql::script::compile(&loaded.spec, loaded.schema.as_ref(), &provenance)
+    sql::script::compile(&loaded.spec, loaded.schema.as_ref(), &provenance, options)
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use rowsec_generator::matrix::{self, Format};
+use rowsec_generator::{LockTimeout, Options};
 
 #[derive(Parser)]
 #[command(name = "rowsec", version, about = "Compile a declarative CRM access spec into PostgreSQL row-level security")]
@@ -39,6 +40,13 @@ enum Command {
         /// Write the script here instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// How long the script waits for each table's lock before failing (500ms, 10s, 2min; 0: no limit).
+        #[arg(long, default_value = "10s", value_name = "DURATION")]
+        lock_timeout: LockTimeout,
+        /// Drop roles the spec no longer has even when logins are members of them (the script names
+        /// each membership it ends). Without it such roles are kept, without privileges.
+        #[arg(long)]
+        drop_roles_with_members: bool,
     },
     /// Print the role x table x command matrix with column rights.
     #[command(
@@ -103,9 +111,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             print!("{}", rowsec_generator::summary::render(&loaded));
             Ok(())
         }
-        Command::Compile { spec, schema, output } => {
+        Command::Compile { spec, schema, output, lock_timeout, drop_roles_with_members } => {
             let loaded = rowsec_generator::load(&spec, schema.as_deref())?;
-            let sql = rowsec_generator::compile(&loaded);
+            let options = Options { lock_timeout, drop_roles_with_members };
+            let sql = rowsec_generator::compile_with(&loaded, &options);
             match output {
                 Some(path) => std::fs::write(&path, sql)
                     .map_err(|e| Failure::BadInput(format!("cannot write {}: {e}", path.display()))),

@@ -222,4 +222,7 @@ pub struct Role {
     pub tables: BTreeMap<TableSelector, TableOverride>,
     /// class -> access; a class not named is `none`.
     pub fields: BTreeMap<String, Access>,
+    /// `adopt: true`: the group role may already exist without rowsec's mark (made by someone
+    /// else); rowsec then takes it over and gives it back, comment restored, when the spec drops it.
+    pub adopt: bool,
 }

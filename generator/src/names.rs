@@ -50,6 +50,13 @@ pub fn role_comment_prefix() -> String {
     format!("{OWNER_MARK} group role of spec role ")
 }
 
+/// What follows `<role_comment_prefix><name>` on a role rowsec adopted (`adopt: true`): the
+/// comment it had before comes after it, so that the role can be given back as it was.
+pub const ADOPTED_MARK: &str = ", adopted; comment before: ";
+
+/// What follows `<role_comment_prefix><name>` on an adopted role that had no comment.
+pub const ADOPTED_WITHOUT_COMMENT_MARK: &str = ", adopted; no comment before";
+
 /// The comment on a table's `always` policy; `table` is the table's SQL name.
 pub fn always_comment(table: &str) -> String {
     format!("{OWNER_MARK} always rule of {table}")

@@ -123,6 +123,7 @@ mod tests {
             level: level.map(Into::into),
             tables: tables.into_iter().collect(),
             fields: BTreeMap::new(),
+            adopt: false,
         }
     }
 

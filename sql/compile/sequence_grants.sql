@@ -1,8 +1,8 @@
 --! USAGE on the sequences behind a table's serial columns, for the roles that insert.
---! Rendered by generator/src/sql/script.rs (`sequences`); lines starting with --! are left out.
+--! A block inside the table's DO block (script.rs wraps it); lines starting with --! are left out.
+--! Rendered by generator/src/sql/script.rs (`sequences`).
 --!   {{table}}  the table, as a regclass
 --!   {{roles}}  one literal: the roles' quoted names, comma-separated
-DO $rowsec$
 DECLARE
     seq regclass;
 BEGIN
@@ -13,5 +13,4 @@ BEGIN
     LOOP
         EXECUTE pg_catalog.format('GRANT USAGE ON SEQUENCE %s TO %s', seq, {{roles}});
     END LOOP;
-END
-$rowsec$;
+END;

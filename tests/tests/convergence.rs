@@ -25,7 +25,10 @@ fn snapshot(c: &mut Client) -> BTreeSet<String> {
          || pg_get_userbyid(x.grantee) || ' ' || x.privilege_type FROM pg_attribute a \
          JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace, \
          aclexplode(a.attacl) x WHERE n.nspname IN ('crm', 'rowsec')",
-        "SELECT 'schema ' || nspname || ' ' || coalesce(nspacl::text, '-') FROM pg_namespace",
+        // The script keeps its before-state in a temporary table; PostgreSQL keeps the
+        // session's temporary schemas for later sessions, so they are not the script's doing.
+        "SELECT 'schema ' || nspname || ' ' || coalesce(nspacl::text, '-') FROM pg_namespace \
+         WHERE nspname !~ '^pg_(toast_)?temp_'",
         "SELECT 'function ' || p.oid::regprocedure::text || ' ' || coalesce(p.proacl::text, '-') \
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'rowsec'",
         "SELECT 'role ' || rolname || ' ' || rolsuper || rolinherit || rolcreaterole || rolcreatedb \

@@ -10,7 +10,7 @@ use crate::model::{Access, Role, TableOverride, TableSelector};
 use crate::names::{longest_policy_name, MAX_IDENTIFIER_BYTES};
 use crate::yaml::{Node, NodeKind};
 
-const KEYS: &[&str] = &["level", "tables", "fields"];
+const KEYS: &[&str] = &["level", "tables", "fields", "adopt"];
 
 /// Where a role's parts were written.
 pub(super) struct RolePlaces {
@@ -36,8 +36,13 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
         let Some(f) = r.fields(v, &what, KEYS, &[], k.span) else {
             // `role:` with nothing under it: a role with no privileges.
             if v.is_null() {
-                let role =
-                    Role { name: name.to_owned(), level: None, tables: BTreeMap::new(), fields: BTreeMap::new() };
+                let role = Role {
+                    name: name.to_owned(),
+                    level: None,
+                    tables: BTreeMap::new(),
+                    fields: BTreeMap::new(),
+                    adopt: false,
+                };
                 roles.insert(name.to_owned(), role);
                 places.insert(name.to_owned(), place);
             }
@@ -47,6 +52,7 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
             place.level = Some(n.span);
             r.string(n, "`level`")
         });
+        let adopt = f.get("adopt").and_then(|n| r.boolean(n, "`adopt`")).unwrap_or(false);
         let mut overrides = BTreeMap::new();
         if let Some(t) = f.get("tables").and_then(|n| r.entries(n, &format!("`tables` of {what}"))) {
             for (selector, sk, sv) in t.items {
@@ -95,7 +101,7 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
                 }
             }
         }
-        roles.insert(name.to_owned(), Role { name: name.to_owned(), level, tables: overrides, fields });
+        roles.insert(name.to_owned(), Role { name: name.to_owned(), level, tables: overrides, fields, adopt });
         places.insert(name.to_owned(), place);
     }
     (roles, places)

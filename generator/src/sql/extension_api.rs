@@ -22,6 +22,7 @@ pub fn regclass(table: &QualifiedName) -> String {
     format!("{}::regclass", Literal(&table.to_string()))
 }
 
+/// The call (an expression) that points the extension at the directory.
 pub fn configure(d: &Directory, identity: &Identity) -> String {
     let opt = |c: &Option<String>| c.as_deref().map_or("NULL".to_owned(), |c| Literal(c).to_string());
     let (mode, setting) = match identity {
@@ -29,7 +30,7 @@ pub fn configure(d: &Directory, identity: &Identity) -> String {
         Identity::Setting(name) => ("setting", Literal(name).to_string()),
     };
     format!(
-        "SELECT rowsec.configure(\n    directory        => {},\n    id_column        => {},\n    manager_column   => {},\n    team_column      => {},\n    login_column     => {},\n    active_column    => {},\n    identity         => {},\n    identity_setting => {}\n);",
+        "rowsec.configure(\n    directory        => {},\n    id_column        => {},\n    manager_column   => {},\n    team_column      => {},\n    login_column     => {},\n    active_column    => {},\n    identity         => {},\n    identity_setting => {}\n)",
         regclass(&d.table),
         Literal(&d.id),
         Literal(&d.manager),
@@ -41,9 +42,10 @@ pub fn configure(d: &Directory, identity: &Identity) -> String {
     )
 }
 
+/// The call (an expression) that registers a protected table.
 pub fn protect_table(table: &QualifiedName, key: &str, owner: &str, sharing: bool) -> String {
     format!(
-        "SELECT rowsec.protect_table({}, key_column => {}, owner_column => {}, sharing => {sharing});",
+        "rowsec.protect_table({}, key_column => {}, owner_column => {}, sharing => {sharing})",
         regclass(table),
         Literal(key),
         Literal(owner)

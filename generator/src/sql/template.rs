@@ -30,8 +30,28 @@ pub static COLUMN_GRANTS: Template =
 pub static SEQUENCE_GRANTS: Template =
     Template::new("compile/sequence_grants.sql", include_str!("../../../sql/compile/sequence_grants.sql"));
 
+/// Takes the state the summary compares, before the script changes anything.
+pub static STATE: Template = Template::new("compile/state.sql", include_str!("../../../sql/compile/state.sql"));
+/// Says what the script created, changed and removed.
+pub static SUMMARY: Template = Template::new("compile/summary.sql", include_str!("../../../sql/compile/summary.sql"));
+
 /// Every template, for tests.
-pub static ALL: [&Template; 5] = [&ROLES, &CONVERGE, &PUBLIC_CHECK, &COLUMN_GRANTS, &SEQUENCE_GRANTS];
+pub static ALL: [&Template; 7] = [&ROLES, &CONVERGE, &PUBLIC_CHECK, &COLUMN_GRANTS, &SEQUENCE_GRANTS, &STATE, &SUMMARY];
+
+/// Appends `DO $rowsec$ BEGIN <body> END $rowsec$;`, with another tag should `body` contain
+/// that one (a spec name or an `always` rule may), so nothing in the body can end the block.
+/// Statements in a DO block print no command tag: a table's dozens of statements are one `DO`.
+pub fn do_block(out: &mut String, body: &str) {
+    let mut tag = Cow::Borrowed(DO_BLOCK_TAG);
+    let mut attempt = 0;
+    while body.contains(&*tag) {
+        attempt += 1;
+        tag = Cow::Owned(format!("${}{attempt}$", DO_BLOCK_TAG.trim_matches('$')));
+    }
+    for part in ["DO ", &tag, "\nBEGIN\n", body, "END\n", &tag, ";\n"] {
+        out.push_str(part);
+    }
+}
 
 /// A value for a placeholder. Each prints as SQL through [`Ident`] or [`Literal`].
 #[derive(Debug, Clone)]
@@ -46,6 +66,8 @@ pub enum Value<'a> {
     Literals(Vec<&'a str>),
     /// `ARRAY['a', 'b']::text[]`
     TextArray(Vec<&'a str>),
+    /// `true` or `false`
+    Bool(bool),
     /// `ARRAY['crm.a', 'crm.b']::regclass[]`
     RegclassArray(Vec<&'a QualifiedName>),
     /// One literal holding quoted identifiers, comma-separated: `'a, "B"'`, for `format('%s')`.
@@ -67,6 +89,7 @@ impl fmt::Display for Value<'_> {
         match self {
             Value::Name(q) => write!(f, "{q}"),
             Value::Literal(s) => write!(f, "{}", Literal(s)),
+            Value::Bool(b) => write!(f, "{b}"),
             Value::Regclass(q) => f.write_str(&regclass(q)),
             Value::Literals(items) => list(f, items, |s| Literal(s).to_string()),
             Value::TextArray(items) => {
@@ -334,7 +357,10 @@ mod tests {
             let names = t.placeholders().unwrap_or_else(|e| panic!("{e}"));
             assert!(!names.is_empty(), "{}", t.name());
             let opened = t.text.matches("DO $rowsec$\n").count();
-            assert!(opened > 0 && opened == t.text.matches("\n$rowsec$;\n").count(), "{}", t.name());
+            assert_eq!(opened, t.text.matches("\n$rowsec$;\n").count(), "{}", t.name());
+            // A template without a block of its own is a block inside one `do_block` makes.
+            let fragment = opened == 0;
+            assert_eq!(fragment, std::ptr::eq(t, &SEQUENCE_GRANTS), "{}", t.name());
         }
     }
 }

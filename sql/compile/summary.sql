@@ -1,0 +1,61 @@
+--! What the script changed: the state after (state.sql's view) compared with the state before.
+--! Rendered by generator/src/sql/script.rs (`summary`); lines starting with --! are left out.
+--!   {{spec_sha256}}  the spec's SHA-256, as a literal
+-- Summary: what this script created, changed and removed, compared with the state before it.
+DO $rowsec$
+DECLARE
+    r record;
+    words text[];
+    parts text[] := '{}';
+    totals text[] := '{}';
+    summary jsonb := '{}';
+BEGIN
+    FOR r IN
+        WITH diff AS (
+            SELECT coalesce(a.kind, b.kind) AS kind, coalesce(a.object, b.object) AS object, a.object IS NOT NULL AS now,
+                   CASE WHEN b.object IS NULL THEN 'created' WHEN a.object IS NULL THEN 'removed'
+                        WHEN a.state IS DISTINCT FROM b.state THEN 'changed' END AS change
+            FROM pg_temp.rowsec_state a FULL JOIN pg_temp.rowsec_before b ON a.kind = b.kind AND a.object = b.object
+        )
+        SELECT k.kind, k.ord,
+               pg_catalog.count(d.object) FILTER (WHERE d.change = 'created') AS created,
+               pg_catalog.count(d.object) FILTER (WHERE d.change = 'changed') AS changed,
+               pg_catalog.count(d.object) FILTER (WHERE d.change = 'removed') AS removed,
+               pg_catalog.count(d.object) FILTER (WHERE d.now) AS now
+        FROM unnest(ARRAY['role', 'membership', 'table', 'policy', 'privilege']) WITH ORDINALITY AS k(kind, ord)
+        LEFT JOIN diff d ON d.kind = k.kind
+        GROUP BY k.kind, k.ord ORDER BY k.ord
+    LOOP
+        -- created, changed, removed in the words of each kind
+        words := CASE r.kind
+            WHEN 'role' THEN ARRAY['roles', 'created', 'changed', 'removed']
+            WHEN 'membership' THEN ARRAY['memberships', 'added', 'changed', 'ended']
+            WHEN 'table' THEN ARRAY['tables', 'protected', 'changed', 'released']
+            WHEN 'policy' THEN ARRAY['policies', 'created', 'changed', 'removed']
+            ELSE ARRAY['privileges', 'granted', 'changed', 'revoked'] END;
+        IF r.created + r.changed + r.removed > 0 THEN
+            parts := parts || (words[1] || ': ' || pg_catalog.array_to_string(ARRAY[
+                CASE WHEN r.created > 0 THEN r.created || ' ' || words[2] END,
+                CASE WHEN r.changed > 0 THEN r.changed || ' ' || words[3] END,
+                CASE WHEN r.removed > 0 THEN r.removed || ' ' || words[4] END], ', '));
+        END IF;
+        totals := totals || (words[1] || ' ' || r.now);
+        summary := summary || pg_catalog.jsonb_build_object(r.kind,
+            pg_catalog.jsonb_build_object('created', r.created, 'changed', r.changed, 'removed', r.removed));
+    END LOOP;
+    FOR r IN
+        SELECT b.object FROM pg_temp.rowsec_before b
+        WHERE b.kind = 'membership' AND NOT EXISTS (SELECT FROM pg_temp.rowsec_state a WHERE a.kind = b.kind AND a.object = b.object)
+        ORDER BY b.object
+    LOOP
+        RAISE NOTICE 'rowsec: membership ended: %', r.object;
+    END LOOP;
+    IF pg_catalog.cardinality(parts) = 0 THEN
+        RAISE NOTICE 'rowsec: spec % applied: nothing changed (%)', {{spec_sha256}}, pg_catalog.array_to_string(totals, ', ');
+    ELSE
+        RAISE NOTICE 'rowsec: spec % applied: %', {{spec_sha256}}, pg_catalog.array_to_string(parts, '; ')
+            USING DETAIL = 'now: ' || pg_catalog.array_to_string(totals, ', ');
+    END IF;
+    DROP VIEW pg_temp.rowsec_state;
+END
+$rowsec$;
