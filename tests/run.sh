@@ -104,6 +104,9 @@ if [ -f extension/Cargo.toml ]; then
 
     step "extension: cache invalidation across two concurrent sessions"
     bash extension/tests/two_sessions.sh
+
+    step "README walk-through, run verbatim on a throwaway cluster (tests/readme.sh)"
+    bash tests/readme.sh
 else
     echo "skipping the extension: not in the repository yet"
 fi
