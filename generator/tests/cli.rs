@@ -142,3 +142,27 @@ fn matrix_text_markdown_and_json() {
     let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(json["format"], "rowsec-matrix/1");
 }
+
+#[test]
+fn the_lock_timeout_and_role_dropping_are_compile_options() {
+    rowsec()
+        .args(["compile", "examples/crm.yaml", "--lock-timeout", "2min", "--drop-roles-with-members"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("SET LOCAL lock_timeout = '2min';"))
+        .stdout(predicate::str::contains("drop_with_members boolean := true;"));
+    rowsec()
+        .args(["compile", "examples/crm.yaml"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("SET LOCAL lock_timeout = '10s';"))
+        .stdout(predicate::str::contains("drop_with_members boolean := false;"));
+    for bad in ["10", "ten", "10 s", "1.5s", "10sec", "9999999999s"] {
+        rowsec()
+            .args(["compile", "examples/crm.yaml", "--lock-timeout", bad])
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::contains(format!("`{bad}` is not a lock timeout")));
+    }
+}
