@@ -42,7 +42,7 @@ trap cleanup_clusters EXIT
 
 step "system packages"
 missing=()
-for pkg in postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo; do
+for pkg in postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo curl unzip; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -61,16 +61,25 @@ else
     cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
 fi
 
-step "private PostgreSQL 15 for the tests"
-PG_CONFIG=$(private_pg 15 "$SYSTEM_PG15_CONFIG")
-export ROWSEC_PG_BIN
-ROWSEC_PG_BIN=$("$PG_CONFIG" --bindir)
-echo "$("$PG_CONFIG" --version) at $ROWSEC_PG_BIN"
-if grep -qsx "pg15 = \"$PG_CONFIG\"" "$PGRX_HOME/config.toml"; then
-    echo "pgrx ($PGRX_HOME) already knows it"
+step "private PostgreSQL 15 (a copy of the system's) and 18 (the pinned wheel) for the tests"
+# Every suite runs on each; ROWSEC_PG_VERSIONS="15" (or "18") narrows a run by hand.
+PG_VERSIONS=${ROWSEC_PG_VERSIONS:-15 18}
+declare -A PG_CONFIGS
+PG_CONFIGS[15]=$(private_pg 15 "$SYSTEM_PG15_CONFIG")
+PG_CONFIGS[18]=$(wheel_pg18)
+init_args=()
+for v in $PG_VERSIONS; do
+    echo "$("${PG_CONFIGS[$v]}" --version) at $("${PG_CONFIGS[$v]}" --bindir)"
+    grep -qsx "pg$v = \"${PG_CONFIGS[$v]}\"" "$PGRX_HOME/config.toml" || init_args+=(--pg"$v" "${PG_CONFIGS[$v]}")
+done
+if [ ${#init_args[@]} -eq 0 ]; then
+    echo "pgrx ($PGRX_HOME) already knows them"
 else
-    echo "cargo pgrx init --pg15 $PG_CONFIG"
-    cargo pgrx init --pg15 "$PG_CONFIG"
+    # init forgets versions it is not given: give it every one.
+    init_args=()
+    for v in $PG_VERSIONS; do init_args+=(--pg"$v" "${PG_CONFIGS[$v]}"); done
+    echo "cargo pgrx init ${init_args[*]}"
+    cargo pgrx init "${init_args[@]}"
 fi
 
 step "cargo fmt --all -- --check"
@@ -86,6 +95,10 @@ for dir in generator core extension tests; do
     fi
 done
 cargo clippy "${packages[@]}" --all-targets -- -D warnings
+# The extension's code for PostgreSQL 18 (its cfg branches in extension/src/compat.rs) too.
+if [ -f extension/Cargo.toml ] && [[ " $PG_VERSIONS " == *" 18 "* ]]; then
+    (cd extension && cargo clippy --all-targets --no-default-features --features pg18 -- -D warnings)
+fi
 
 step "cargo test -p rowsec (the generator)"
 cargo test -p rowsec 2>&1 | tally
@@ -93,26 +106,28 @@ cargo test -p rowsec 2>&1 | tally
 step "cargo test -p rowsec-core (the extension's logic, without pgrx or PostgreSQL)"
 cargo test -p rowsec-core 2>&1 | tally
 
-if [ -f extension/Cargo.toml ]; then
-    step "extension tests: cargo pgrx test pg15"
-    # The test cluster runs as postgres: give it a directory it owns.
-    as_root rm -rf "$PGRX_TEST_DATA"
-    (cd extension && cargo pgrx test pg15 --runas postgres --pgdata "$PGRX_TEST_DATA") 2>&1 | tally
+export ROWSEC_PG_BIN
+for v in $PG_VERSIONS; do
+    PG_CONFIG=${PG_CONFIGS[$v]}
+    ROWSEC_PG_BIN=$("$PG_CONFIG" --bindir)
 
-    step "install the extension into the private PostgreSQL 15"
+    step "PostgreSQL $v: extension tests (cargo pgrx test pg$v)"
+    # The test cluster runs as postgres: give it a directory it owns.
+    as_root rm -rf "$PGRX_TEST_DATA-$v"
+    (cd extension && cargo pgrx test "pg$v" --runas postgres --pgdata "$PGRX_TEST_DATA-$v") 2>&1 | tally
+
+    step "PostgreSQL $v: install the extension into the private copy"
     (cd extension && as_root cargo pgrx install --pg-config "$PG_CONFIG")
 
-    step "extension: cache invalidation across two concurrent sessions"
+    step "PostgreSQL $v: cache invalidation across two concurrent sessions"
     bash extension/tests/two_sessions.sh
 
-    step "README walk-through, run verbatim on a throwaway cluster (tests/readme.sh)"
+    step "PostgreSQL $v: README walk-through, run verbatim on a throwaway cluster (tests/readme.sh)"
     bash tests/readme.sh
-else
-    echo "skipping the extension: not in the repository yet"
-fi
 
-step "end-to-end tests: cargo test -p rowsec-e2e"
-cargo test -p rowsec-e2e -- --nocapture 2>&1 | tally
+    step "PostgreSQL $v: end-to-end tests (cargo test -p rowsec-e2e)"
+    cargo test -p rowsec-e2e -- --nocapture 2>&1 | tally
+done
 
 step "all checks passed ($ROOT)"
 passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$RESULTS" | awk '{ s += $1 } END { print s + 0 }')

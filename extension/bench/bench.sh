@@ -15,7 +15,13 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=tests/pg.sh
 source "$ROOT/tests/pg.sh"
-BIN=${ROWSEC_PG_BIN:-$("$(private_pg 15 /usr/lib/postgresql/15/bin/pg_config)" --bindir)}
+# ROWSEC_PG_VERSION=18 benchmarks on the private PostgreSQL 18 (tests/pg.sh) instead of 15.
+case "${ROWSEC_PG_VERSION:-15}" in
+    15) default_config() { private_pg 15 "${SYSTEM_PG15_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"; } ;;
+    18) default_config() { wheel_pg18; } ;;
+    *) echo "ROWSEC_PG_VERSION must be 15 or 18" >&2; exit 2 ;;
+esac
+BIN=${ROWSEC_PG_BIN:-$("$(default_config)" --bindir)}
 export PGRX_HOME=${PGRX_HOME:-$ROOT/target/pgrx-home}
 PORT=${PORT:-$(free_port)}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HERE/../target}

@@ -143,8 +143,7 @@ pub fn extension_relation(name: &CStr) -> Option<pg_sys::Oid> {
 /// table by position would turn other data (or pointers) into keys and ids.
 unsafe fn check_layout(rel: pg_sys::Relation, layout: &[OwnColumn]) -> Result<(), RowsecError> {
     unsafe {
-        let desc = &*(*rel).rd_att;
-        let attrs = desc.attrs.as_slice(desc.natts as usize);
+        let attrs = crate::compat::attributes((*rel).rd_att);
         for (i, want) in layout.iter().enumerate() {
             let found = match attrs.get(i) {
                 None => "nothing".to_owned(),

@@ -15,6 +15,7 @@ mod admin;
 mod cache;
 mod callsite;
 mod catalog;
+mod compat;
 mod errors;
 mod identity;
 mod owner;

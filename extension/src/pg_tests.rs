@@ -1,4 +1,4 @@
-// In-database tests: `cargo pgrx test pg15 --runas postgres --pgdata /tmp/rowsec-pgrx-data`.
+// In-database tests: `cargo pgrx test pg15 --runas postgres --pgdata /tmp/rowsec-pgrx-data` (or pg18).
 // Each test runs in its own backend and transaction (rolled back), with its own schema and roles
 // named after it, so tests do not see each other's data.
 
@@ -575,8 +575,8 @@ fn a_large_subtree_is_estimated_as_large() {
 fn policy_functions_answer_inside_parallel_workers() {
     big("pw");
     run("SET LOCAL max_parallel_workers_per_gather = 2; SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0;
-         SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off;
-         SET LOCAL force_parallel_mode = on;");
+         SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off;");
+    run(&format!("SET LOCAL {} = on", crate::compat::FORCE_PARALLEL_SETTING));
     run("SET ROLE pw_u2000");
     let plan = explain("SELECT count(*) FROM pw.big WHERE rowsec.in_subtree(owner_id)");
     assert!(plan.contains("Parallel Seq Scan"), "{plan}");

@@ -11,8 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use postgres::{Client, NoTls};
 
-/// Where the server binaries live: `ROWSEC_PG_BIN` (tests/run.sh points it at its private copy,
-/// see tests/pg.sh), else the directory of the `pg_config` on PATH, else Debian's PostgreSQL 15.
+/// Where the server binaries live: `ROWSEC_PG_BIN` (tests/run.sh points it at each private
+/// copy in turn, 15 and 18, see tests/pg.sh), else the directory of the `pg_config` on PATH.
 pub fn pg_bin() -> &'static str {
     static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
@@ -25,7 +25,7 @@ pub fn pg_bin() -> &'static str {
             .ok()
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_else(|| "/usr/lib/postgresql/15/bin".to_owned())
+            .expect("set ROWSEC_PG_BIN to the bin directory of a PostgreSQL with the extension installed (tests/run.sh does), or put its pg_config on PATH")
     })
 }
 

@@ -111,3 +111,40 @@ fn under_login_identity_setting_a_person_id_changes_nothing() {
     let after = keys(&mut c, "SELECT id FROM crm.accounts").unwrap();
     assert_eq!(before, after);
 }
+
+/// PostgreSQL 16 and later can grant a pool login its roles WITH INHERIT FALSE, SET TRUE: the
+/// login holds no privilege of its own, so a transaction that forgets `SET LOCAL ROLE` reads
+/// nothing instead of the union of every role. README recommends it; this checks it does that.
+#[test]
+fn on_16_and_later_a_pool_login_without_inherit_reads_nothing_until_it_switches_role() {
+    let env = env();
+    let db = env.database_for(&setting_spec_path());
+    let mut admin = env.cluster.admin(&db);
+    let version: i32 = admin.query_one("SELECT current_setting('server_version_num')::int", &[]).unwrap().get(0);
+    if version < 160000 {
+        eprintln!("PostgreSQL {version}: GRANT ... WITH INHERIT FALSE needs 16 or later; checked on 18");
+        return;
+    }
+    let roles: Vec<&str> = env.setting_spec.roles.keys().map(String::as_str).collect();
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_pool_switching') THEN \
+             CREATE ROLE app_pool_switching LOGIN; END IF; END $$; \
+             GRANT {} TO app_pool_switching WITH INHERIT FALSE, SET TRUE;",
+            roles.join(", ")
+        ))
+        .unwrap();
+    let mut switching = env.cluster.connect("app_pool_switching", &db).unwrap();
+    let (_, mut inheriting) = pool();
+
+    // Forgetting SET ROLE: the inheriting pool reads through every role, the other reads nothing.
+    let forgot = "SET LOCAL app.person_id = '20'";
+    assert!(!accounts_seen(&mut inheriting, forgot).unwrap().is_empty());
+    assert_eq!(accounts_seen(&mut switching, forgot), Err(Outcome::PermissionDenied));
+
+    // Switching: both see exactly what rep 20's role gives.
+    let switched = "SET LOCAL ROLE sales_rep; SET LOCAL app.person_id = '20'";
+    let seen = accounts_seen(&mut switching, switched).unwrap();
+    assert!(!seen.is_empty());
+    assert_eq!(Ok(seen), accounts_seen(&mut inheriting, switched));
+}

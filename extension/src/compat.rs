@@ -1,0 +1,31 @@
+//! What differs between the PostgreSQL versions rowsec builds for (features `pg15`, `pg18`), in
+//! one place: the rest of the extension is the same source for every version.
+
+use pgrx::pg_sys;
+
+/// The setting that makes the planner use parallel workers even for cheap plans (tests use it to
+/// run policy functions inside workers): `force_parallel_mode` until 15, then renamed.
+#[cfg(all(any(test, feature = "pg_test"), feature = "pg15"))]
+pub const FORCE_PARALLEL_SETTING: &str = "force_parallel_mode";
+#[cfg(all(any(test, feature = "pg_test"), not(feature = "pg15")))]
+pub const FORCE_PARALLEL_SETTING: &str = "debug_parallel_query";
+
+/// The attributes of a tuple descriptor. From 18 on, PostgreSQL keeps a compact array first and
+/// the full `pg_attribute` rows after it, so `attrs` is gone.
+///
+/// # Safety
+/// `desc` must point to a valid tuple descriptor that outlives the returned slice.
+pub unsafe fn attributes<'a>(desc: *const pg_sys::TupleDescData) -> &'a [pg_sys::FormData_pg_attribute] {
+    unsafe {
+        let natts = (*desc).natts as usize;
+        #[cfg(feature = "pg15")]
+        {
+            (*desc).attrs.as_slice(natts)
+        }
+        #[cfg(not(feature = "pg15"))]
+        {
+            let full = (*desc).compact_attrs.as_ptr().add(natts).cast::<pg_sys::FormData_pg_attribute>();
+            std::slice::from_raw_parts(full, natts)
+        }
+    }
+}
