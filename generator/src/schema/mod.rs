@@ -84,7 +84,7 @@ impl Schema {
         let mut reader = Reader { ddl, schema: Schema::default(), creation_schema: None };
         for piece in pieces {
             match piece {
-                Piece::Meta { text, .. } => {
+                Piece::Meta { text } => {
                     let command = text.split_whitespace().next().unwrap_or(text);
                     reader.skip(command.to_owned());
                 }
@@ -109,7 +109,7 @@ impl Schema {
         Some(self.tables.get(table)?.iter().map(|(c, _)| c.as_str()))
     }
 
-    /// `6 tables read; skipped 63 statements (ALTER TABLE ... ADD CONSTRAINT 15, SET 11, ...)`:
+    /// `6 tables read; skipped 65 statements (ALTER TABLE ... ADD CONSTRAINT 17, SET 11, ...)`:
     /// the most frequent kinds first, the rest summed up.
     pub fn describe(&self) -> String {
         const SHOWN: usize = 4;
@@ -122,10 +122,12 @@ impl Schema {
         }
         let mut kinds: Vec<(&String, &usize)> = self.skipped.iter().collect();
         kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let mut parts: Vec<String> = kinds.iter().take(SHOWN).map(|(k, c)| format!("{k} {c}")).collect();
-        if kinds.len() > SHOWN {
-            let rest: usize = kinds[SHOWN..].iter().map(|(_, c)| **c).sum();
-            parts.push(format!("and {rest} more of {} other kinds", kinds.len() - SHOWN));
+        // Summing up a single kind would not be shorter than naming it.
+        let shown = if kinds.len() <= SHOWN + 1 { kinds.len() } else { SHOWN };
+        let mut parts: Vec<String> = kinds[..shown].iter().map(|(k, c)| format!("{k} {c}")).collect();
+        if kinds.len() > shown {
+            let rest: usize = kinds[shown..].iter().map(|(_, c)| **c).sum();
+            parts.push(format!("and {rest} more of {} other kinds", kinds.len() - shown));
         }
         let s = if total == 1 { "" } else { "s" };
         out.push_str(&format!("; skipped {total} statement{s} ({})", parts.join(", ")));
@@ -417,6 +419,19 @@ mod tests {
             "6 tables read; skipped 65 statements (ALTER TABLE ... ADD CONSTRAINT 17, ALTER TABLE ... OWNER TO 11, \
              SET 11, CREATE INDEX 7, and 19 more of 7 other kinds)"
         );
+    }
+
+    #[test]
+    fn the_summary_of_what_was_skipped_names_each_kind_when_it_is_short() {
+        let five = Schema::parse(
+            "SET a = 1; SET b = 2; GRANT x TO y; COMMENT ON TABLE t IS 'c'; CREATE VIEW v AS SELECT 1; DO $$ $$;",
+        )
+        .unwrap();
+        assert_eq!(
+            five.describe(),
+            "0 tables read; skipped 6 statements (SET 2, COMMENT ON 1, CREATE VIEW 1, DO 1, GRANT 1)"
+        );
+        assert_eq!(Schema::parse("CREATE TABLE t (id int)").unwrap().describe(), "1 table read; no statement skipped");
     }
 
     #[test]
