@@ -181,6 +181,9 @@ fn protect(
     if !table.columns.is_empty() {
         let classes: Vec<String> = table.columns.iter().map(|(c, k)| format!("{c}: {k}")).collect();
         let _ = writeln!(s, "-- Classed columns: {}", Comment(classes.join(", ")));
+        if schema.is_none() {
+            classed_columns(s, table);
+        }
     }
 
     privileges(s, names, t, &quoted, grants, schema);
@@ -204,6 +207,14 @@ fn protect(
         let comment = always_comment(&quoted.to_string());
         let _ = writeln!(s, "{}", CommentOnPolicy { name: &name, table: &quoted, comment: &comment });
     }
+}
+
+/// Without `--schema` nothing checked the classed columns' names: the script stops, naming
+/// the table and the columns, before anything depends on them.
+fn classed_columns(s: &mut String, table: &Table) {
+    let classed: Vec<&str> = table.columns.keys().map(String::as_str).collect();
+    template::CLASSED_COLUMNS
+        .render(s, &[("table", Value::Regclass(&table.name)), ("classed", Value::Literals(classed))]);
 }
 
 fn privileges(

@@ -23,6 +23,9 @@ pub static CONVERGE: Template =
 /// Refuses to go on while PUBLIC holds privileges on a table with classed columns.
 pub static PUBLIC_CHECK: Template =
     Template::new("compile/public_check.sql", include_str!("../../../sql/compile/public_check.sql"));
+/// Stops the script when a classed column does not exist (no `--schema`).
+pub static CLASSED_COLUMNS: Template =
+    Template::new("compile/classed_columns.sql", include_str!("../../../sql/compile/classed_columns.sql"));
 /// Column-level grants whose column list is read from the catalog (no `--schema`).
 pub static COLUMN_GRANTS: Template =
     Template::new("compile/column_grants.sql", include_str!("../../../sql/compile/column_grants.sql"));
@@ -31,7 +34,7 @@ pub static SEQUENCE_GRANTS: Template =
     Template::new("compile/sequence_grants.sql", include_str!("../../../sql/compile/sequence_grants.sql"));
 
 /// Every template, for tests.
-pub static ALL: [&Template; 5] = [&ROLES, &CONVERGE, &PUBLIC_CHECK, &COLUMN_GRANTS, &SEQUENCE_GRANTS];
+pub static ALL: [&Template; 6] = [&ROLES, &CONVERGE, &PUBLIC_CHECK, &CLASSED_COLUMNS, &COLUMN_GRANTS, &SEQUENCE_GRANTS];
 
 /// A value for a placeholder. Each prints as SQL through [`Ident`] or [`Literal`].
 #[derive(Debug, Clone)]
