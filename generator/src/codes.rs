@@ -85,6 +85,8 @@ codes! {
     TableNotInSchema = "E1502" "table-not-in-schema",
     ColumnNotInSchema = "E1503" "column-not-in-schema",
     ColumnType = "E1504" "column-type",
+    /// A CREATE or ALTER TABLE in `--schema` whose columns rowsec cannot know.
+    SchemaUnsupported = "E1505" "schema-unsupported",
 
     AlwaysSyntax = "E1601" "always-syntax",
     AlwaysNotOneExpression = "E1602" "always-not-one-expression",

@@ -82,6 +82,31 @@ pub struct Report {
     pub file: String,
     pub source: String,
     pub diagnostics: Vec<Diagnostic>,
+    /// What the command did not do, said after the count.
+    pub outcome: Outcome,
+}
+
+/// What follows from the problems of a report, for the command that reads it: `check` never
+/// writes SQL, so "no SQL was written" would tell its user nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Outcome {
+    /// `compile`
+    #[default]
+    NoSqlWritten,
+    /// `check` and `matrix`, for problems in the spec.
+    SpecInvalid,
+    /// `check`, for problems in the `--schema` file: the spec was not checked against it.
+    SpecNotChecked,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::NoSqlWritten => "no SQL was written",
+            Outcome::SpecInvalid => "the spec is invalid",
+            Outcome::SpecNotChecked => "the spec was not checked",
+        }
+    }
 }
 
 impl fmt::Display for Report {
@@ -107,7 +132,7 @@ impl fmt::Display for Report {
             }
         }
         let n = diagnostics.len();
-        write!(f, "{}: {} problem{} found; no SQL was written", self.file, n, if n == 1 { "" } else { "s" })
+        write!(f, "{}: {} problem{} found; {}", self.file, n, if n == 1 { "" } else { "s" }, self.outcome.as_str())
     }
 }
 

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use diagnostic::Report;
+pub use diagnostic::{Outcome, Report};
 pub use model::Spec;
 pub use schema::Schema;
 
@@ -64,6 +64,7 @@ pub fn load(spec_path: &Path, schema_path: Option<&Path>) -> Result<Loaded, Erro
                     file: path.display().to_string(),
                     source: ddl.clone(),
                     diagnostics: vec![d],
+                    outcome: Outcome::default(),
                 })
             })?;
             Some(schema)
@@ -76,10 +77,26 @@ pub fn load(spec_path: &Path, schema_path: Option<&Path>) -> Result<Loaded, Erro
 /// Like [`load()`], from text already in memory.
 pub fn load_str(file: &str, source: &str, schema: Option<Schema>) -> Result<Loaded, Error> {
     let spec = load::load_spec(source, schema.as_ref()).map_err(|diagnostics| {
-        Error::InvalidSpec(Report { file: file.to_owned(), source: source.to_owned(), diagnostics })
+        Error::InvalidSpec(Report {
+            file: file.to_owned(),
+            source: source.to_owned(),
+            diagnostics,
+            outcome: Outcome::default(),
+        })
     })?;
     let sha256 = Sha256::digest(source.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     Ok(Loaded { spec, schema, file: file.to_owned(), sha256 })
+}
+
+impl Error {
+    /// The same error, saying `outcome` after its count of problems.
+    pub fn with_outcome(self, spec: Outcome, schema: Outcome) -> Error {
+        match self {
+            Error::InvalidSpec(report) => Error::InvalidSpec(Report { outcome: spec, ..report }),
+            Error::InvalidSchema(report) => Error::InvalidSchema(Report { outcome: schema, ..report }),
+            other => other,
+        }
+    }
 }
 
 pub use sql::script::{LockTimeout, Options};

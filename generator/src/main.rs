@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use rowsec_generator::matrix::{self, Format};
-use rowsec_generator::{LockTimeout, Options};
+use rowsec_generator::{LockTimeout, Options, Outcome};
 
 #[derive(Parser)]
 #[command(name = "rowsec", version, about = "Compile a declarative CRM access spec into PostgreSQL row-level security")]
@@ -24,17 +24,19 @@ enum Command {
     Check {
         /// The spec file (YAML).
         spec: PathBuf,
-        /// A DDL file (CREATE TABLE ...) to check every table and column against.
+        /// The database's DDL (plain CREATE TABLE ..., or pg_dump --schema-only output) to check
+        /// every table and column against.
         #[arg(long)]
         schema: Option<PathBuf>,
     },
     /// Compile a spec into one SQL script (a single transaction, safe to re-run).
     #[command(
-        after_help = "Example:\n  rowsec compile examples/crm.yaml --schema examples/crm-schema.sql -o crm.sql\n  psql -v ON_ERROR_STOP=1 -f crm.sql\n\nExit status: 0 written, 2 invalid input (nothing written), 1 internal error."
+        after_help = "Example:\n  rowsec compile examples/crm.yaml --schema examples/crm-schema.sql -o crm.sql\n  psql -v ON_ERROR_STOP=1 -f crm.sql\n\nExit status: 0 written, 2 invalid input (nothing written), 1 internal error.\nWithout --schema, the script checks the tables and columns it names when it runs."
     )]
     Compile {
         spec: PathBuf,
-        /// Check against this DDL and write explicit column lists in column-level GRANTs.
+        /// Check against this DDL (plain, or pg_dump --schema-only output) and write explicit
+        /// column lists in column-level GRANTs.
         #[arg(long)]
         schema: Option<PathBuf>,
         /// Write the script here instead of standard output.
@@ -104,15 +106,31 @@ impl From<rowsec_generator::Error> for Failure {
     }
 }
 
+/// What was and was not checked against a database schema, on stderr: standard output is the
+/// summary or the SQL. `compile` scripts check names when they run.
+fn schema_note(loaded: &rowsec_generator::Loaded, at_apply_time: &str) {
+    match &loaded.schema {
+        Some(schema) => eprintln!("note: schema: {}", schema.describe()),
+        None => eprintln!(
+            "note: no --schema given: table and column names were not checked against a database schema; {at_apply_time}"
+        ),
+    }
+}
+
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Check { spec, schema } => {
-            let loaded = rowsec_generator::load(&spec, schema.as_deref())?;
+            let loaded = rowsec_generator::load(&spec, schema.as_deref())
+                .map_err(|e| e.with_outcome(Outcome::SpecInvalid, Outcome::SpecNotChecked))?;
             print!("{}", rowsec_generator::summary::render(&loaded));
+            if loaded.schema.is_none() {
+                schema_note(&loaded, "give --schema with the database's DDL (pg_dump --schema-only) to check them");
+            }
             Ok(())
         }
         Command::Compile { spec, schema, output, lock_timeout, drop_roles_with_members } => {
             let loaded = rowsec_generator::load(&spec, schema.as_deref())?;
+            schema_note(&loaded, "the script checks them when it runs");
             let options = Options { lock_timeout, drop_roles_with_members };
             let sql = rowsec_generator::compile_with(&loaded, &options);
             match output {
@@ -122,7 +140,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Matrix { spec, format } => {
-            let loaded = rowsec_generator::load(&spec, None)?;
+            let loaded = rowsec_generator::load(&spec, None)
+                .map_err(|e| e.with_outcome(Outcome::SpecInvalid, Outcome::SpecInvalid))?;
             print!("{}", matrix::render(&matrix::build(&loaded), format.into()));
             Ok(())
         }

@@ -12,8 +12,9 @@ pub fn render(loaded: &Loaded) -> String {
     let d = &spec.directory;
     let mut s = String::new();
     let _ = writeln!(s, "{}: valid (version {}, sha256 {})", loaded.file, spec.version, &loaded.sha256[..12]);
-    if loaded.schema.is_some() {
+    if let Some(schema) = &loaded.schema {
         let _ = writeln!(s, "  tables and columns checked against the schema");
+        let _ = writeln!(s, "  schema: {}", schema.describe());
     }
     let opt = |c: &Option<String>| c.clone().unwrap_or_else(|| "-".into());
     let _ = writeln!(
@@ -53,17 +54,30 @@ pub fn render(loaded: &Loaded) -> String {
         Scope::Subtree => 's',
         Scope::All => 'A',
     };
-    let width = spec.roles.keys().map(String::len).max().unwrap_or(4).max(4);
-    let header: Vec<String> =
-        spec.tables.values().map(|t| format!("{:<8}", t.name.name.chars().take(8).collect::<String>())).collect();
+    let width = spec.roles.keys().map(|r| r.chars().count()).max().unwrap_or(4).max(4);
+    // Each column as wide as its table's name, which is never cut: names alike but for their
+    // ends (`opportunities`, `opportunity_lines`) must stay apart. The schema is left out
+    // unless two tables share a name.
+    let short = |t: &crate::model::Table| {
+        let shared = spec.tables.keys().filter(|q| q.name == t.name.name).count() > 1;
+        if shared {
+            t.name.dotted().to_string()
+        } else {
+            t.name.name.clone()
+        }
+    };
+    let names: Vec<String> = spec.tables.values().map(short).collect();
+    let widths: Vec<usize> = names.iter().map(|n| n.chars().count().max(Command::ALL.len())).collect();
+    let header: Vec<String> = names.iter().zip(&widths).map(|(n, w)| format!("{n:<w$}")).collect();
     let _ = writeln!(s, "  {:<width$}  {}  fields", "role", header.join(" "));
     for r in spec.roles.values() {
         let cells: Vec<String> = spec
             .tables
             .values()
-            .map(|t| {
+            .zip(&widths)
+            .map(|(t, w)| {
                 let c: String = Command::ALL.iter().map(|&c| letter(scope(&spec.levels, r, &t.name, c))).collect();
-                format!("{c:<8}")
+                format!("{c:<w$}")
             })
             .collect();
         let fields: Vec<String> = r.fields.iter().map(|(k, v)| format!("{k}={}", v.as_str())).collect();
@@ -77,4 +91,36 @@ pub fn render(loaded: &Loaded) -> String {
     }
     let _ = writeln!(s, "  (A all, s subtree, t team, o own, - none; `rowsec matrix` has the full table)");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+    use crate::load_str;
+
+    fn grid(spec: &str) -> Vec<String> {
+        let summary = render(&load_str("s.yaml", spec, None).unwrap());
+        summary.lines().skip_while(|l| !l.starts_with("roles (")).skip(1).map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_role_grid_names_every_table_in_full_and_keeps_its_columns_aligned() {
+        let lines = grid(include_str!("../../examples/crm.yaml"));
+        assert_eq!(lines[0], "  role            accounts activities contacts invoices opportunities  fields");
+        let opportunities = lines[0].find("opportunities").unwrap();
+        let sales_rep = lines.iter().find(|l| l.starts_with("  sales_rep ")).unwrap();
+        assert_eq!(&sales_rep[opportunities..opportunities + 4], "tooo");
+    }
+
+    #[test]
+    fn tables_of_the_same_name_in_two_schemas_are_told_apart() {
+        let spec = "version: 1\n\
+            directory: { table: hr.people, id: id, manager: manager_id }\n\
+            identity: { setting: app.person }\n\
+            tables:\n  eu.deals: { key: id, owner: owner_id }\n  us.deals: { key: id, owner: owner_id }\n  us.x: { key: id, owner: owner_id }\n\
+            roles:\n  rep: { tables: { us.deals: { select: own } } }\n";
+        let lines = grid(spec);
+        assert_eq!(lines[0], "  role  eu.deals us.deals x     fields");
+        assert_eq!(lines[1], "  rep   ----     o---     ----  -");
+    }
 }

@@ -24,7 +24,7 @@ fn every_bad_spec_is_rejected_with_its_place_and_a_fix() {
     });
 }
 
-/// Like squawk's rules, each code has a small file that shows it. The two about files rather
+/// Like squawk's rules, each code has a small file that shows it. The three about files rather
 /// than specs are shown in cli.rs.
 #[test]
 fn every_diagnostic_code_has_a_bad_spec_that_shows_it() {
@@ -37,9 +37,33 @@ fn every_diagnostic_code_has_a_bad_spec_that_shows_it() {
             shown.extend(report.diagnostics.iter().map(|d| d.code.code()));
         }
     }
-    for code in Code::ALL.iter().filter(|c| ![Code::UnreadableFile, Code::SchemaSyntax].contains(c)) {
+    for code in
+        Code::ALL.iter().filter(|c| ![Code::UnreadableFile, Code::SchemaSyntax, Code::SchemaUnsupported].contains(c))
+    {
         assert!(shown.contains(code.code()), "no file in tests/bad-specs shows {code}");
     }
+}
+
+/// One mistake, one problem: a file that starts with `# problems: N` is rejected with exactly N
+/// problems, none of them a consequence of another (a misspelt scope is not reported again as
+/// every role's "may update but may not select").
+#[test]
+fn a_mistake_is_reported_once_and_not_again_through_what_follows_from_it() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-specs");
+    let mut counted = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        let Some(n) = source.lines().next().and_then(|l| l.strip_prefix("# problems: ")) else { continue };
+        let n: usize = n.trim().parse().unwrap();
+        let label = path.file_name().unwrap().to_string_lossy();
+        let Err(Error::InvalidSpec(report)) = load_str(&label, &source, Some(schema())) else {
+            panic!("{label} accepted")
+        };
+        assert_eq!(report.diagnostics.len(), n, "{report}");
+        counted += 1;
+    }
+    assert!(counted >= 12, "only {counted} files say how many problems they have");
 }
 
 #[test]

@@ -73,3 +73,10 @@ fn the_matrix_json_is_stable() {
     insta::assert_snapshot!("crm_matrix_json", matrix::render(&matrix::build(&loaded), matrix::Format::Json));
     insta::assert_snapshot!("crm_matrix_text", matrix::render(&matrix::build(&loaded), matrix::Format::Text));
 }
+
+/// `rowsec check`'s summary, reviewed in diffs like the matrix.
+#[test]
+fn the_check_summary_is_stable() {
+    let loaded = load_str("examples/crm.yaml", include_str!("../../examples/crm.yaml"), None).unwrap();
+    insta::assert_snapshot!("crm_summary", rowsec_generator::summary::render(&loaded));
+}

@@ -1,5 +1,6 @@
 --! Column-level grants for a role that lacks some column classes, when the columns are not
 --! known at compile time (no --schema): every column but the hidden ones, read from the catalog.
+--! That the hidden columns exist was checked before, once per table (classed_columns.sql).
 --! Rendered by generator/src/sql/script.rs (`privileges`); lines starting with --! are left out.
 --!   {{hidden_columns}}  the classed columns the role may not use, as literals
 --!   {{table}}           the table, as a regclass
@@ -10,10 +11,6 @@ DECLARE
     hidden name[] := ARRAY[{{hidden_columns}}];
     cols text;
 BEGIN
-    IF EXISTS (SELECT pg_catalog.unnest(hidden) EXCEPT SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = {{table}} AND attnum > 0 AND NOT attisdropped) THEN
-        RAISE EXCEPTION 'a classed column of % does not exist', {{table}} USING ERRCODE = 'undefined_column',
-            HINT = 'fix `columns` of this table in the spec; rowsec compile --schema checks it before SQL is written';
-    END IF;
     SELECT pg_catalog.string_agg(pg_catalog.quote_ident(attname), ', ' ORDER BY attnum) INTO cols
     FROM pg_catalog.pg_attribute
     WHERE attrelid = {{table}} AND attnum > 0 AND NOT attisdropped AND attname <> ALL (hidden);

@@ -19,17 +19,19 @@ pub(super) fn check(r: &mut Reader, parts: &Parts, places: &Places, schema: Opti
     }
     for (name, table) in &parts.tables {
         let place = &places.tables[name];
-        for column in table.columns.keys() {
-            check.column(name, column, place.columns[column], |_| true, "", "`columns`");
-        }
         if let (Some(sql), Some(span)) = (&table.always, place.always) {
             let known = schema.and_then(|s| s.tables.get(name)).map(Vec::as_slice);
             for p in always::check(sql, known) {
                 check.r.error(p.code, span, p.message, p.hint);
             }
         }
+        // A table missing from the schema has no columns to check: saying so of each would
+        // repeat one mistake.
         if !check.table_exists(name, place.name, &format!("table `{}`", place.written), &place.written) {
             continue;
+        }
+        for column in table.columns.keys() {
+            check.column(name, column, place.columns[column], |_| true, "", "`columns`");
         }
         // The extension keys shares and its registry by bigint (protect_table checks it too).
         if let (Some(key), Some(span)) = (&table.key, place.key) {

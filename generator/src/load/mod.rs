@@ -6,6 +6,10 @@
 //!    each thing was written (`Places`);
 //! 2. `references` checks what the parts say about each other, over the parts as built;
 //! 3. `against_schema` checks the tables, columns and `always` rules against `--schema`.
+//!
+//! One mistake, one problem: where a part could not be read (reported in step 1), the checks
+//! of steps 2 and 3 conclude nothing from it (`Places` notes what was not read), so a misspelt
+//! scope is reported once, not again as every role's update without select.
 
 mod against_schema;
 mod directory;
@@ -74,6 +78,8 @@ struct Places {
     identity: Option<Span>,
     levels: levels::LevelPlaces,
     tables: BTreeMap<QualifiedName, tables::TablePlaces>,
+    /// What of `tables` could not be read.
+    unread_tables: tables::Unread,
     roles: BTreeMap<String, roles::RolePlaces>,
 }
 
@@ -110,8 +116,9 @@ fn read(r: &mut Reader, root: &Node) -> Option<(Parts, Places)> {
         levels
     });
     let tables = top.get("tables").map_or_else(BTreeMap::new, |node| {
-        let (tables, place) = tables::read(r, node);
+        let (tables, place, unread) = tables::read(r, node);
         places.tables = place;
+        places.unread_tables = unread;
         tables
     });
     let roles = top.get("roles").map_or_else(BTreeMap::new, |node| {

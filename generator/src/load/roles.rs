@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::levels;
 use super::reader::Reader;
 use crate::diagnostic::{suggestion, Code, Span};
-use crate::model::{Access, Role, TableOverride, TableSelector};
+use crate::model::{Access, Command, Role, TableOverride, TableSelector};
 use crate::names::{longest_policy_name, MAX_IDENTIFIER_BYTES};
 use crate::yaml::{Node, NodeKind};
 
@@ -21,6 +21,11 @@ pub(super) struct RolePlaces {
     pub tables: BTreeMap<TableSelector, (Span, String)>,
     /// class -> where it was named (also when its access is not valid)
     pub fields: BTreeMap<String, Span>,
+    /// selector -> command -> where the override's scope was written
+    pub scopes: BTreeMap<TableSelector, BTreeMap<Command, Span>>,
+    /// The level or an override could not be read (already reported): the role's scopes are
+    /// not what the author meant, so nothing is concluded from them.
+    pub incomplete: bool,
 }
 
 pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTreeMap<String, RolePlaces>) {
@@ -32,7 +37,17 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
             continue;
         }
         let what = format!("role `{name}`");
-        let mut place = RolePlaces { name: k.span, level: None, tables: BTreeMap::new(), fields: BTreeMap::new() };
+        let mut place = RolePlaces {
+            name: k.span,
+            level: None,
+            tables: BTreeMap::new(),
+            fields: BTreeMap::new(),
+            scopes: BTreeMap::new(),
+            incomplete: false,
+        };
+        // Problems from here to the end of `tables` (a misspelt `level` key included) make
+        // the role's scopes uncertain.
+        let before = r.diagnostics.len();
         let Some(f) = r.fields(v, &what, KEYS, &[], k.span) else {
             // `role:` with nothing under it: a role with no privileges.
             if v.is_null() {
@@ -76,13 +91,16 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
                     }
                     _ => {
                         let what = format!("{what} on `{}`", sk.as_str().unwrap_or(""));
-                        TableOverride::Commands(levels::scopes(r, sv, &what).0)
+                        let read = levels::scopes(r, sv, &what);
+                        place.scopes.insert(selector.clone(), read.places);
+                        TableOverride::Commands(read.scopes)
                     }
                 };
                 place.tables.insert(selector.clone(), (sk.span, written));
                 overrides.insert(selector, o);
             }
         }
+        place.incomplete = r.diagnostics.len() != before;
         let mut fields = BTreeMap::new();
         if let Some(fl) = f.get("fields").and_then(|n| r.entries(n, &format!("`fields` of {what}"))) {
             for (class, ck, cv) in fl.items {

@@ -1,7 +1,7 @@
 //! `tables`: each protected table, its key and owner columns, classed columns, `always` rule
 //! and sharing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::reader::Reader;
 use crate::diagnostic::{Code, Span};
@@ -45,29 +45,71 @@ pub(super) struct TablePlaces {
     pub always: Option<Span>,
 }
 
+/// What of `tables` could not be read (already reported): a role naming a table or class there
+/// is not told that it is unknown, which would be a consequence, not a second mistake.
+#[derive(Default)]
+pub(super) struct Unread {
+    /// `tables` is not a mapping, or a table's name could not be read: any table may be meant.
+    pub any_table: bool,
+    /// Tables whose entry could not be read.
+    pub tables: BTreeSet<QualifiedName>,
+    /// Class names written in `columns`, also where the column or the class name was rejected.
+    pub classes: BTreeSet<String>,
+    /// Some table's `columns` could not be read: any class may be meant.
+    pub any_class: bool,
+}
+
 pub(super) fn read(
     r: &mut Reader,
     node: &Node,
-) -> (BTreeMap<QualifiedName, TableDraft>, BTreeMap<QualifiedName, TablePlaces>) {
+) -> (BTreeMap<QualifiedName, TableDraft>, BTreeMap<QualifiedName, TablePlaces>, Unread) {
     let mut tables = BTreeMap::new();
     let mut places = BTreeMap::new();
-    let Some(e) = r.entries(node, "`tables`") else { return (tables, places) };
+    let mut unread = Unread::default();
+    let Some(e) = r.entries(node, "`tables`") else {
+        unread.any_table = !node.is_null();
+        unread.any_class = unread.any_table;
+        return (tables, places, unread);
+    };
     for (text, k, v) in e.items {
-        let Some(name) = r.qualified_name(k, "a table name") else { continue };
+        let Some(name) = r.qualified_name(k, "a table name") else {
+            unread.any_table = true;
+            unread.any_class = true;
+            continue;
+        };
         r.check_not_reserved_schema(&name, k.span, "the table");
         if tables.contains_key(&name) {
             r.error(Code::DuplicateTable, k.span, format!("table `{text}` is listed twice"), "merge the two entries");
             continue;
         }
         let what = format!("table `{text}`");
-        let Some(f) = r.fields(v, &what, KEYS, &["key", "owner"], k.span) else { continue };
+        if v.is_null() {
+            // `crm.accounts:` with nothing under it: named, not described (one problem).
+            r.error(
+                Code::MissingKey,
+                k.span,
+                format!("{what} is missing the required keys `key` and `owner`"),
+                "add `key: <column>` and `owner: <column>` under it",
+            );
+        }
+        let Some(f) = r.fields(v, &what, KEYS, &["key", "owner"], k.span) else {
+            unread.tables.insert(name);
+            unread.any_class = true;
+            continue;
+        };
         let key = f.get("key").and_then(|n| r.identifier(n, "`key`"));
         let owner = f.get("owner").and_then(|n| r.identifier(n, "`owner`"));
         let sharing = f.get("sharing").and_then(|n| r.boolean(n, "`sharing`")).unwrap_or(false);
         let mut columns = BTreeMap::new();
         let mut column_places = BTreeMap::new();
-        if let Some(cols) = f.get("columns").and_then(|n| r.entries(n, &format!("`columns` of {what}"))) {
+        let columns_node = f.get("columns");
+        let cols = columns_node.and_then(|n| r.entries(n, &format!("`columns` of {what}")));
+        unread.any_class |= cols.is_none() && columns_node.is_some_and(|n| !n.is_null());
+        if let Some(cols) = cols {
             for (column, ck, cv) in cols.items {
+                let class = cv.as_str().map(str::to_owned);
+                unread.any_class |= class.is_none();
+                unread.classes.extend(class);
                 if !r.check_identifier(column, ck.span, "a column name") {
                     continue;
                 }
@@ -100,5 +142,5 @@ pub(super) fn read(
         );
         tables.insert(name.clone(), TableDraft { name, key, owner, columns, always, sharing });
     }
-    (tables, places)
+    (tables, places, unread)
 }

@@ -264,6 +264,9 @@ fn protect(
     let t = &table.name;
     let quoted = Quoted::table(t);
     let _ = writeln!(s, "\n-- ===== {} (spec: tables.{}) =====", Comment(&quoted), Comment(t.dotted()));
+    if !table.columns.is_empty() && schema.is_none() {
+        classed_columns(s, table);
+    }
     let mut body = String::new();
     let b = &mut body;
     let _ = writeln!(b, "PERFORM {};", api::protect_table(t, &table.key, &table.owner, table.sharing));
@@ -299,6 +302,14 @@ fn protect(
     sequences(b, t, grants);
     template::do_block(s, &body);
     s.push_str(&after);
+}
+
+/// Without `--schema` nothing checked the classed columns' names: the script stops, naming
+/// the table and the columns, before anything depends on them.
+fn classed_columns(s: &mut String, table: &Table) {
+    let classed: Vec<&str> = table.columns.keys().map(String::as_str).collect();
+    template::CLASSED_COLUMNS
+        .render(s, &[("table", Value::Regclass(&table.name)), ("classed", Value::Literals(classed))]);
 }
 
 /// GRANTs into `s`; the DO blocks of column grants whose columns are read when the script runs

@@ -23,6 +23,9 @@ pub static CONVERGE: Template =
 /// Refuses to go on while PUBLIC holds privileges on a table with classed columns.
 pub static PUBLIC_CHECK: Template =
     Template::new("compile/public_check.sql", include_str!("../../../sql/compile/public_check.sql"));
+/// Stops the script when a classed column does not exist (no `--schema`).
+pub static CLASSED_COLUMNS: Template =
+    Template::new("compile/classed_columns.sql", include_str!("../../../sql/compile/classed_columns.sql"));
 /// Column-level grants whose column list is read from the catalog (no `--schema`).
 pub static COLUMN_GRANTS: Template =
     Template::new("compile/column_grants.sql", include_str!("../../../sql/compile/column_grants.sql"));
@@ -36,7 +39,8 @@ pub static STATE: Template = Template::new("compile/state.sql", include_str!("..
 pub static SUMMARY: Template = Template::new("compile/summary.sql", include_str!("../../../sql/compile/summary.sql"));
 
 /// Every template, for tests.
-pub static ALL: [&Template; 7] = [&ROLES, &CONVERGE, &PUBLIC_CHECK, &COLUMN_GRANTS, &SEQUENCE_GRANTS, &STATE, &SUMMARY];
+pub static ALL: [&Template; 8] =
+    [&ROLES, &CONVERGE, &PUBLIC_CHECK, &CLASSED_COLUMNS, &COLUMN_GRANTS, &SEQUENCE_GRANTS, &STATE, &SUMMARY];
 
 /// Appends `DO $rowsec$ BEGIN <body> END $rowsec$;`, with another tag should `body` contain
 /// that one (a spec name or an `always` rule may), so nothing in the body can end the block.
