@@ -87,7 +87,7 @@ cargo fmt --all -- --check
 
 step "cargo clippy (every workspace crate present) -- -D warnings"
 packages=()
-for dir in generator core extension tests; do
+for dir in generator live cli core extension tests; do
     if [ -f "$dir/Cargo.toml" ]; then
         packages+=(-p "$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n1)")
     else
@@ -100,7 +100,13 @@ if [ -f extension/Cargo.toml ] && [[ " $PG_VERSIONS " == *" 18 "* ]]; then
     (cd extension && cargo clippy --all-targets --no-default-features --features pg18 -- -D warnings)
 fi
 
-step "cargo test -p rowsec (the generator)"
+step "cargo test -p rowsec-generator (spec, SQL generation, oracle; no database)"
+cargo test -p rowsec-generator 2>&1 | tally
+
+step "cargo test -p rowsec-live (live-database library, unit tests)"
+cargo test -p rowsec-live 2>&1 | tally
+
+step "cargo test -p rowsec (the CLI)"
 cargo test -p rowsec 2>&1 | tally
 
 step "cargo test -p rowsec-core (the extension's logic, without pgrx or PostgreSQL)"

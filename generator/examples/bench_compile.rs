@@ -1,6 +1,6 @@
 //! Benchmark (not a test): load and compile a generated spec with 2,000 tables and 200 roles.
 //!
-//!     cargo run --release -p rowsec --example bench_compile
+//!     cargo run --release -p rowsec-generator --example bench_compile
 //!
 //! Prints the median of several runs for each stage.
 

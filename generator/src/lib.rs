@@ -18,6 +18,7 @@ pub mod load;
 pub mod matrix;
 pub mod model;
 pub mod names;
+pub mod oracle;
 pub mod resolve;
 pub mod schema;
 pub mod sql;

@@ -12,7 +12,7 @@ use postgres::Client;
 use rowsec_generator::model::{QualifiedName, Spec};
 
 use crate::cluster::{repo_root, Cluster, Notices};
-use crate::oracle::Outcome;
+use rowsec_generator::oracle::{self, Outcome};
 
 #[derive(Debug, Clone)]
 pub struct Person {
@@ -27,11 +27,18 @@ pub struct Person {
     pub roles: Vec<&'static str>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Row {
-    pub key: i64,
-    pub owner: i64,
-    pub voided: bool,
+pub use rowsec_generator::oracle::Row;
+
+impl From<&Person> for oracle::Person {
+    fn from(p: &Person) -> oracle::Person {
+        oracle::Person {
+            id: p.id,
+            manager: p.manager,
+            team: p.team.map(|t| t.to_string()),
+            active: p.active,
+            roles: p.roles.iter().map(|r| r.to_string()).collect(),
+        }
+    }
 }
 
 pub fn login_of(id: i64) -> String {

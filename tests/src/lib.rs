@@ -1,6 +1,6 @@
-//! End-to-end harness for rowsec: a throwaway cluster, the CRM fixture, and an oracle of
-//! SPEC.md that the tests in `tests/tests/` compare the database against.
+//! End-to-end harness for rowsec: a throwaway cluster and the CRM fixture. The tests in
+//! `tests/tests/` compare the database against the oracle of SPEC.md in
+//! `rowsec_generator::oracle`.
 
 pub mod cluster;
 pub mod fixture;
-pub mod oracle;

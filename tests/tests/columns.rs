@@ -2,8 +2,8 @@
 
 use postgres::Client;
 use rowsec_e2e::fixture::{env, table, tables, try_rolled_back, Env, Tally};
-use rowsec_e2e::oracle::{Oracle, Outcome};
 use rowsec_generator::model::{Command, QualifiedName};
+use rowsec_generator::oracle::{Oracle, Outcome};
 
 /// Every column of a table with its SQL type, read from the catalog as superuser.
 fn columns(env: &Env, db: &str, t: &QualifiedName) -> Vec<(String, String)> {

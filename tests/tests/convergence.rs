@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use postgres::Client;
 use rowsec_e2e::cluster::repo_root;
 use rowsec_e2e::fixture::{compile, crm_spec_path, env, try_rolled_back};
-use rowsec_e2e::oracle::Outcome;
+use rowsec_generator::oracle::Outcome;
 
 /// Policies, table and column privileges, roles and memberships, as comparable lines (no OIDs).
 fn snapshot(c: &mut Client) -> BTreeSet<String> {

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use rowsec_e2e::fixture::{env, keys, rows, tables, try_rolled_back, Tally};
-use rowsec_e2e::oracle::{Oracle, Outcome};
 use rowsec_generator::model::Command;
+use rowsec_generator::oracle::{Oracle, Outcome};
 
 #[test]
 fn a_new_manager_is_enforced_in_the_next_transaction_of_an_open_session() {

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use postgres::Client;
 use rowsec_e2e::fixture::{classify, env, keys, setting_spec_path, tables, Tally};
-use rowsec_e2e::oracle::{Oracle, Outcome};
 use rowsec_generator::model::Command;
+use rowsec_generator::oracle::{Oracle, Outcome};
 
 /// A database under crm-setting.yaml and a pool login that is a member of every spec role
 /// (as an application's pool would be; it picks the role per transaction).

@@ -1,7 +1,7 @@
 //! Security probes: things a person might try to get around the policies. All must fail.
 
 use rowsec_e2e::fixture::{env, try_rolled_back};
-use rowsec_e2e::oracle::Outcome;
+use rowsec_generator::oracle::Outcome;
 
 #[test]
 fn a_rep_cannot_insert_a_record_owned_by_someone_else() {

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use postgres::Client;
 use rowsec_e2e::fixture::{classify, env, keys, table, try_rolled_back, Tally};
-use rowsec_e2e::oracle::{Oracle, Outcome, Share};
+use rowsec_generator::oracle::{Oracle, Outcome, Share};
 
 fn share(c: &mut Client, args: &str) -> Result<i64, Outcome> {
     c.query_one(&format!("SELECT rowsec.share({args})"), &[]).map(|r| r.get(0)).map_err(|e| classify(Err(e)))
@@ -80,7 +80,7 @@ fn a_team_share_reaches_exactly_the_members_of_that_team() {
         table: table("contacts"),
         key: 2001,
         to_person: None,
-        to_team: Some(200),
+        to_team: Some("200".to_owned()),
         write: false,
         expired: false,
     });

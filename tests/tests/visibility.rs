@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use rowsec_e2e::fixture::{env, keys, tables, Tally};
-use rowsec_e2e::oracle::{Oracle, Outcome};
 use rowsec_generator::model::Command;
+use rowsec_generator::oracle::{Oracle, Outcome};
 
 #[test]
 fn every_person_sees_exactly_the_rows_the_oracle_allows_in_every_table() {

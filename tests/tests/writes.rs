@@ -6,8 +6,8 @@ use postgres::Client;
 use rowsec_e2e::fixture::{
     classify, env, insert_unclassed_sql, plain_column, tables, try_rolled_back, Env, Person, Row, Tally,
 };
-use rowsec_e2e::oracle::{Oracle, Outcome};
 use rowsec_generator::model::Command;
+use rowsec_generator::oracle::{Oracle, Outcome};
 
 /// Owners to try for a person: self, a teammate, a subordinate, their manager, an outsider.
 fn owners(env: &Env, oracle: &Oracle, p: &Person) -> Vec<(&'static str, i64)> {
