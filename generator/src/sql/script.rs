@@ -47,6 +47,8 @@ pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>
         let table_grants = by_table.next_if(|g| *g[0].table == table.name).unwrap_or_default();
         protect(&mut s, spec, &names, table, table_grants, schema);
     }
+    crate::sql::audit::section(&mut s, spec);
+    crate::sql::audit::record_apply(&mut s, spec, provenance.sha256);
     s.push_str("COMMIT;\n");
     s
 }
