@@ -73,3 +73,12 @@ fn the_matrix_json_is_stable() {
     insta::assert_snapshot!("crm_matrix_json", matrix::render(&matrix::build(&loaded), matrix::Format::Json));
     insta::assert_snapshot!("crm_matrix_text", matrix::render(&matrix::build(&loaded), matrix::Format::Text));
 }
+
+#[test]
+fn the_reference_spec_audits_three_tables_for_crm_admin_and_takes_requests_for_14_days() {
+    let spec = crm();
+    let names: Vec<String> = spec.audit.data.iter().map(|t| t.dotted().to_string()).collect();
+    assert_eq!(names, ["crm.accounts", "crm.opportunities", "crm.invoices"]);
+    assert_eq!(spec.audit.readers, ["crm_admin"]);
+    assert_eq!(spec.requests.map(|r| r.max_days), Some(14));
+}
