@@ -341,7 +341,7 @@ fn my_requests() -> TableIterator<
 }
 
 /// The pending requests of others for rows whose owner is in the current person's subtree, on
-/// tables the current role may update. `rowsec.decide` makes the final check (the role's
+/// tables the current role may update (UPDATE on the table or on any of its columns). `rowsec.decide` makes the final check (the role's
 /// update scope over that row) and may still refuse one listed here.
 #[pg_extern(stable, parallel_restricted)]
 #[allow(clippy::type_complexity)]
@@ -375,10 +375,7 @@ fn requests_to_decide() -> TableIterator<
         .filter(|r| {
             let tbl = r.1 .0;
             catalog::relation_exists(tbl)
-                && unsafe {
-                    pg_sys::pg_class_aclcheck(tbl, user, pg_sys::ACL_UPDATE as pg_sys::AclMode)
-                        == pg_sys::AclResult::ACLCHECK_OK
-                }
+                && sharing::has_update_privilege(tbl, user)
                 && registry::row_owner(tbl, r.2).or_raise().is_some_and(|o| subtree.contains(o))
         })
         .collect();

@@ -49,7 +49,7 @@ pub(crate) enum UpdateRight {
 }
 
 /// Whether the calling role holds UPDATE on `tbl` or on any of its columns.
-fn has_update_privilege(tbl: pg_sys::Oid, user: pg_sys::Oid) -> bool {
+pub(crate) fn has_update_privilege(tbl: pg_sys::Oid, user: pg_sys::Oid) -> bool {
     unsafe {
         pg_sys::pg_class_aclcheck(tbl, user, pg_sys::ACL_UPDATE as pg_sys::AclMode) == pg_sys::AclResult::ACLCHECK_OK
             || pg_sys::pg_attribute_aclcheck_all(
