@@ -387,57 +387,142 @@ fn verify_audit() -> Option<i64> {
     .or_raise()
 }
 
-/// `rowsec.audit_data(key_column, redacted column, ...)`: AFTER INSERT OR UPDATE OR DELETE FOR
-/// EACH ROW on a table under `audit.data`.
+/// `rowsec.audit_data(key_column, redacted column, ...)`: on a table under `audit.data`, AFTER
+/// INSERT (REFERENCING NEW TABLE), AFTER UPDATE (OLD and NEW TABLE), AFTER DELETE (OLD TABLE) and
+/// AFTER TRUNCATE, each FOR EACH STATEMENT (`rowsec.audit_table` creates the four). One `data`
+/// row per changed row, all written by one INSERT at the end of the statement: a per-row
+/// trigger paid an SPI call for every row. An UPDATE's old and new transition tables hold the
+/// rows in the same order (PostgreSQL appends each pair together), so they are read in step.
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn rowsec_audit_data(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     const NAME: &str = "rowsec.audit_data()";
-    let (relid, detail) = unsafe {
+    let (relid, details) = unsafe {
         let data = trigger_data(fcinfo, NAME);
         let event = (*data).tg_event;
-        let Some(op) = Op::of(event).filter(|_| event & pg_sys::TRIGGER_EVENT_ROW != 0) else {
-            not_a_row_trigger(NAME)
-        };
-        let args = trigger_args(data);
-        let Some((key_column, redacted)) = args.split_first() else {
-            RowsecError::new(
-                PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                format!("{NAME} needs the key column as its first argument"),
-                "The trigger was created without arguments.",
-                crate::errors::HINT_COMPILE,
-            )
-            .raise()
-        };
         let rel = (*data).tg_relation;
-        let desc = (*rel).rd_att;
-        let (old, new) = rows_of(data, op);
-        let key_at = attnum_of(desc, key_column);
-        let key = text_of(if new.is_null() { old } else { new }, desc, key_at).and_then(|k| k.parse::<i64>().ok());
-        let mut values = Vec::new();
-        for (i, att) in pgrx::PgTupleDesc::from_pg_unchecked(desc).iter().enumerate() {
-            if att.attisdropped {
-                continue;
+        if event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_TRUNCATE {
+            ((*rel).rd_id, vec![json!({ "op": "truncate", "key": null, "columns": {} }).to_string()])
+        } else {
+            let Some(op) = Op::of(event).filter(|_| event & pg_sys::TRIGGER_EVENT_ROW == 0) else {
+                not_a_statement_trigger(NAME)
+            };
+            let args = trigger_args(data);
+            let Some((key_column, redacted)) = args.split_first() else {
+                RowsecError::new(
+                    PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                    format!("{NAME} needs the key column as its first argument"),
+                    "The trigger was created without arguments.",
+                    crate::errors::HINT_COMPILE,
+                )
+                .raise()
+            };
+            let (old_rows, new_rows) = match op {
+                Op::Insert => (std::ptr::null_mut(), (*data).tg_newtable),
+                Op::Update => ((*data).tg_oldtable, (*data).tg_newtable),
+                Op::Delete => ((*data).tg_oldtable, std::ptr::null_mut()),
+            };
+            if (op != Op::Insert && old_rows.is_null()) || (op != Op::Delete && new_rows.is_null()) {
+                not_a_statement_trigger(NAME)
             }
-            let attnum = i as i32 + 1;
-            let name = att.name().to_owned();
-            let redact = redacted.contains(&name);
-            values.push((name, text_of(old, desc, attnum), text_of(new, desc, attnum), redact));
+            ((*rel).rd_id, data_changes((*rel).rd_att, op, old_rows, new_rows, key_column, redacted))
         }
-        let columns: Vec<ColumnChange> = values
+    };
+    if details.is_empty() {
+        return pg_sys::Datum::from(0);
+    }
+    let object = catalog::relation_name(relid);
+    let actor = actor();
+    let _owner = AsRole::switch(extension_owner_cached());
+    Spi::run_with_args(
+        "INSERT INTO rowsec.audit_log (actor, kind, object, detail) \
+         SELECT $1, $2, $3, d::pg_catalog.jsonb FROM pg_catalog.unnest($4::pg_catalog.text[]) AS d",
+        &[actor.into(), Kind::Data.as_str().into(), object.as_str().into(), details.into()],
+    )
+    .unwrap_or_else(|e| RowsecError::internal("appending data rows to rowsec.audit_log", e).raise());
+    pg_sys::Datum::from(0)
+}
+
+fn not_a_statement_trigger(function: &str) -> ! {
+    RowsecError::new(
+        PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+        format!("{function} must be fired AFTER INSERT, UPDATE, DELETE or TRUNCATE FOR EACH STATEMENT with its transition tables"),
+        "It was fired for another event, or without the transition tables it reads.",
+        "Let rowsec install the triggers (rowsec.audit_table, called by the script generated by `rowsec compile`).",
+    )
+    .raise()
+}
+
+/// The `detail` of each changed row of a statement, from its transition tables, in order.
+unsafe fn data_changes(
+    desc: pg_sys::TupleDesc,
+    op: Op,
+    old_rows: *mut pg_sys::Tuplestorestate,
+    new_rows: *mut pg_sys::Tuplestorestate,
+    key_column: &str,
+    redacted: &[String],
+) -> Vec<String> {
+    unsafe {
+        let key_at = attnum_of(desc, key_column);
+        let columns: Vec<(i32, String, bool)> = pgrx::PgTupleDesc::from_pg_unchecked(desc)
             .iter()
-            .map(|(name, old, new, redacted)| ColumnChange {
-                name,
-                old: old.as_deref(),
-                new: new.as_deref(),
-                redacted: *redacted,
+            .enumerate()
+            .filter(|(_, att)| !att.attisdropped)
+            .map(|(i, att)| {
+                let name = att.name().to_owned();
+                let redact = redacted.contains(&name);
+                (i as i32 + 1, name, redact)
             })
             .collect();
-        ((*rel).rd_id, rules::data_change(op.as_str(), key, &columns))
-    };
-    let object = catalog::relation_name(relid);
-    append(Kind::Data, Some(&object), &detail, actor());
-    pg_sys::Datum::from(0)
+        let reader = |store: *mut pg_sys::Tuplestorestate| {
+            (!store.is_null()).then(|| {
+                pg_sys::tuplestore_rescan(store);
+                (store, pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsMinimalTuple))
+            })
+        };
+        let (old_reader, new_reader) = (reader(old_rows), reader(new_rows));
+        // The next row of a transition table as a heap tuple (NULL: none left, or no table).
+        let next =
+            |r: Option<(*mut pg_sys::Tuplestorestate, *mut pg_sys::TupleTableSlot)>| -> Option<pg_sys::HeapTuple> {
+                let (store, slot) = r?;
+                if !pg_sys::tuplestore_gettupleslot(store, true, false, slot) {
+                    return None;
+                }
+                let mut should_free = false;
+                Some(pg_sys::ExecFetchSlotHeapTuple(slot, true, &mut should_free))
+            };
+        let mut details = Vec::new();
+        loop {
+            let old = next(old_reader);
+            let new = next(new_reader);
+            let (old, new) = match (op, old, new) {
+                (Op::Insert, _, Some(n)) => (std::ptr::null_mut(), n),
+                (Op::Delete, Some(o), _) => (o, std::ptr::null_mut()),
+                (Op::Update, Some(o), Some(n)) => (o, n),
+                _ => break,
+            };
+            let key = text_of(if new.is_null() { old } else { new }, desc, key_at).and_then(|k| k.parse::<i64>().ok());
+            let values: Vec<(Option<String>, Option<String>)> = columns
+                .iter()
+                .map(|(attnum, _, _)| (text_of(old, desc, *attnum), text_of(new, desc, *attnum)))
+                .collect();
+            let changes: Vec<ColumnChange> = columns
+                .iter()
+                .zip(&values)
+                .map(|((_, name, redact), (o, n))| ColumnChange {
+                    name,
+                    old: o.as_deref(),
+                    new: n.as_deref(),
+                    redacted: *redact,
+                })
+                .collect();
+            details.push(rules::data_change(op.as_str(), key, &changes).to_string());
+        }
+        for (_, slot) in [old_reader, new_reader].into_iter().flatten() {
+            pg_sys::ExecDropSingleTupleTableSlot(slot);
+        }
+        details
+    }
 }
 
 #[no_mangle]

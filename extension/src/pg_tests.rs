@@ -563,9 +563,21 @@ fn a_table_under_audit_data_records_changed_columns_and_redacts_classed_ones() {
              data ad.deals {\"op\": \"delete\", \"key\": 70, \"columns\": {\"id\": {\"new\": null, \"old\": \"70\"}, \"title\": {\"new\": null, \"old\": \"renamed\"}, \"amount\": {\"new\": \"redacted\", \"old\": \"redacted\"}, \"owner_id\": {\"new\": null, \"old\": \"2\"}}}"
         )
     );
+    // A statement changing several rows records each; TRUNCATE is recorded too.
+    run("UPDATE ad.deals SET title = title || '!' WHERE id IN (10, 20)");
+    assert_eq!(
+        one::<String>("SELECT string_agg(detail->>'key', ',' ORDER BY id) FROM rowsec.audit_log WHERE detail->>'op' = 'update' AND detail->'columns' ? 'title' AND (detail->>'key')::bigint IN (10, 20)").as_deref(),
+        Some("10,20")
+    );
+    run("TRUNCATE ad.deals");
+    assert_eq!(
+        one::<String>("SELECT detail::text FROM rowsec.audit_log ORDER BY id DESC LIMIT 1").as_deref(),
+        Some("{\"op\": \"truncate\", \"key\": null, \"columns\": {}}")
+    );
     assert_eq!(one::<i64>("SELECT rowsec.audit_only(ARRAY[]::regclass[])"), Some(1));
-    run("UPDATE ad.deals SET title = 'x' WHERE id = 10");
-    assert_eq!(one::<i64>("SELECT count(*) FROM rowsec.audit_log"), Some(4), "no longer audited");
+    run("INSERT INTO ad.deals VALUES (80, 2, 'x', 1)");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rowsec.audit_log"), Some(7), "no longer audited");
+    assert_eq!(one::<i64>("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'ad.deals'::regclass AND tgname LIKE 'rowsec_audit%'"), Some(0));
 }
 
 #[pg_test]
