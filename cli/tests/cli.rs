@@ -131,7 +131,7 @@ fn matrix_text_markdown_and_json() {
         .args(["matrix", "examples/crm.yaml"])
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("crm.invoices (always: NOT voided)"));
+        .stdout(predicate::str::contains("crm.invoices (audited: every row change recorded; always: NOT voided)"));
     rowsec()
         .args(["matrix", "examples/crm.yaml", "--format", "markdown"])
         .assert()

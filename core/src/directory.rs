@@ -32,11 +32,13 @@ pub struct Directory {
     /// Children of person `p` are `children[child_start[p]..child_start[p + 1]]`.
     child_start: Vec<u32>,
     children: Vec<Person>,
+    manager_of: Vec<Option<Person>>,
     team_of: Vec<Option<u32>>,
     team_members: Vec<Vec<Person>>,
     team_index: HashMap<String, u32>,
     team_names: Vec<String>,
     by_login: HashMap<String, Person>,
+    login_of: Vec<Option<String>>,
     cycles: Vec<Vec<i64>>,
     duplicate_ids: Vec<i64>,
 }
@@ -74,9 +76,10 @@ impl Directory {
                 t
             });
             d.team_of.push(team);
-            if let Some(login) = row.login {
-                d.by_login.entry(login).or_insert(p);
+            if let Some(login) = &row.login {
+                d.by_login.entry(login.clone()).or_insert(p);
             }
+            d.login_of.push(row.login);
         }
         let n = d.ids.len();
         let manager_of: Vec<Option<Person>> =
@@ -99,6 +102,7 @@ impl Directory {
             }
         }
         d.cycles = find_cycles(&manager_of, &d.ids);
+        d.manager_of = manager_of;
         d
     }
 
@@ -120,6 +124,11 @@ impl Directory {
 
     pub fn id(&self, p: Person) -> i64 {
         self.ids[p as usize]
+    }
+
+    /// The PostgreSQL role `p` logs in as, if any.
+    pub fn login(&self, p: Person) -> Option<&str> {
+        self.login_of[p as usize].as_deref()
     }
 
     pub fn is_active(&self, p: Person) -> bool {
@@ -171,6 +180,28 @@ impl Directory {
             Some(t) => IdSet::new(self.team_members[t as usize].iter().map(|&q| self.ids[q as usize]).collect()),
             None => IdSet::new(vec![self.ids[p as usize]]),
         }
+    }
+
+    /// The managers above `p`: its manager, their manager, and so on (each once: finite on
+    /// cycles, where the walk stops before coming back to someone already listed).
+    pub fn managers_above(&self, p: Person) -> Vec<i64> {
+        let mut seen = vec![false; self.ids.len()];
+        seen[p as usize] = true;
+        let mut out = Vec::new();
+        let mut at = self.manager_of[p as usize];
+        while let Some(m) = at {
+            if std::mem::replace(&mut seen[m as usize], true) {
+                break;
+            }
+            out.push(self.ids[m as usize]);
+            at = self.manager_of[m as usize];
+        }
+        out
+    }
+
+    /// How many people (active or not) have the team `name`.
+    pub fn team_size(&self, name: &str) -> usize {
+        self.team_index.get(name).map_or(0, |&t| self.team_members[t as usize].len())
     }
 
     /// Team key used to memoize team sets: every member of a team shares one set.

@@ -3,9 +3,11 @@
 //! rows through PostgreSQL, hands them to these types and answers SQL calls with their results.
 
 pub mod access;
+pub mod audit;
 pub mod config;
 pub mod diagnostic;
 pub mod directory;
 pub mod idset;
+pub mod requests;
 pub mod sets;
 pub mod shares;

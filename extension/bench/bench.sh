@@ -49,7 +49,7 @@ cp "$CARGO_TARGET_DIR/release/librowsec.so" "$WORK/lib/rowsec.so"
 chmod -R a+rX "$WORK/lib"
 as_pg "$BIN/initdb" -D "$DATA" >/dev/null 2>&1
 echo "dynamic_library_path = '$WORK/lib:\$libdir'" | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
-as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK -c shared_buffers=512MB -c max_parallel_workers_per_gather=0 -c jit=off" \
+as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK -c shared_buffers=512MB -c max_parallel_workers_per_gather=0 -c jit=off -c shared_preload_libraries=rowsec" \
     -l "$WORK/log" -w start >/dev/null
 PSQL=("$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres)
 "${PSQL[@]}" -c "CREATE DATABASE bench"

@@ -49,48 +49,126 @@ CREATE INDEX shares_by_table_key ON rowsec.shares (tbl, row_key);
 CREATE INDEX shares_by_parent ON rowsec.shares (derived_from) WHERE derived_from IS NOT NULL;
 CREATE INDEX shares_by_expiry ON rowsec.shares (expires_at) WHERE expires_at IS NOT NULL;
 
--- Append-only trail of every share and unshare. A removal is an 'unshare', whether asked for
--- (reason: the caller's), expired ('expired', by rowsec.cleanup_expired_shares) or cascaded from
--- the share it was derived from (reason says which).
-CREATE TABLE rowsec.share_audit (
-    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    action         text NOT NULL CHECK (action IN ('share', 'unshare')),
-    share_id       bigint NOT NULL,
-    tbl            regclass NOT NULL,
-    row_key        bigint NOT NULL,
-    grantee_person bigint,
-    grantee_team   text,
-    access         text NOT NULL,
-    expires_at     timestamptz,
-    actor_person   bigint,
-    actor_role     name NOT NULL,
-    at             timestamptz NOT NULL DEFAULT now(),
-    reason         text,
-    derived_from   bigint,
-    expiry_capped  boolean NOT NULL DEFAULT false,
-    -- For 'share': the expiry the caller asked for (NULL: none), before any cap.
-    requested_expires_at timestamptz
+-- The audit trail (SPEC item 15): every share and unshare, directory change, membership change
+-- of a spec role, applied script, access request and decision, attestation, and every row change
+-- of the tables under `audit.data`. Rows are appended by rowsec's functions and triggers (as the
+-- extension owner); nobody updates or deletes one (rowsec.audit_log_is_append_only).
+--
+-- Tamper evidence: at COMMIT, a deferred constraint trigger (rowsec.audit_seal, serialised by a
+-- transaction-level advisory lock) gives each of the transaction's rows the next `seq` and
+-- `hash` = SHA-256(previous row's hash, this row's columns). The chain's order is commit order,
+-- and a rolled-back transaction leaves nothing. rowsec.verify_audit() recomputes it.
+CREATE TABLE rowsec.audit_log (
+    id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at     timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    -- The rowsec person who acted (as policies resolve them), or NULL (nobody, a DBA, a job).
+    actor  bigint,
+    -- session_user: the login, which on a pooled connection is the pool's.
+    login  name NOT NULL DEFAULT SESSION_USER,
+    kind   text NOT NULL CHECK (kind IN ('share', 'unshare', 'directory', 'membership', 'apply',
+                                         'request', 'decision', 'attest', 'data')),
+    -- The relation (share, unshare, directory, request, decision, attest, data), the spec role
+    -- (membership) or the spec's SHA-256 (apply).
+    object text,
+    detail jsonb NOT NULL DEFAULT '{}',
+    -- Set at commit by rowsec.audit_seal; NULL only while the inserting transaction runs.
+    seq    bigint UNIQUE,
+    hash   bytea
 );
+-- What the seal looks for at each commit: the rows not sealed yet.
+CREATE INDEX audit_log_unsealed ON rowsec.audit_log (id) WHERE seq IS NULL;
 
--- Nobody but the owner reads or writes rowsec's tables; people reach them through functions.
-REVOKE ALL ON rowsec.config, rowsec.protected_tables, rowsec.shares, rowsec.share_audit FROM PUBLIC;
-
-CREATE FUNCTION rowsec.share_audit_is_append_only() RETURNS trigger
+-- Append-only: nothing changes or removes a row, except the seal setting seq and hash once (from
+-- inside its trigger, rowsec.audit_seal: a statement run directly is at trigger depth 0).
+CREATE FUNCTION rowsec.audit_log_is_append_only() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RAISE EXCEPTION 'rowsec.share_audit is append-only'
+    RAISE EXCEPTION 'rowsec.audit_log is append-only'
         USING ERRCODE = 'insufficient_privilege',
-              DETAIL = format('%s on rowsec.share_audit is refused for every role, its owner included.', TG_OP),
-              HINT = 'Audit rows are only added, by rowsec.share, rowsec.unshare and rowsec.cleanup_expired_shares.';
+              DETAIL = format('%s on rowsec.audit_log is refused for every role, its owner and superusers included.', TG_OP),
+              HINT = 'Audit rows are only added, by rowsec''s functions and triggers; rowsec.verify_audit() reports a row changed with this trigger disabled.';
 END
 $$;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON rowsec.audit_log FOR EACH ROW
+    WHEN (pg_catalog.pg_trigger_depth() = 0
+          OR OLD.seq IS NOT NULL OR OLD.hash IS NOT NULL OR NEW.seq IS NULL OR NEW.hash IS NULL
+          OR (OLD.id, OLD.at, OLD.actor, OLD.login, OLD.kind, OLD.object, OLD.detail)
+             IS DISTINCT FROM (NEW.id, NEW.at, NEW.actor, NEW.login, NEW.kind, NEW.object, NEW.detail))
+    EXECUTE FUNCTION rowsec.audit_log_is_append_only();
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON rowsec.audit_log
+    FOR EACH ROW EXECUTE FUNCTION rowsec.audit_log_is_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON rowsec.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION rowsec.audit_log_is_append_only();
 
-CREATE TRIGGER share_audit_no_update_delete BEFORE UPDATE OR DELETE ON rowsec.share_audit
-    FOR EACH ROW EXECUTE FUNCTION rowsec.share_audit_is_append_only();
-CREATE TRIGGER share_audit_no_truncate BEFORE TRUNCATE ON rowsec.share_audit
-    FOR EACH STATEMENT EXECUTE FUNCTION rowsec.share_audit_is_append_only();
+-- The roles of `audit.readers` (rowsec.set_audit_readers). Public: the spec names them anyway.
+CREATE TABLE rowsec.audit_readers (
+    role name PRIMARY KEY
+);
+
+-- Tables under `audit.data` (rowsec.audit_table / rowsec.audit_only), with their audit trigger.
+CREATE TABLE rowsec.audited_tables (
+    tbl        regclass PRIMARY KEY,
+    key_column name NOT NULL,
+    redacted   name[] NOT NULL DEFAULT '{}'
+);
+
+-- The members of spec roles as rowsec last recorded them: kept by the ProcessUtility hook, and
+-- compared with pg_auth_members by rowsec.reconcile_memberships() to record what changed while
+-- the hook did not see it.
+CREATE TABLE rowsec.spec_role_members (
+    role   name NOT NULL,
+    member name NOT NULL,
+    PRIMARY KEY (role, member)
+);
+
+-- `requests:` of the spec (rowsec.configure_requests); no row: requests are not enabled.
+CREATE TABLE rowsec.request_settings (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    max_days  integer NOT NULL CHECK (max_days > 0)
+);
+
+-- Access requests (SPEC item 16).
+CREATE TABLE rowsec.requests (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tbl          regclass NOT NULL,
+    row_key      bigint NOT NULL,
+    requester    bigint NOT NULL,
+    access       text NOT NULL CHECK (access IN ('read', 'write')),
+    until        timestamptz NOT NULL,
+    reason       text,
+    requested_at timestamptz NOT NULL DEFAULT now(),
+    status       text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'rejected')),
+    decided_by   bigint,
+    decided_at   timestamptz,
+    note         text,
+    -- The share an approval created (it may since have expired or been unshared).
+    share_id     bigint
+);
+CREATE INDEX requests_by_requester ON rowsec.requests (requester);
+CREATE INDEX requests_pending ON rowsec.requests (tbl, row_key) WHERE status = 'pending';
+
+-- Nobody but the owner reads or writes rowsec's tables; people reach them through functions.
+REVOKE ALL ON rowsec.config, rowsec.protected_tables, rowsec.shares, rowsec.audit_log, rowsec.audit_readers,
+    rowsec.audited_tables, rowsec.spec_role_members, rowsec.request_settings, rowsec.requests FROM PUBLIC;
+GRANT SELECT ON rowsec.audit_readers TO PUBLIC;
+
+-- Readers: superusers (they bypass row-level security) and members of the `audit.readers` roles.
+-- Everyone else may select and sees no row. Not FORCEd: the owner writes without a policy.
+CREATE FUNCTION rowsec.is_audit_reader() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT FROM rowsec.audit_readers r JOIN pg_catalog.pg_roles a ON a.rolname OPERATOR(pg_catalog.=) r.role
+                   WHERE pg_catalog.pg_has_role(a.oid, 'MEMBER'))
+$$;
+GRANT SELECT ON rowsec.audit_log TO PUBLIC;
+ALTER TABLE rowsec.audit_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY audit_readers_only ON rowsec.audit_log FOR SELECT TO PUBLIC USING (rowsec.is_audit_reader());
 
 SELECT pg_catalog.pg_extension_config_dump('rowsec.config', '');
 SELECT pg_catalog.pg_extension_config_dump('rowsec.protected_tables', '');
 SELECT pg_catalog.pg_extension_config_dump('rowsec.shares', '');
-SELECT pg_catalog.pg_extension_config_dump('rowsec.share_audit', '');
+SELECT pg_catalog.pg_extension_config_dump('rowsec.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('rowsec.audit_readers', '');
+SELECT pg_catalog.pg_extension_config_dump('rowsec.audited_tables', '');
+SELECT pg_catalog.pg_extension_config_dump('rowsec.spec_role_members', '');
+SELECT pg_catalog.pg_extension_config_dump('rowsec.request_settings', '');
+SELECT pg_catalog.pg_extension_config_dump('rowsec.requests', '');

@@ -12,6 +12,8 @@ use rowsec_core::config::Identity;
 use rowsec_core::directory::describe_cycles;
 
 const TRIGGER: &str = "rowsec_directory_changed";
+/// The row trigger that records directory changes in the audit trail (`rowsec.audit_directory()`).
+const AUDIT_TRIGGER: &str = "rowsec_directory_audit";
 
 fn has_unique_index(relid: pg_sys::Oid, column: &str) -> Result<bool, RowsecError> {
     let found = Spi::get_one_with_args::<bool>(
@@ -78,7 +80,10 @@ fn configure(
         .raise();
     }
     let previous = current_config().or_raise();
-    if previous.as_ref() == Some(&config) && trigger_exists(config.directory).or_raise() {
+    if previous.as_ref() == Some(&config)
+        && trigger_exists(config.directory, TRIGGER).or_raise()
+        && trigger_exists(config.directory, AUDIT_TRIGGER).or_raise()
+    {
         return; // Same arguments: nothing changes.
     }
     let (identity_text, setting) = config.identity.to_stored();
@@ -103,11 +108,13 @@ fn configure(
     .unwrap_or_else(|e| RowsecError::internal("storing the configuration", e).raise());
     if let Some(old) = previous.filter(|p| p.directory != config.directory && catalog::relation_exists(p.directory)) {
         let table = catalog::relation_name(old.directory);
-        let doing = format!("removing the trigger {TRIGGER} from the previous directory {table}");
-        while_doing(&doing, || Spi::run(&format!("DROP TRIGGER IF EXISTS {TRIGGER} ON {table}")))
-            .unwrap_or_else(|e| RowsecError::internal(doing.as_str(), e).raise());
+        for trigger in [TRIGGER, AUDIT_TRIGGER] {
+            let doing = format!("removing the trigger {trigger} from the previous directory {table}");
+            while_doing(&doing, || Spi::run(&format!("DROP TRIGGER IF EXISTS {trigger} ON {table}")))
+                .unwrap_or_else(|e| RowsecError::internal(doing.as_str(), e).raise());
+        }
     }
-    if !trigger_exists(config.directory).or_raise() {
+    if !trigger_exists(config.directory, TRIGGER).or_raise() {
         let table = catalog::relation_name(config.directory);
         let doing = format!("creating the trigger {TRIGGER} on the directory {table}");
         while_doing(&doing, || {
@@ -118,15 +125,26 @@ fn configure(
         })
         .unwrap_or_else(|e| RowsecError::internal(doing.as_str(), e).raise());
     }
+    if !trigger_exists(config.directory, AUDIT_TRIGGER).or_raise() {
+        let table = catalog::relation_name(config.directory);
+        let doing = format!("creating the trigger {AUDIT_TRIGGER} on the directory {table}");
+        while_doing(&doing, || {
+            Spi::run(&format!(
+                "CREATE TRIGGER {AUDIT_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {table} \
+                 FOR EACH ROW EXECUTE FUNCTION rowsec.audit_directory()"
+            ))
+        })
+        .unwrap_or_else(|e| RowsecError::internal(doing.as_str(), e).raise());
+    }
     invalidate_everywhere();
 }
 
-fn trigger_exists(relid: pg_sys::Oid) -> Result<bool, RowsecError> {
+fn trigger_exists(relid: pg_sys::Oid, trigger: &str) -> Result<bool, RowsecError> {
     let found = Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname OPERATOR(pg_catalog.=) $2::pg_catalog.name)",
-        &[RegClass(relid).into(), TRIGGER.into()],
+        &[RegClass(relid).into(), trigger.into()],
     );
-    required(found, "looking for the directory trigger", "exists")
+    required(found, "looking for the directory triggers", "exists")
 }
 
 /// Every backend reloads: others after commit, this one at its next command.

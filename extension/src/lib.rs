@@ -6,21 +6,26 @@
 //! (`cache`) and per call site (`callsite`), resolves the caller (`identity`), answers policies
 //! (`policy`), helps the planner (`support`), keeps the protected table registry (`registry`),
 //! shares rows (`sharing`, writing as the extension owner through `owner`), lists them to the
-//! people concerned (`share_list`) and is configured through `admin`. Errors carry a SQLSTATE,
-//! and never a Rust backtrace (`errors`).
+//! people concerned (`share_list`) and is configured through `admin`. The audit trail
+//! (`audit`: appending, the hash chain sealed at commit, directory and data triggers; `membership`:
+//! the ProcessUtility hook that records spec role grants) and access requests and attestations
+//! (`requests`) complete it. Errors carry a SQLSTATE, and never a Rust backtrace (`errors`).
 
 use pgrx::prelude::*;
 
 mod admin;
+mod audit;
 mod cache;
 mod callsite;
 mod catalog;
 mod compat;
 mod errors;
 mod identity;
+mod membership;
 mod owner;
 mod policy;
 mod registry;
+mod requests;
 mod share_list;
 mod sharing;
 mod support;
@@ -43,6 +48,9 @@ pub extern "C-unwind" fn _PG_init() {
     // Once per backend: the library is loaded once per process.
     errors::keep_backtraces_out_of_errors();
     cache::register_invalidation_callback();
+    // Membership audit: sees every session's role statements when the library is in
+    // shared_preload_libraries; a no-op in databases without rowsec.
+    membership::install_hook();
 }
 
 #[cfg(test)]
@@ -51,6 +59,7 @@ pub mod pg_test {
 
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
+        // The membership audit hook must see every session (README: postgresql.conf).
+        vec!["shared_preload_libraries = 'rowsec'"]
     }
 }

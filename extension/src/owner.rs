@@ -71,3 +71,32 @@ pub fn extension_owner() -> pg_sys::Oid {
         None => RowsecError::not_configured("The rowsec extension is not installed in this database.").raise(),
     }
 }
+
+thread_local! {
+    /// The extension owner for one local transaction (`MyProc->lxid`): row triggers ask for it
+    /// once per row, and it only changes with DROP/CREATE EXTENSION or ALTER EXTENSION OWNER.
+    static OWNER_IN_TRANSACTION: std::cell::Cell<(u32, pg_sys::Oid)> = const { std::cell::Cell::new((0, pg_sys::InvalidOid)) };
+}
+
+/// The local transaction's id (unique per backend and transaction; 0 outside one).
+pub fn local_transaction() -> u32 {
+    unsafe {
+        if pg_sys::MyProc.is_null() {
+            0
+        } else {
+            (*pg_sys::MyProc).lxid
+        }
+    }
+}
+
+/// [`extension_owner`], looked up once per transaction.
+pub fn extension_owner_cached() -> pg_sys::Oid {
+    let lxid = local_transaction();
+    let (seen, owner) = OWNER_IN_TRANSACTION.with(std::cell::Cell::get);
+    if seen == lxid && lxid != 0 && owner != pg_sys::InvalidOid {
+        return owner;
+    }
+    let owner = extension_owner();
+    OWNER_IN_TRANSACTION.with(|c| c.set((lxid, owner)));
+    owner
+}

@@ -74,6 +74,14 @@ fn deals(s: &str) {
     ));
 }
 
+/// The share and unshare rows of `rowsec.audit_log`, with the columns earlier builds' separate
+/// `rowsec.share_audit` had (the trail now keeps them in `detail`).
+const SHARE_TRAIL: &str = "(SELECT id, kind AS action, (detail->>'share_id')::bigint AS share_id, object AS tbl, \
+    (detail->>'key')::bigint AS row_key, (detail->>'grantee_person')::bigint AS grantee_person, detail->>'grantee_team' AS grantee_team, \
+    detail->>'access' AS access, actor AS actor_person, detail->>'role' AS actor_role, detail->>'reason' AS reason, \
+    (detail->>'derived_from')::bigint AS derived_from, (detail->>'expiry_capped')::boolean AS expiry_capped, \
+    detail->>'requested_expires_at' AS requested_expires_at FROM rowsec.audit_log WHERE kind IN ('share', 'unshare')) AS t";
+
 fn visible(s: &str) -> Vec<i64> {
     ids(&format!("SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM {s}.deals"))
 }
@@ -311,10 +319,16 @@ fn configuration_functions_are_not_executable_by_public() {
         "rowsec.protect_table(regclass, name, name, boolean)",
         "rowsec.unprotect_table(regclass)",
         "rowsec.cleanup_expired_shares()",
+        "rowsec.set_audit_readers(name[])",
+        "rowsec.audit_table(regclass, name, name[])",
+        "rowsec.audit_only(regclass[])",
+        "rowsec.record_apply(text, text, jsonb)",
+        "rowsec.reconcile_memberships()",
+        "rowsec.configure_requests(integer)",
     ] {
         assert_eq!(one::<bool>(&format!("SELECT has_function_privilege('pr_p1', '{f}', 'EXECUTE')")), Some(false), "{f}");
     }
-    for t in ["rowsec.config", "rowsec.protected_tables", "rowsec.shares", "rowsec.share_audit"] {
+    for t in ["rowsec.config", "rowsec.protected_tables", "rowsec.shares", "rowsec.requests", "rowsec.spec_role_members"] {
         assert_eq!(
             one::<bool>(&format!("SELECT has_table_privilege('pr_p1', '{t}', 'SELECT,INSERT,UPDATE,DELETE')")),
             Some(false),
@@ -467,7 +481,7 @@ fn share_and_unshare_are_audited() {
     run(&format!("SELECT rowsec.unshare({id}, 'done')"));
     run("RESET ROLE");
     let trail = one::<String>(&format!(
-        "SELECT string_agg(concat_ws(',', action, share_id = {id}, tbl, row_key, grantee_person, grantee_team, access, actor_person, actor_role, reason), ' ; ' ORDER BY id) FROM rowsec.share_audit WHERE tbl = 'au.deals'::regclass"
+        "SELECT string_agg(concat_ws(',', action, share_id = {id}, tbl, row_key, grantee_person, grantee_team, access, actor_person, actor_role, reason), ' ; ' ORDER BY id) FROM {SHARE_TRAIL} WHERE tbl = 'au.deals'"
     ));
     assert_eq!(
         trail.as_deref(),
@@ -495,14 +509,231 @@ fn the_audit_log_is_append_only_even_for_its_owner() {
     run("SET ROLE ao_p2");
     run("SELECT rowsec.share('ao.deals', 30, to_person => 1)");
     run("RESET ROLE");
-    for q in ["UPDATE rowsec.share_audit SET reason = 'x'", "DELETE FROM rowsec.share_audit", "TRUNCATE rowsec.share_audit"] {
+    // Nor may the seal's columns be set by hand on a row not sealed yet.
+    let e = error_of("ao", "UPDATE rowsec.audit_log SET seq = 1, hash = '\\x00'");
+    assert!(e.starts_with("42501|rowsec.audit_log is append-only"), "{e}");
+    // Sealed now (as at commit): TRUNCATE refuses a table with pending trigger events by itself.
+    run("SET CONSTRAINTS ALL IMMEDIATE");
+    for q in ["UPDATE rowsec.audit_log SET object = 'x'", "DELETE FROM rowsec.audit_log", "TRUNCATE rowsec.audit_log"] {
         let e = error_of("ao", q);
-        assert!(e.starts_with("42501|rowsec.share_audit is append-only"), "{q}: {e}");
+        assert!(e.starts_with("42501|rowsec.audit_log is append-only"), "{q}: {e}");
     }
-    let e = error_of("ao", "SET ROLE ao_p2; UPDATE rowsec.share_audit SET reason = 'x'");
+    let e = error_of("ao", "SET ROLE ao_p2; UPDATE rowsec.audit_log SET object = 'x'");
     assert!(e.starts_with("42501|permission denied"), "{e}");
-    let e = error_of("ao", "SET ROLE ao_p2; INSERT INTO rowsec.share_audit (action, share_id, tbl, row_key, access, actor_role) VALUES ('share', 1, 'ao.deals', 1, 'read', 'x')");
+    let e = error_of("ao", "SET ROLE ao_p2; INSERT INTO rowsec.audit_log (kind, object) VALUES ('share', 'x')");
     assert!(e.starts_with("42501|permission denied"), "{e}");
+}
+
+#[pg_test]
+fn the_audit_log_shows_no_row_to_a_role_that_is_not_a_reader() {
+    deals("rd");
+    run("SET ROLE rd_p2");
+    run("SELECT rowsec.share('rd.deals', 30, to_person => 1)");
+    run("RESET ROLE");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rowsec.audit_log"), Some(1), "a superuser reads it");
+    run("SET ROLE rd_p3");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rowsec.audit_log"), Some(0));
+    let e = error_of("rd", "SELECT rowsec.verify_audit()");
+    assert!(e.starts_with("42501|permission denied for function rowsec.verify_audit"), "{e}");
+    run("RESET ROLE");
+    run("CREATE ROLE rd_auditors; GRANT rd_auditors TO rd_p3; SELECT rowsec.set_audit_readers(ARRAY['rd_auditors'])");
+    run("SET ROLE rd_p3");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rowsec.audit_log"), Some(1), "a member of a reader role reads it");
+    run("RESET ROLE");
+    let e = error_of("rd", "SELECT rowsec.set_audit_readers(ARRAY['rd_nobody'])");
+    assert!(e.starts_with("42704|role \"rd_nobody\" does not exist"), "{e}");
+}
+
+#[pg_test]
+fn a_table_under_audit_data_records_changed_columns_and_redacts_classed_ones() {
+    deals("ad");
+    run("ALTER TABLE ad.deals ADD COLUMN amount numeric");
+    run("SELECT rowsec.audit_table('ad.deals', 'id', ARRAY['amount'])");
+    run("INSERT INTO ad.deals VALUES (70, 2, 'new', 5)");
+    run("UPDATE ad.deals SET title = 'renamed', amount = 6 WHERE id = 70");
+    run("UPDATE ad.deals SET title = title WHERE id = 70");
+    run("DELETE FROM ad.deals WHERE id = 70");
+    let trail = one::<String>("SELECT string_agg(concat_ws(' ', kind, object, detail::text), E'\n' ORDER BY id) FROM rowsec.audit_log");
+    assert_eq!(
+        trail.as_deref(),
+        Some(
+            "data ad.deals {\"op\": \"insert\", \"key\": 70, \"columns\": {\"id\": {\"new\": \"70\", \"old\": null}, \"title\": {\"new\": \"new\", \"old\": null}, \"amount\": {\"new\": \"redacted\", \"old\": \"redacted\"}, \"owner_id\": {\"new\": \"2\", \"old\": null}}}\n\
+             data ad.deals {\"op\": \"update\", \"key\": 70, \"columns\": {\"title\": {\"new\": \"renamed\", \"old\": \"new\"}, \"amount\": {\"new\": \"redacted\", \"old\": \"redacted\"}}}\n\
+             data ad.deals {\"op\": \"update\", \"key\": 70, \"columns\": {}}\n\
+             data ad.deals {\"op\": \"delete\", \"key\": 70, \"columns\": {\"id\": {\"new\": null, \"old\": \"70\"}, \"title\": {\"new\": null, \"old\": \"renamed\"}, \"amount\": {\"new\": \"redacted\", \"old\": \"redacted\"}, \"owner_id\": {\"new\": null, \"old\": \"2\"}}}"
+        )
+    );
+    // A statement changing several rows records each; TRUNCATE is recorded too.
+    run("UPDATE ad.deals SET title = title || '!' WHERE id IN (10, 20)");
+    assert_eq!(
+        one::<String>("SELECT string_agg(detail->>'key', ',' ORDER BY id) FROM rowsec.audit_log WHERE detail->>'op' = 'update' AND detail->'columns' ? 'title' AND (detail->>'key')::bigint IN (10, 20)").as_deref(),
+        Some("10,20")
+    );
+    run("TRUNCATE ad.deals");
+    assert_eq!(
+        one::<String>("SELECT detail::text FROM rowsec.audit_log ORDER BY id DESC LIMIT 1").as_deref(),
+        Some("{\"op\": \"truncate\", \"key\": null, \"columns\": {}}")
+    );
+    assert_eq!(one::<i64>("SELECT rowsec.audit_only(ARRAY[]::regclass[])"), Some(1));
+    run("INSERT INTO ad.deals VALUES (80, 2, 'x', 1)");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rowsec.audit_log"), Some(7), "no longer audited");
+    assert_eq!(one::<i64>("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'ad.deals'::regclass AND tgname LIKE 'rowsec_audit%'"), Some(0));
+}
+
+#[pg_test]
+fn a_directory_change_records_old_and_new_and_what_it_did_to_access() {
+    org("dc");
+    run("UPDATE dc.people SET manager_id = 1 WHERE id = 4");
+    run("UPDATE dc.people SET login = login WHERE id = 4");
+    run("UPDATE dc.people SET team = 'exec', active = false WHERE id = 3");
+    let trail = one::<String>("SELECT string_agg(concat_ws(' ', kind, object, detail::text), E'\n' ORDER BY id) FROM rowsec.audit_log");
+    assert_eq!(
+        trail.as_deref(),
+        Some(
+            "directory dc.people {\"id\": 4, \"op\": \"update\", \"access\": {\"manager\": {\"people_moved\": 2, \"left_subtree_of\": [2], \"entered_subtree_of\": []}}, \"changes\": {\"manager\": {\"new\": 1, \"old\": 2}}}\n\
+             directory dc.people {\"id\": 3, \"op\": \"update\", \"access\": {\"team\": {\"teammates_lost\": 2, \"teammates_gained\": 1}}, \"changes\": {\"team\": {\"new\": \"exec\", \"old\": \"sales\"}, \"active\": {\"new\": false, \"old\": true}}}"
+        )
+    );
+}
+
+#[pg_test]
+fn the_hash_chain_is_sealed_at_commit_and_verifies() {
+    // Sealing happens at commit; SET CONSTRAINTS ... IMMEDIATE seals now, inside the test's
+    // transaction.
+    deals("hc");
+    run("SET ROLE hc_p2");
+    run("SELECT rowsec.share('hc.deals', 30, to_person => 1)");
+    run("SELECT rowsec.share('hc.deals', 30, to_person => 5)");
+    run("RESET ROLE");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rowsec.audit_log WHERE seq IS NULL"), Some(2));
+    run("SET CONSTRAINTS ALL IMMEDIATE");
+    assert_eq!(one::<String>("SELECT string_agg(seq::text || ':' || length(hash), ',' ORDER BY seq) FROM rowsec.audit_log").as_deref(), Some("1:32,2:32"));
+    assert_eq!(one::<i64>("SELECT rowsec.verify_audit()"), None);
+    run("ALTER TABLE rowsec.audit_log DISABLE TRIGGER audit_log_no_update");
+    run("UPDATE rowsec.audit_log SET detail = detail || '{\"key\": 31}' WHERE seq = 2");
+    let edited = one::<i64>("SELECT id FROM rowsec.audit_log WHERE seq = 2");
+    assert_eq!(one::<i64>("SELECT rowsec.verify_audit()"), edited);
+}
+
+#[pg_test]
+fn spec_role_grants_and_revokes_by_any_statement_are_recorded() {
+    run("CREATE ROLE mb_rep NOLOGIN; COMMENT ON ROLE mb_rep IS 'rowsec: group role of spec role mb_rep'");
+    run("CREATE ROLE mb_other NOLOGIN");
+    run("CREATE ROLE mb_a LOGIN IN ROLE mb_rep");
+    run("CREATE ROLE mb_b LOGIN; GRANT mb_rep TO mb_b WITH ADMIN OPTION");
+    run("GRANT mb_other TO mb_b");
+    run("ALTER GROUP mb_rep ADD USER mb_other");
+    run("REVOKE mb_rep FROM mb_b");
+    run("DROP ROLE mb_a");
+    let trail = one::<String>(
+        "SELECT string_agg(concat_ws(' ', object, detail->>'op', detail->>'member', detail->>'member_can_login', detail->>'admin_option', detail->>'statement'), ' ; ' ORDER BY id) FROM rowsec.audit_log WHERE kind = 'membership'",
+    );
+    assert_eq!(
+        trail.as_deref(),
+        Some("mb_rep grant mb_a true false CREATE ROLE ; mb_rep grant mb_b true true GRANT ; mb_rep grant mb_other false false ALTER ROLE ; mb_rep revoke mb_b true true REVOKE ; mb_rep revoke mb_a true false DROP ROLE")
+    );
+    assert_eq!(one::<String>("SELECT string_agg(member, ',') FROM rowsec.spec_role_members").as_deref(), Some("mb_other"));
+    // What the hook did not see (here: the record was lost) is found by reconciling.
+    run("DELETE FROM rowsec.spec_role_members");
+    assert_eq!(one::<i64>("SELECT rowsec.reconcile_memberships()"), Some(1));
+    let last = one::<String>("SELECT concat_ws(' ', object, detail->>'op', detail->>'member', detail->>'reconciled', coalesce(actor::text, 'no actor')) FROM rowsec.audit_log ORDER BY id DESC LIMIT 1");
+    assert_eq!(last.as_deref(), Some("mb_rep grant mb_other true no actor"));
+    assert_eq!(one::<i64>("SELECT rowsec.reconcile_memberships()"), Some(0));
+}
+
+/// `deals` with requests enabled (14 days).
+fn requests(s: &str) {
+    deals(s);
+    run("SELECT rowsec.configure_requests(14)");
+    run(&format!("CREATE TABLE {s}.notes (id bigint PRIMARY KEY, owner_id bigint NOT NULL); SELECT rowsec.protect_table('{s}.notes', 'id', 'owner_id', false)"));
+}
+
+#[pg_test]
+fn an_approved_request_shares_the_row_until_its_end() {
+    requests("rq");
+    run("SET ROLE rq_p3");
+    assert_eq!(visible("rq"), vec![30]);
+    let id = one::<i64>("SELECT rowsec.request_access('rq.deals', 10, 'read', now() + interval '2 days', 'audit prep')").unwrap();
+    assert_eq!(one::<String>("SELECT string_agg(concat_ws(',', id, row_key, status), ';') FROM rowsec.my_requests").as_deref(), Some(format!("{id},10,pending").as_str()));
+    assert_eq!(visible("rq"), vec![30], "nothing is granted without a decision");
+    run("RESET ROLE; SET ROLE rq_p2");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rowsec.requests_to_decide"), Some(0), "2's subtree does not hold deal 10's owner");
+    let e = error_of("rq", &format!("SELECT rowsec.decide({id}, true)"));
+    assert!(e.starts_with(&format!("42501|permission denied to decide request {id}|")), "{e}");
+    run("RESET ROLE; SET ROLE rq_p1");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rowsec.requests_to_decide"), Some(1));
+    let share = one::<i64>(&format!("SELECT rowsec.decide({id}, true, 'ok for a week')")).unwrap();
+    let e = error_of("rq", &format!("SELECT rowsec.decide({id}, false)"));
+    assert!(e.starts_with(&format!("22023|request {id} was already decided")), "{e}");
+    run("RESET ROLE; SET ROLE rq_p3");
+    assert_eq!(visible("rq"), vec![10, 30]);
+    run("RESET ROLE");
+    assert_eq!(
+        one::<String>(&format!("SELECT concat_ws(',', grantee_person, access, expires_at = now() + interval '2 days', granted_by, reason) FROM rowsec.shares WHERE id = {share}")).as_deref(),
+        Some(format!("3,read,t,1,request {id}").as_str())
+    );
+    let trail = one::<String>("SELECT string_agg(concat_ws(' ', kind, actor, object, detail->>'request', detail->>'approve', detail->>'note', detail->>'reason'), ' ; ' ORDER BY id) FROM rowsec.audit_log");
+    assert_eq!(trail, Some(format!("request 3 rq.deals {id} audit prep ; share 1 rq.deals request {id} ; decision 1 rq.deals {id} true ok for a week")));
+}
+
+#[pg_test]
+fn a_request_never_reveals_whether_its_row_exists() {
+    requests("rx");
+    run("SET ROLE rx_p3");
+    let missing = one::<i64>("SELECT rowsec.request_access('rx.deals', 999, 'read', now() + interval '1 day', NULL)").unwrap();
+    let existing = one::<i64>("SELECT rowsec.request_access('rx.deals', 10, 'read', now() + interval '1 day', NULL)").unwrap();
+    run("RESET ROLE; SET ROLE rx_p5");
+    let a = error_of("rx", &format!("SELECT rowsec.decide({missing}, true)"));
+    let b = error_of("rx", &format!("SELECT rowsec.decide({existing}, true)"));
+    let c = error_of("rx", "SELECT rowsec.decide(123456, true)");
+    let strip = |e: &str, id: i64| e.replace(&format!("request {id}"), "request N");
+    assert_eq!(strip(&a, missing), strip(&b, existing));
+    assert_eq!(strip(&a, missing), strip(&c, 123456));
+    assert!(a.starts_with("42501|"), "{a}");
+}
+
+#[pg_test]
+fn bad_requests_are_refused_with_22023() {
+    requests("rb");
+    run("SET ROLE rb_p3");
+    for (q, message) in [
+        ("SELECT rowsec.request_access('rb.notes', 1, 'read', now() + interval '1 day', NULL)", "rb.notes does not allow sharing"),
+        ("SELECT rowsec.request_access('rb.deals', 10, 'read', now() - interval '1 second', NULL)", "until is not in the future"),
+        ("SELECT rowsec.request_access('rb.deals', 10, 'read', now() + interval '15 days', NULL)", "until is more than 14 days ahead"),
+        ("SELECT rowsec.request_access('rb.deals', 10, 'admin', now() + interval '1 day', NULL)", "invalid share access \"admin\""),
+    ] {
+        let e = error_of("rb", q);
+        assert!(e.starts_with(&format!("22023|{message}|")), "{q}: {e}");
+    }
+    run("RESET ROLE; SET ROLE rb_stranger");
+    let e = error_of("rb", "SELECT rowsec.request_access('rb.deals', 10, 'read', now() + interval '1 day', NULL)");
+    assert!(e.starts_with("42501|only an active person in the directory may request access"), "{e}");
+}
+
+#[pg_test]
+fn a_manager_attests_people_of_their_subtree_only() {
+    org("at");
+    run("SET ROLE at_p2");
+    let id = one::<i64>("SELECT rowsec.attest(3, true, 'still on the team')").unwrap();
+    for person in [2, 1, 6, 999] {
+        let e = error_of("at", &format!("SELECT rowsec.attest({person}, false, NULL)"));
+        assert!(e.starts_with(&format!("42501|permission denied to attest person {person}|")), "{e}");
+    }
+    run("RESET ROLE");
+    let row = one::<String>(&format!("SELECT concat_ws(' ', kind, actor, object, detail::text) FROM rowsec.audit_log WHERE id = {id}"));
+    assert_eq!(
+        row.as_deref(),
+        Some("attest 2 at.people {\"keep\": true, \"note\": \"still on the team\", \"login\": \"at_p3\", \"roles\": [], \"person\": 3}")
+    );
+}
+
+#[pg_test]
+fn record_apply_writes_an_apply_row() {
+    run("SELECT rowsec.record_apply('abc', '0.1.0', '{\"created\": 3}')");
+    assert_eq!(
+        one::<String>("SELECT concat_ws(' ', kind, object, detail::text) FROM rowsec.audit_log").as_deref(),
+        Some("apply abc {\"changes\": {\"created\": 3}, \"spec_sha256\": \"abc\", \"rowsec_version\": \"0.1.0\"}")
+    );
 }
 
 fn explain(sql: &str) -> String {
@@ -755,7 +986,7 @@ fn a_share_made_through_a_share_is_derived_from_it_and_capped_at_its_expiry() {
     assert_eq!(row.as_deref(), Some("t,t,t,5"));
     let audit = one::<String>(&format!(
         "SELECT concat_ws(',', action, derived_from = {parent}, expiry_capped, coalesce(requested_expires_at::text, 'no expiry asked'))
-         FROM rowsec.share_audit WHERE share_id = {child}"
+         FROM {SHARE_TRAIL} WHERE share_id = {child}"
     ));
     assert_eq!(audit.as_deref(), Some("share,t,t,no expiry asked"));
     // An earlier expiry than the parent's is kept as asked.
@@ -809,9 +1040,9 @@ fn unsharing_a_share_ends_the_shares_derived_from_it_and_records_each() {
     run(&format!("SELECT rowsec.unshare({parent}, 'cover over')"));
     run("RESET ROLE");
     assert_eq!(one::<String>("SELECT string_agg(id::text, ',') FROM rowsec.shares").as_deref(), Some(unrelated.to_string().as_str()));
-    let trail = one::<String>(
-        "SELECT string_agg(concat_ws(',', share_id, actor_person, reason), ' ; ' ORDER BY id) FROM rowsec.share_audit WHERE action = 'unshare'",
-    );
+    let trail = one::<String>(&format!(
+        "SELECT string_agg(concat_ws(',', share_id, actor_person, reason), ' ; ' ORDER BY id) FROM {SHARE_TRAIL} WHERE action = 'unshare'",
+    ));
     run("SET ROLE uc_p5");
     assert_eq!(visible("uc"), vec![10, 50], "the derived share no longer lets 5's team see deal 30");
     run("RESET ROLE");
@@ -846,7 +1077,7 @@ fn cleanup_removes_expired_shares_and_their_derived_shares_and_records_them() {
     let derived = one::<i64>("SELECT max(id) FROM rowsec.shares").unwrap();
     assert_eq!(one::<i64>("SELECT rowsec.cleanup_expired_shares()"), Some(2));
     assert_eq!(one::<String>("SELECT string_agg(row_key::text, ',' ORDER BY row_key) FROM rowsec.shares").as_deref(), Some("20,60"));
-    let trail = one::<String>("SELECT string_agg(concat_ws(',', action, share_id, coalesce(actor_person::text, 'no person'), actor_role = current_user, reason), ' ; ' ORDER BY id) FROM rowsec.share_audit");
+    let trail = one::<String>(&format!("SELECT string_agg(concat_ws(',', action, share_id, coalesce(actor_person::text, 'no person'), actor_role = current_user, reason), ' ; ' ORDER BY id) FROM {SHARE_TRAIL}"));
     assert_eq!(trail, Some(format!("unshare,{expired},no person,t,expired ; unshare,{derived},no person,t,expired")));
     assert_eq!(one::<i64>("SELECT rowsec.cleanup_expired_shares()"), Some(0), "nothing left to clean");
 }

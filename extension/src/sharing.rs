@@ -1,12 +1,13 @@
 //! `rowsec.share` / `rowsec.unshare` / `rowsec.cleanup_expired_shares`: the permission check runs
 //! as the caller (their privileges and row-level security decide whether they may update the
-//! row); the writes to `rowsec.shares` and `rowsec.share_audit` run as the extension owner, who
+//! row); the writes to `rowsec.shares` and `rowsec.audit_log` run as the extension owner, who
 //! alone may write them.
 //!
 //! A share made by someone whose right to update the row comes only from a share is derived from
 //! that share (the rules are `rowsec_core::shares::{choose_parent, derive}`): it expires no later
 //! than its parent, grants no more, records `derived_from`, and ends with it.
 
+use crate::audit::Kind;
 use crate::cache;
 use crate::catalog;
 use crate::errors::{nullable, require, required, OrRaise, RowsecError};
@@ -19,7 +20,9 @@ use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 use rowsec_core::access::ShareAccess;
+use rowsec_core::audit::iso_utc;
 use rowsec_core::shares::{check_grantee, choose_parent, derive, ParentShare, ShareRequest, Timestamp};
+use serde_json::json;
 use std::ffi::CStr;
 
 pub fn role_name(role: pg_sys::Oid) -> String {
@@ -38,21 +41,16 @@ fn timestamptz(ts: Timestamp, what: &str) -> TimestampWithTimeZone {
 
 /// Where the caller's right to update a row comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum UpdateRight {
+pub(crate) enum UpdateRight {
     /// Their role's update scope (or any policy other than a share).
     Own,
     /// Only a write share to them or their team.
     ThroughShare,
 }
 
-/// Raises insufficient_privilege unless the caller may update row `key` of `tbl`: table or
-/// column UPDATE privilege, and `SELECT ... FOR UPDATE` through their own policies finds the row.
-/// The query runs first with shares ignored by the policy functions: a row found then is the
-/// caller's own to update, a row found only with shares is theirs through a share.
-fn check_caller_may_update(tbl: pg_sys::Oid, key_column: &str, key: i64, person: i64) -> UpdateRight {
-    let user = unsafe { pg_sys::GetUserId() };
-    let table = catalog::relation_name(tbl);
-    let privileged = unsafe {
+/// Whether the calling role holds UPDATE on `tbl` or on any of its columns.
+pub(crate) fn has_update_privilege(tbl: pg_sys::Oid, user: pg_sys::Oid) -> bool {
+    unsafe {
         pg_sys::pg_class_aclcheck(tbl, user, pg_sys::ACL_UPDATE as pg_sys::AclMode) == pg_sys::AclResult::ACLCHECK_OK
             || pg_sys::pg_attribute_aclcheck_all(
                 tbl,
@@ -60,18 +58,18 @@ fn check_caller_may_update(tbl: pg_sys::Oid, key_column: &str, key: i64, person:
                 pg_sys::ACL_UPDATE as pg_sys::AclMode,
                 pg_sys::AclMaskHow::ACLMASK_ANY,
             ) == pg_sys::AclResult::ACLCHECK_OK
-    };
-    let refuse = |detail: String| -> ! {
-        RowsecError::insufficient_privilege(
-            format!("permission denied to share row {key} of {table}"),
-            detail,
-            "Only someone who may update a row may share or unshare it; ask the row's owner or their manager.",
-        )
-        .raise()
-    };
-    if !privileged {
-        refuse(format!("Role \"{}\" (person {person}) has no UPDATE privilege on {table}.", role_name(user)));
     }
+}
+
+/// Where the caller's right to update row `key` of `tbl` comes from, or `None` when they have
+/// none: table or column UPDATE privilege, and `SELECT ... FOR UPDATE` through their own policies
+/// finds the row. The query runs first with shares ignored by the policy functions: a row found
+/// then is the caller's own to update, a row found only with shares is theirs through a share.
+pub(crate) fn update_right(tbl: pg_sys::Oid, key_column: &str, key: i64) -> Option<UpdateRight> {
+    if !has_update_privilege(tbl, unsafe { pg_sys::GetUserId() }) {
+        return None;
+    }
+    let table = catalog::relation_name(tbl);
     let q = format!(
         "SELECT 1 FROM {table} WHERE {} OPERATOR(pg_catalog.=) $1 FOR UPDATE",
         pgrx::spi::quote_identifier(key_column)
@@ -85,15 +83,36 @@ fn check_caller_may_update(tbl: pg_sys::Oid, key_column: &str, key: i64, person:
         found()
     };
     if own {
-        UpdateRight::Own
+        Some(UpdateRight::Own)
     } else if found() {
-        UpdateRight::ThroughShare
+        Some(UpdateRight::ThroughShare)
     } else {
+        None
+    }
+}
+
+/// Raises insufficient_privilege unless the caller may update row `key` of `tbl` (see
+/// [`update_right`]).
+fn check_caller_may_update(tbl: pg_sys::Oid, key_column: &str, key: i64, person: i64) -> UpdateRight {
+    let user = unsafe { pg_sys::GetUserId() };
+    let table = catalog::relation_name(tbl);
+    let refuse = |detail: String| -> ! {
+        RowsecError::insufficient_privilege(
+            format!("permission denied to share row {key} of {table}"),
+            detail,
+            "Only someone who may update a row may share or unshare it; ask the row's owner or their manager.",
+        )
+        .raise()
+    };
+    if !has_update_privilege(tbl, user) {
+        refuse(format!("Role \"{}\" (person {person}) has no UPDATE privilege on {table}.", role_name(user)));
+    }
+    update_right(tbl, key_column, key).unwrap_or_else(|| {
         refuse(format!(
             "Row {key} of {table} does not exist or role \"{}\" (person {person}) may not update it under its row-level security policies.",
             role_name(user)
         ))
-    }
+    })
 }
 
 /// The caller as an active person: their id and team; or insufficient_privilege.
@@ -124,39 +143,33 @@ struct ShareRecord {
     expiry_capped: bool,
 }
 
-/// Appends to `rowsec.share_audit` (as the extension owner: the caller holds an [`AsRole`]).
-/// `requested_expires` is what a 'share' asked for before any cap.
+/// Appends a `share` or `unshare` row to `rowsec.audit_log` (as the extension owner).
+/// `requested_expires` is what a share asked for before any cap.
 fn audit(
-    action: &str,
+    kind: Kind,
     s: &ShareRecord,
     actor: Option<i64>,
     actor_role: &str,
     reason: Option<&str>,
     requested_expires: Option<TimestampWithTimeZone>,
 ) {
-    let args: [DatumWithOid; 14] = [
-        action.into(),
-        s.id.into(),
-        RegClass(s.tbl).into(),
-        s.key.into(),
-        s.person.into(),
-        s.team.clone().into(),
-        s.access.as_str().into(),
-        s.expires.into(),
-        actor.into(),
-        actor_role.into(),
-        reason.into(),
-        s.derived_from.into(),
-        s.expiry_capped.into(),
-        requested_expires.into(),
-    ];
-    Spi::run_with_args(
-        "INSERT INTO rowsec.share_audit (action, share_id, tbl, row_key, grantee_person, grantee_team, access, expires_at, \
-           actor_person, actor_role, reason, derived_from, expiry_capped, requested_expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::pg_catalog.name, $11, $12, $13, $14)",
-        &args,
-    )
-    .unwrap_or_else(|e| RowsecError::internal("writing the share audit", e).raise());
+    let time = |t: Option<TimestampWithTimeZone>| t.map(|t| iso_utc(pg_sys::TimestampTz::from(t)));
+    let mut detail = json!({
+        "share_id": s.id,
+        "key": s.key,
+        "grantee_person": s.person,
+        "grantee_team": s.team,
+        "access": s.access.as_str(),
+        "expires_at": time(s.expires),
+        "role": actor_role,
+        "reason": reason,
+        "derived_from": s.derived_from,
+        "expiry_capped": s.expiry_capped,
+    });
+    if kind == Kind::Share {
+        detail["requested_expires_at"] = json!(time(requested_expires));
+    }
+    crate::audit::append(kind, Some(&catalog::relation_name(s.tbl)), &detail, actor);
 }
 
 /// The shares of row `key` of `tbl` to `person` or to `team` (as the extension owner).
@@ -276,7 +289,7 @@ fn share(
         derived_from: derived.map(|d| d.parent),
         expiry_capped: derived.is_some_and(|d| d.capped),
     };
-    audit("share", &record, Some(actor), &actor_role, reason, expires_at);
+    audit(Kind::Share, &record, Some(actor), &actor_role, reason, expires_at);
     if let Some(d) = derived.filter(|d| d.capped) {
         let until = d.expires.map_or_else(|| "never".to_owned(), timestamp_text);
         RowsecError::new(
@@ -292,6 +305,56 @@ fn share(
         )
         .notice();
     }
+    id
+}
+
+/// Shares row `key` of `tbl` with `person` until `until` on behalf of `granter`, who approved
+/// request `request` (`rowsec.decide`, which checked the granter's right): inserts the share and
+/// records it, as the extension owner. Returns the share id.
+pub(crate) fn share_for_request(
+    tbl: pg_sys::Oid,
+    key: i64,
+    person: i64,
+    access: ShareAccess,
+    until: TimestampWithTimeZone,
+    granter: i64,
+    request: i64,
+) -> i64 {
+    let actor_role = role_name(unsafe { pg_sys::GetUserId() });
+    let reason = format!("request {request}");
+    let _owner = AsRole::switch(extension_owner());
+    let args: [DatumWithOid; 7] = [
+        RegClass(tbl).into(),
+        key.into(),
+        person.into(),
+        access.as_str().into(),
+        until.into(),
+        granter.into(),
+        reason.as_str().into(),
+    ];
+    let id = Spi::connect_mut(|c| {
+        c.update(
+            "INSERT INTO rowsec.shares (tbl, row_key, grantee_person, access, expires_at, granted_by, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            None,
+            &args,
+        )?
+        .first()
+        .get_one::<i64>()
+    });
+    let id = required(id, "inserting the share", "id").or_raise();
+    let record = ShareRecord {
+        id,
+        tbl,
+        key,
+        person: Some(person),
+        team: None,
+        access,
+        expires: Some(until),
+        derived_from: None,
+        expiry_capped: false,
+    };
+    audit(Kind::Share, &record, Some(granter), &actor_role, Some(&reason), Some(until));
     id
 }
 
@@ -355,7 +418,7 @@ fn remove_with_derived(roots: Roots, actor: Option<i64>, actor_role: &str, reaso
             }
             _ => reason,
         };
-        audit("unshare", record, actor, actor_role, why, None);
+        audit(Kind::Unshare, record, actor, actor_role, why, None);
     }
     removed.len()
 }

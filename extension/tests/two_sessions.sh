@@ -24,7 +24,8 @@ cleanup() {
 trap cleanup EXIT
 
 as_pg "$BIN/initdb" -D "$DATA" >/dev/null 2>&1
-as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK" -l "$WORK/log" -w start >/dev/null
+# As every cluster rowsec runs in: the library preloaded (the membership audit hook, README).
+as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK -c shared_preload_libraries=rowsec" -l "$WORK/log" -w start >/dev/null
 PSQL=("$BIN/psql" -X -h "$WORK" -p "$PORT" -U postgres)
 
 "${PSQL[@]}" -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'

@@ -69,6 +69,8 @@ codes! {
     UnknownAccess = "E1305" "unknown-access",
     BadTableOverride = "E1306" "bad-table-override",
     DuplicateTable = "E1307" "duplicate-table",
+    /// `requests.max_days` that is not a whole number of days above zero.
+    NotAPositiveInteger = "E1308" "not-a-positive-integer",
 
     /// `identity: login` without `directory.login`.
     LoginColumnNeeded = "E1401" "login-column-needed",
@@ -80,6 +82,8 @@ codes! {
     UnknownClass = "E1406" "unknown-class",
     /// Update or delete on a table the role may not select from.
     ChangeWithoutSelect = "E1407" "change-without-select",
+    /// `audit.readers` names a role the spec does not define.
+    UnknownRole = "E1408" "unknown-role",
 
     SchemaSyntax = "E1501" "schema-syntax",
     TableNotInSchema = "E1502" "table-not-in-schema",

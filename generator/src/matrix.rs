@@ -1,7 +1,8 @@
 //! The role x table x command matrix with column rights: what a reviewer reads instead of SQL.
 //!
 //! JSON layout (`format` = "rowsec-matrix/1"; documented in docs/matrix.md, stable):
-//! `{ format, spec, sha256, tables: [ { table, sharing, always, classes: {column: class},
+//! `{ format, spec, sha256, audit_readers: [role], requests_max_days: N|null,
+//!   tables: [ { table, sharing, audited, always, classes: {column: class},
 //!   roles: [ { role, select, insert, update, delete, classes: {class: none|read|write} } ] } ] }`
 
 use std::collections::BTreeSet;
@@ -18,6 +19,10 @@ pub struct Matrix {
     pub format: &'static str,
     pub spec: String,
     pub sha256: String,
+    /// `audit.readers`: the roles that read the audit trail (besides superusers).
+    pub audit_readers: Vec<String>,
+    /// `requests.max_days`; null when the spec takes no access requests.
+    pub requests_max_days: Option<u32>,
     pub tables: Vec<TableRow>,
 }
 
@@ -25,6 +30,8 @@ pub struct Matrix {
 pub struct TableRow {
     pub table: String,
     pub sharing: bool,
+    /// Under `audit.data`: every row change is recorded in the audit trail.
+    pub audited: bool,
     pub always: Option<String>,
     /// column -> class
     pub classes: std::collections::BTreeMap<String, String>,
@@ -84,13 +91,21 @@ pub fn build(loaded: &Loaded) -> Matrix {
             TableRow {
                 table: format!("{}.{}", t.name.schema, t.name.name),
                 sharing: t.sharing,
+                audited: spec.audit.records_data_of(&t.name),
                 always: t.always.clone(),
                 classes: t.columns.clone(),
                 roles,
             }
         })
         .collect();
-    Matrix { format: "rowsec-matrix/1", spec: loaded.file.clone(), sha256: loaded.sha256.clone(), tables }
+    Matrix {
+        format: "rowsec-matrix/1",
+        spec: loaded.file.clone(),
+        sha256: loaded.sha256.clone(),
+        audit_readers: spec.audit.readers.clone(),
+        requests_max_days: spec.requests.map(|r| r.max_days),
+        tables,
+    }
 }
 
 /// How [`render`] lays the matrix out.
@@ -116,10 +131,19 @@ fn render_table(m: &Matrix, markdown: bool) -> String {
     } else {
         let _ = writeln!(out, "Access matrix for {} (rows: scopes per command; classes: none/read/write)", m.spec);
     }
+    let readers = if m.audit_readers.is_empty() { "superusers only".to_owned() } else { m.audit_readers.join(", ") };
+    let requests = m.requests_max_days.map_or_else(|| "not taken".to_owned(), |d| format!("up to {d} days"));
+    let _ = writeln!(out, "Audit trail readers: {readers}. Access requests: {requests}.");
+    if markdown {
+        out.push('\n');
+    }
     for t in &m.tables {
         let mut notes = Vec::new();
         if t.sharing {
             notes.push("sharing".to_owned());
+        }
+        if t.audited {
+            notes.push("audited: every row change recorded".to_owned());
         }
         if let Some(a) = &t.always {
             notes.push(format!("always: {a}"));

@@ -53,6 +53,31 @@ pub struct Spec {
     pub levels: BTreeMap<String, Level>,
     pub tables: BTreeMap<QualifiedName, Table>,
     pub roles: BTreeMap<String, Role>,
+    /// `audit:` (SPEC item 15); empty when the spec has none.
+    pub audit: Audit,
+    /// `requests:` (SPEC item 16); `None`: the spec has none and access requests are refused.
+    pub requests: Option<Requests>,
+}
+
+/// `audit:`: the tables whose row changes are recorded, and the roles that read the trail.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Audit {
+    /// `audit.data`, in the spec's order (each a table of `tables`).
+    pub data: Vec<QualifiedName>,
+    /// `audit.readers`, in the spec's order (each a role of `roles`).
+    pub readers: Vec<String>,
+}
+
+impl Audit {
+    pub fn records_data_of(&self, table: &QualifiedName) -> bool {
+        self.data.contains(table)
+    }
+}
+
+/// `requests:`: how long a temporary access an approver may give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requests {
+    pub max_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,6 +38,9 @@ pub fn render(loaded: &Loaded) -> String {
         if t.sharing {
             notes.push("sharing".into());
         }
+        if spec.audit.records_data_of(&t.name) {
+            notes.push("audited".into());
+        }
         if let Some(a) = &t.always {
             notes.push(format!("always {a}"));
         }
@@ -90,6 +93,17 @@ pub fn render(loaded: &Loaded) -> String {
         );
     }
     let _ = writeln!(s, "  (A all, s subtree, t team, o own, - none; `rowsec matrix` has the full table)");
+    let readers =
+        if spec.audit.readers.is_empty() { "superusers only".to_owned() } else { spec.audit.readers.join(", ") };
+    let _ = writeln!(
+        s,
+        "audit: {} table(s) with every row change recorded; trail readers: {readers}",
+        spec.audit.data.len()
+    );
+    let _ = match spec.requests {
+        Some(r) => writeln!(s, "requests: access requests up to {} days", r.max_days),
+        None => writeln!(s, "requests: none (no `requests:` key)"),
+    };
     s
 }
 

@@ -91,16 +91,19 @@ fn the_same_spec_compiles_to_byte_identical_sql() {
 fn the_order_of_roles_and_tables_in_the_file_does_not_change_the_sql() {
     // Move the support role before crm_admin, and activities before accounts.
     let support = CRM.find("  support:").unwrap();
+    // The roles end where the Part 2 keys begin.
+    let roles_end = CRM.find("\n# Part 2").unwrap_or(CRM.len());
     let reordered_roles = format!(
-        "{}{}\n{}",
+        "{}{}\n{}{}",
         &CRM[..CRM.find("  crm_admin:").unwrap()],
-        CRM[support..].trim_end(),
-        &CRM[CRM.find("  crm_admin:").unwrap()..support]
+        CRM[support..roles_end].trim_end(),
+        &CRM[CRM.find("  crm_admin:").unwrap()..support],
+        &CRM[roles_end..]
     );
     let a = load_str("x.yaml", CRM, None).unwrap();
     let b = load_str("x.yaml", &reordered_roles, None).unwrap();
-    // Only the spec's hash, which the summary repeats, may differ.
-    let body = |l: &Loaded| compile(l).split_once("BEGIN;").unwrap().1.replace(&l.sha256[..12], "<sha256>");
+    // Only the spec's hash, which the summary repeats (and records in the `apply` row), may differ.
+    let body = |l: &Loaded| compile(l).split_once("BEGIN;").unwrap().1.replace(&l.sha256, "<sha256>");
     assert_ne!(a.sha256, b.sha256);
     assert_eq!(body(&a), body(&b));
 }
@@ -247,4 +250,21 @@ roles:
         assert!(before.ends_with("x$rowsec$") && !before.starts_with("--"), "{before}\n{line}");
     }
     assert!(sql.contains("-- x$rowsec$ DROP TABLE t; may not read or write amount\n"), "{sql}");
+}
+
+#[test]
+fn a_spec_without_audit_or_requests_still_converges_them_away() {
+    let crm = CRM.split("\n# Part 2").next().unwrap();
+    let sql = compile(&load_str("x.yaml", crm, None).unwrap());
+    for line in [
+        "PERFORM rowsec.set_audit_readers('{}'::name[]);",
+        "PERFORM rowsec.audit_only(ARRAY[]::regclass[]);",
+        "PERFORM rowsec.configure_requests(max_days => NULL);",
+    ] {
+        assert!(sql.contains(line), "{line}");
+    }
+    assert!(!sql.contains("rowsec.audit_table("));
+    // The apply row is written by the summary, the script's last block before COMMIT.
+    let s = statements(&sql);
+    assert!(s[s.len() - 2].contains("PERFORM rowsec.record_apply(spec_sha256 => '"), "{}", s[s.len() - 2]);
 }

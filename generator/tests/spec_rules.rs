@@ -80,3 +80,12 @@ fn the_check_summary_is_stable() {
     let loaded = load_str("examples/crm.yaml", include_str!("../../examples/crm.yaml"), None).unwrap();
     insta::assert_snapshot!("crm_summary", rowsec_generator::summary::render(&loaded));
 }
+
+#[test]
+fn the_reference_spec_audits_three_tables_for_crm_admin_and_takes_requests_for_14_days() {
+    let spec = crm();
+    let names: Vec<String> = spec.audit.data.iter().map(|t| t.dotted().to_string()).collect();
+    assert_eq!(names, ["crm.accounts", "crm.opportunities", "crm.invoices"]);
+    assert_eq!(spec.audit.readers, ["crm_admin"]);
+    assert_eq!(spec.requests.map(|r| r.max_days), Some(14));
+}

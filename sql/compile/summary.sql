@@ -1,7 +1,11 @@
 --! What the script changed: the state after (state.sql's view) compared with the state before.
 --! Rendered by generator/src/sql/script.rs (`summary`); lines starting with --! are left out.
---!   {{spec_sha256}}  the spec's SHA-256, as a literal
--- Summary: what this script created, changed and removed, compared with the state before it.
+--!   {{spec_sha256}}     the spec's SHA-256, as a literal
+--!   {{record_apply}}    the extension function that writes the script's `apply` audit row
+--!   {{rowsec_version}}  the version of rowsec that compiled the script, as a literal
+--!   {{spec_counts}}     what the spec holds, as a JSON literal (audit.rs)
+-- Summary: what this script created, changed and removed, compared with the state before it;
+-- the same counts go into the audit trail's `apply` row, in this transaction.
 DO $rowsec$
 DECLARE
     r record;
@@ -51,11 +55,14 @@ BEGIN
         RAISE NOTICE 'rowsec: membership ended: %', r.object;
     END LOOP;
     IF pg_catalog.cardinality(parts) = 0 THEN
-        RAISE NOTICE 'rowsec: spec % applied: nothing changed (%)', {{spec_sha256}}, pg_catalog.array_to_string(totals, ', ');
+        RAISE NOTICE 'rowsec: spec % applied: nothing changed (%)', pg_catalog.left({{spec_sha256}}, 12),
+            pg_catalog.array_to_string(totals, ', ');
     ELSE
-        RAISE NOTICE 'rowsec: spec % applied: %', {{spec_sha256}}, pg_catalog.array_to_string(parts, '; ')
+        RAISE NOTICE 'rowsec: spec % applied: %', pg_catalog.left({{spec_sha256}}, 12), pg_catalog.array_to_string(parts, '; ')
             USING DETAIL = 'now: ' || pg_catalog.array_to_string(totals, ', ');
     END IF;
+    PERFORM {{record_apply}}(spec_sha256 => {{spec_sha256}}, rowsec_version => {{rowsec_version}},
+                             changes => summary || pg_catalog.jsonb_build_object('spec', {{spec_counts}}::jsonb));
     DROP VIEW pg_temp.rowsec_state;
 END
 $rowsec$;

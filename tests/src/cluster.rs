@@ -67,7 +67,8 @@ impl Cluster {
             cluster.port = free_port();
             let opts = format!(
                 "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-                 -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB",
+                 -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB \
+                 -c shared_preload_libraries=rowsec",
                 cluster.port,
                 cluster.dir.display()
             );

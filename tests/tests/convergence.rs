@@ -134,3 +134,49 @@ fn a_person_with_two_roles_keeps_the_other_roles_rights_after_one_role_loses_a_g
     let mut c = env.login(&db, 55);
     assert_eq!(try_rolled_back(&mut c, "DELETE FROM crm.activities WHERE id = 5501"), Outcome::Rows(1));
 }
+
+#[test]
+fn tables_that_leave_audit_data_lose_their_audit_trigger() {
+    let env = env();
+    let db = env.crm_db();
+    let mut admin = env.cluster.admin(&db);
+    let triggers = |admin: &mut Client| -> Vec<String> {
+        admin
+            .query(
+                "SELECT tgrelid::regclass::text || ' ' || string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger \
+                 WHERE tgname LIKE 'rowsec\\_audit\\_%' GROUP BY tgrelid ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let all = "rowsec_audit_delete,rowsec_audit_insert,rowsec_audit_truncate,rowsec_audit_update";
+    assert_eq!(
+        triggers(&mut admin),
+        [format!("crm.accounts {all}"), format!("crm.invoices {all}"), format!("crm.opportunities {all}")]
+    );
+    // crm.yaml with only crm.invoices left under audit.data, and no readers.
+    let spec = std::fs::read_to_string(crm_spec_path())
+        .unwrap()
+        .replace("data: [crm.accounts, crm.opportunities, crm.invoices]", "data: [crm.invoices]")
+        .replace("readers: [crm_admin]", "readers: []");
+    let path = std::env::temp_dir().join(format!("rowsec-e2e-{}-{db}.yaml", std::process::id()));
+    std::fs::write(&path, spec).unwrap();
+    let script = rowsec_generator::compile(&rowsec_generator::load(&path, None).expect("loads"));
+    let _ = std::fs::remove_file(&path);
+    admin.batch_execute(&script).expect("applies");
+    assert_eq!(triggers(&mut admin), [format!("crm.invoices {all}")]);
+    let audited: Vec<String> = admin
+        .query("SELECT tbl::text FROM rowsec.audited_tables ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(audited, ["crm.invoices"]);
+    // crm_admin is no longer a reader.
+    let mut admin_person = env.login(&db, 2);
+    let seen: i64 = admin_person.query_one("SELECT count(*) FROM rowsec.audit_log", &[]).unwrap().get(0);
+    assert_eq!(seen, 0);
+}

@@ -6,6 +6,13 @@ use postgres::Client;
 use rowsec_e2e::fixture::{classify, env, keys, table, try_rolled_back, Tally};
 use rowsec_generator::oracle::{Oracle, Outcome, Share};
 
+/// The share and unshare rows of `rowsec.audit_log`, with the columns the earlier separate
+/// `rowsec.share_audit` had.
+const SHARE_TRAIL: &str = "(SELECT id, kind AS action, (detail->>'share_id')::bigint AS share_id, \
+    actor AS actor_person, detail->>'reason' AS reason, (detail->>'derived_from')::bigint AS derived_from, \
+    (detail->>'expiry_capped')::boolean AS expiry_capped, detail->>'requested_expires_at' AS requested_expires_at \
+    FROM rowsec.audit_log WHERE kind IN ('share', 'unshare')) AS t";
+
 fn share(c: &mut Client, args: &str) -> Result<i64, Outcome> {
     c.query_one(&format!("SELECT rowsec.share({args})"), &[]).map(|r| r.get(0)).map_err(|e| classify(Err(e)))
 }
@@ -145,7 +152,8 @@ fn unsharing_revokes_access_and_share_and_unshare_are_audited() {
     assert_eq!(keys(&mut other, q), Ok(BTreeSet::from([2001])));
     owner.batch_execute(&format!("SELECT rowsec.unshare({id}, reason => 'done')")).expect("the owner may unshare");
     assert_eq!(keys(&mut other, q), Ok(BTreeSet::new()));
-    let audited: i64 = env.cluster.admin(&db).query_one("SELECT count(*) FROM rowsec.share_audit", &[]).unwrap().get(0);
+    let audited: i64 =
+        env.cluster.admin(&db).query_one(&format!("SELECT count(*) FROM {SHARE_TRAIL}"), &[]).unwrap().get(0);
     assert!(audited >= 2, "share and unshare are audited, found {audited} audit rows");
 }
 
@@ -164,7 +172,7 @@ fn the_share_tables_cannot_be_written_directly() {
     let db = env.crm_db();
     let mut rep = env.login(&db, 20);
     for sql in
-        ["DELETE FROM rowsec.share_audit", "DELETE FROM rowsec.shares", "UPDATE rowsec.shares SET expires_at = NULL"]
+        ["DELETE FROM rowsec.audit_log", "DELETE FROM rowsec.shares", "UPDATE rowsec.shares SET expires_at = NULL"]
     {
         assert_eq!(try_rolled_back(&mut rep, sql), Outcome::PermissionDenied, "{sql}");
     }
@@ -218,7 +226,7 @@ fn a_share_made_through_a_one_day_write_share_ends_with_it() {
             &db,
             &format!(
                 "SELECT concat_ws(',', derived_from = {parent}, expiry_capped, requested_expires_at IS NULL)
-                 FROM rowsec.share_audit WHERE action = 'share' AND share_id = {child}"
+                 FROM {SHARE_TRAIL} WHERE action = 'share' AND share_id = {child}"
             )
         ),
         "t,t,t",
@@ -236,8 +244,10 @@ fn a_share_made_through_a_one_day_write_share_ends_with_it() {
         admin_text(
             env,
             &db,
-            "SELECT string_agg(concat_ws(',', share_id, actor_person, reason), ' ; ' ORDER BY id)
-             FROM rowsec.share_audit WHERE action = 'unshare'"
+            &format!(
+                "SELECT string_agg(concat_ws(',', share_id, actor_person, reason), ' ; ' ORDER BY id)
+                 FROM {SHARE_TRAIL} WHERE action = 'unshare'"
+            )
         ),
         format!("{parent},20,cover over ; {child},20,derived from share {parent}, which was removed")
     );
@@ -382,8 +392,10 @@ fn expired_shares_are_cleaned_up_with_their_derived_shares_and_stay_in_the_trail
         admin_text(
             env,
             &db,
-            "SELECT string_agg(concat_ws(',', share_id, coalesce(actor_person::text, '-'), reason), ' ; ' ORDER BY id)
-             FROM rowsec.share_audit WHERE action = 'unshare'"
+            &format!(
+                "SELECT string_agg(concat_ws(',', share_id, coalesce(actor_person::text, '-'), reason), ' ; ' ORDER BY id)
+                 FROM {SHARE_TRAIL} WHERE action = 'unshare'"
+            )
         ),
         format!("{parent},-,expired ; {child},-,expired")
     );

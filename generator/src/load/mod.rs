@@ -12,23 +12,25 @@
 //! scope is reported once, not again as every role's update without select.
 
 mod against_schema;
+mod audit;
 mod directory;
 mod identity;
 mod levels;
 mod reader;
 mod references;
+mod requests;
 mod roles;
 mod tables;
 
 use std::collections::BTreeMap;
 
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::model::{Directory, Identity, Level, QualifiedName, Role, Spec};
+use crate::model::{Audit, Directory, Identity, Level, QualifiedName, Requests, Role, Spec};
 use crate::schema::Schema;
 use crate::yaml::Node;
 use reader::Reader;
 
-const TOP_KEYS: &[&str] = &["version", "directory", "identity", "levels", "tables", "roles"];
+const TOP_KEYS: &[&str] = &["version", "directory", "identity", "levels", "tables", "roles", "audit", "requests"];
 const REQUIRED_TOP_KEYS: &[&str] = &["version", "directory", "identity", "tables", "roles"];
 
 /// Loads a spec from its text. `schema`, when given, is checked against every table and column
@@ -38,6 +40,7 @@ pub fn load_spec(source: &str, schema: Option<&Schema>) -> Result<Spec, Vec<Diag
     let mut r = Reader::default();
     let Some((parts, places)) = read(&mut r, &root) else { return Err(r.diagnostics) };
     references::check(&mut r, &parts, &places);
+    audit::check(&mut r, &parts.audit, &places.audit, &parts.tables, &parts.roles);
     against_schema::check(&mut r, &parts, &places, schema);
     match parts.finish() {
         Some(spec) if r.diagnostics.is_empty() => Ok(spec),
@@ -54,6 +57,8 @@ struct Parts {
     levels: BTreeMap<String, Level>,
     tables: BTreeMap<QualifiedName, tables::TableDraft>,
     roles: BTreeMap<String, Role>,
+    audit: Audit,
+    requests: Option<Requests>,
 }
 
 impl Parts {
@@ -67,6 +72,8 @@ impl Parts {
             levels: self.levels,
             tables,
             roles: self.roles,
+            audit: self.audit,
+            requests: self.requests,
         })
     }
 }
@@ -81,6 +88,7 @@ struct Places {
     /// What of `tables` could not be read.
     unread_tables: tables::Unread,
     roles: BTreeMap<String, roles::RolePlaces>,
+    audit: audit::AuditPlaces,
 }
 
 fn read(r: &mut Reader, root: &Node) -> Option<(Parts, Places)> {
@@ -126,5 +134,11 @@ fn read(r: &mut Reader, root: &Node) -> Option<(Parts, Places)> {
         places.roles = place;
         roles
     });
-    Some((Parts { version, directory, identity, levels, tables, roles }, places))
+    let audit = top.get("audit").zip(top.key_span("audit")).map_or_else(Audit::default, |(node, key)| {
+        let (audit, place) = audit::read(r, node, key);
+        places.audit = place;
+        audit
+    });
+    let requests = top.get("requests").zip(top.key_span("requests")).and_then(|(n, key)| requests::read(r, n, key));
+    Some((Parts { version, directory, identity, levels, tables, roles, audit, requests }, places))
 }

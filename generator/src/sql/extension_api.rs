@@ -87,3 +87,51 @@ pub fn is_shared(table: &QualifiedName, key: &str, access: ShareAccess) -> Strin
 pub fn shared_write_keeps_owner(table: &QualifiedName, key: &str, owner: &str) -> String {
     format!("rowsec.shared_write_keeps_owner({}, {}, {})", regclass(table), Ident(key), Ident(owner))
 }
+
+/// A `name[]` literal: `ARRAY['a', 'b']::name[]` (`'{}'::name[]` when empty).
+fn name_array<S: AsRef<str>>(names: &[S]) -> String {
+    if names.is_empty() {
+        return "'{}'::name[]".to_owned();
+    }
+    let items: Vec<String> = names.iter().map(|n| Literal(n.as_ref()).to_string()).collect();
+    format!("ARRAY[{}]::name[]", items.join(", "))
+}
+
+/// `rowsec.set_audit_readers(name[])`: the roles of `audit.readers`.
+pub fn set_audit_readers(roles: &[String]) -> String {
+    format!("rowsec.set_audit_readers({})", name_array(roles))
+}
+
+/// `rowsec.audit_table(tbl, key_column, redacted)`: record the row changes of a table of
+/// `audit.data`, its classed columns redacted.
+pub fn audit_table(table: &QualifiedName, key: &str, redacted: &[&str]) -> String {
+    format!(
+        "rowsec.audit_table({}, key_column => {}, redacted => {})",
+        regclass(table),
+        Literal(key),
+        name_array(redacted)
+    )
+}
+
+/// `rowsec.audit_only(regclass[])`: stop recording tables that left `audit.data`.
+pub fn audit_only(tables: &[QualifiedName]) -> String {
+    let items: Vec<String> = tables.iter().map(regclass).collect();
+    format!("rowsec.audit_only(ARRAY[{}]::regclass[])", items.join(", "))
+}
+
+/// `rowsec.configure_requests(max_days)`: NULL when the spec has no `requests:`.
+pub fn configure_requests(max_days: Option<u32>) -> String {
+    let days = max_days.map_or_else(|| "NULL".to_owned(), |d| d.to_string());
+    format!("rowsec.configure_requests(max_days => {days})")
+}
+
+/// `rowsec.reconcile_memberships()`: record spec role memberships changed out of the hook's sight.
+pub fn reconcile_memberships() -> &'static str {
+    "rowsec.reconcile_memberships()"
+}
+
+/// `rowsec.record_apply(spec_sha256 text, rowsec_version text, changes jsonb)`: the script's own
+/// audit row, called by the summary at the end of the script.
+pub fn record_apply() -> QualifiedName {
+    QualifiedName::new(SCHEMA, "record_apply")
+}

@@ -1,4 +1,5 @@
 //! SQL generation: plain Rust, no database.
+pub mod audit;
 pub mod condition;
 pub mod extension_api;
 pub mod ident;

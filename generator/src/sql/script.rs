@@ -98,8 +98,18 @@ pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>
         let table_grants = by_table.next_if(|g| *g[0].table == table.name).unwrap_or_default();
         protect(&mut s, spec, &names, table, table_grants, schema);
     }
+    crate::sql::audit::section(&mut s, spec);
     s.push('\n');
-    template::SUMMARY.render(&mut s, &[("spec_sha256", Value::Literal(&provenance.sha256[..12]))]);
+    let (record_apply, spec_counts) = (api::record_apply(), crate::sql::audit::spec_counts(spec));
+    template::SUMMARY.render(
+        &mut s,
+        &[
+            ("spec_sha256", Value::Literal(provenance.sha256)),
+            ("record_apply", Value::Name(&record_apply)),
+            ("rowsec_version", Value::Literal(env!("CARGO_PKG_VERSION"))),
+            ("spec_counts", Value::Literal(&spec_counts)),
+        ],
+    );
     s.push_str("COMMIT;\n");
     s
 }

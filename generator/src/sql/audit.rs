@@ -1,0 +1,45 @@
+//! The part of the script for SPEC Part 2's `audit:` and `requests:` keys, and what the script's
+//! own `apply` row of the audit trail says about the spec. The row is written by the summary at
+//! the end of the script (sql/compile/summary.sql), in the script's transaction, so a rolled-back
+//! apply leaves none.
+
+use std::fmt::Write;
+
+use serde_json::json;
+
+use crate::model::Spec;
+use crate::sql::extension_api as api;
+use crate::sql::template;
+
+/// Readers, audited tables (and converging away the tables that left `audit.data`), requests,
+/// and a reconciliation of spec role memberships changed while nothing recorded them: one DO
+/// block, so psql prints no result sets.
+pub fn section(s: &mut String, spec: &Spec) {
+    s.push_str("\n-- ===== Audit trail and access requests (spec: audit, requests) =====\n");
+    let mut body = String::new();
+    let b = &mut body;
+    let _ = writeln!(b, "PERFORM {};", api::set_audit_readers(&spec.audit.readers));
+    for name in &spec.audit.data {
+        let Some(table) = spec.tables.get(name) else { continue };
+        let redacted: Vec<&str> = table.columns.keys().map(String::as_str).collect();
+        let _ = writeln!(b, "PERFORM {};", api::audit_table(name, &table.key, &redacted));
+    }
+    b.push_str("-- Tables that left audit.data: their row changes are no longer recorded\n");
+    let _ = writeln!(b, "PERFORM {};", api::audit_only(&spec.audit.data));
+    let _ = writeln!(b, "PERFORM {};", api::configure_requests(spec.requests.map(|r| r.max_days)));
+    b.push_str(
+        "-- Spec role grants and revokes the membership hook did not see (another database, library not loaded)\n",
+    );
+    let _ = writeln!(b, "PERFORM {};", api::reconcile_memberships());
+    template::do_block(s, &body);
+}
+
+/// What the spec holds, for the script's `apply` row (summary.sql adds what the script changed).
+pub fn spec_counts(spec: &Spec) -> String {
+    json!({
+        "tables": spec.tables.len(),
+        "roles": spec.roles.len(),
+        "audited_tables": spec.audit.data.len(),
+    })
+    .to_string()
+}
