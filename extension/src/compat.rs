@@ -29,3 +29,20 @@ pub unsafe fn attributes<'a>(desc: *const pg_sys::TupleDescData) -> &'a [pg_sys:
         }
     }
 }
+
+/// A backend's local transaction id: `PGPROC.lxid` until 16, inside `vxid` from 17 on.
+///
+/// # Safety
+/// `proc_` must point to a valid `PGPROC`.
+pub unsafe fn local_transaction_id(proc_: *const pg_sys::PGPROC) -> u32 {
+    unsafe {
+        #[cfg(feature = "pg15")]
+        {
+            (*proc_).lxid
+        }
+        #[cfg(not(feature = "pg15"))]
+        {
+            (*proc_).vxid.lxid
+        }
+    }
+}
