@@ -3,7 +3,8 @@
 # `<!-- walkthrough -->` line. A ```sh block must succeed; in a ```console block each `$ command`
 # runs and its output (stdout and stderr) must be exactly the lines under it. The extension
 # install block is not marked: tests/run.sh has run those commands against its private
-# PostgreSQL (ROWSEC_PG_BIN), whose binaries come first on PATH here.
+# PostgreSQL (ROWSEC_PG_BIN), whose binaries come first on PATH here, and the cluster starts with
+# shared_preload_libraries = 'rowsec' as README's postgresql.conf line says.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,7 +28,7 @@ trap stop EXIT
 
 as_pg "$ROWSEC_PG_BIN/initdb" -D "$DIR/data" -U postgres --auth=trust >/dev/null
 as_pg "$ROWSEC_PG_BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w \
-    -o "-p $PORT -k $DIR -c listen_addresses=''" start >/dev/null
+    -o "-p $PORT -k $DIR -c listen_addresses='' -c shared_preload_libraries=rowsec" start >/dev/null
 
 export PATH="$ROWSEC_PG_BIN:$PATH" PGHOST="$DIR" PGPORT="$PORT"
 
