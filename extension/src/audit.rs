@@ -372,17 +372,23 @@ fn verify_audit() -> Option<i64> {
                 }
             }
         }
-        // Rows of this transaction are sealed at its commit; any other row without a seal was
-        // committed with the seal trigger disabled.
+        // Rows of this transaction (or its subtransactions) are sealed at its commit; any other
+        // row without a seal was committed with the seal trigger disabled.
         let unsealed = c
             .select(
-                "SELECT min(id) FROM rowsec.audit_log WHERE seq IS NULL \
-                 AND xmin::pg_catalog.text OPERATOR(pg_catalog.<>) coalesce(pg_catalog.pg_current_xact_id_if_assigned()::pg_catalog.text, '')",
-                Some(1),
+                "SELECT id, xmin::pg_catalog.text::pg_catalog.int8 FROM rowsec.audit_log WHERE seq IS NULL ORDER BY id",
+                None,
                 &[],
             )
             .map_err(|e| RowsecError::internal(what, e))?;
-        nullable(unsealed.first().get::<i64>(1), what, "min")
+        for r in unsealed {
+            let xmin = required(r.get::<i64>(2), what, "xmin")?;
+            let mine = unsafe { pg_sys::TransactionIdIsCurrentTransactionId(pg_sys::TransactionId::from(xmin as u32)) };
+            if !mine {
+                return Ok(Some(required(r.get::<i64>(1), what, "id")?));
+            }
+        }
+        Ok(None)
     })
     .or_raise()
 }
