@@ -544,7 +544,12 @@ unsafe fn data_changes(
             let changes: Vec<ColumnChange> = columns
                 .iter()
                 .zip(&values)
-                .map(|(c, (o, n))| ColumnChange { name: &c.name, old: o.as_deref(), new: n.as_deref(), redacted: c.redacted })
+                .map(|(c, (o, n))| ColumnChange {
+                    name: &c.name,
+                    old: o.as_deref(),
+                    new: n.as_deref(),
+                    redacted: c.redacted,
+                })
                 .collect();
             details.push(rules::data_change(op.as_str(), key, &changes));
         }
