@@ -3,7 +3,7 @@
 //! change of manager or team does to who sees whose records, and what a data change records.
 
 use crate::directory::Directory;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 /// The hash the first row of the trail is chained to.
@@ -167,21 +167,44 @@ pub struct ColumnChange<'a> {
     pub redacted: bool,
 }
 
-/// The `detail` of a `data` row: `{"op": "update", "key": 7, "columns": {"name": {"old": "a",
-/// "new": "b"}}}`, listing only the columns whose value changed (for an insert, those set; for a
-/// delete, those that were set). A classed column that changed is listed with both values
-/// `"redacted"`.
-pub fn data_change(op: &str, key: Option<i64>, columns: &[ColumnChange<'_>]) -> Value {
-    let mut changed = Map::new();
-    for c in columns.iter().filter(|c| c.old != c.new) {
-        let value = |v: Option<&str>| match v {
-            _ if c.redacted => Value::from("redacted"),
-            Some(v) => Value::from(v),
-            None => Value::Null,
-        };
-        changed.insert(c.name.to_owned(), json!({ "old": value(c.old), "new": value(c.new) }));
+/// The `detail` of a `data` row, as JSON text: `{"op": "update", "key": 7, "columns": {"name":
+/// {"old": "a", "new": "b"}}}`, listing only the columns whose value changed (for an insert,
+/// those set; for a delete, those that were set). A classed column that changed is listed with
+/// both values `"redacted"`. Written directly, not through `serde_json::Value`: the data
+/// trigger builds one per changed row.
+pub fn data_change(op: &str, key: Option<i64>, columns: &[ColumnChange<'_>]) -> String {
+    let mut out = String::with_capacity(64 + 32 * columns.len());
+    out.push_str("{\"op\": ");
+    push_json_str(&mut out, op);
+    out.push_str(", \"key\": ");
+    match key {
+        Some(k) => out.push_str(&k.to_string()),
+        None => out.push_str("null"),
     }
-    json!({ "op": op, "key": key, "columns": changed })
+    out.push_str(", \"columns\": {");
+    let mut first = true;
+    for c in columns.iter().filter(|c| c.old != c.new) {
+        if !std::mem::take(&mut first) {
+            out.push_str(", ");
+        }
+        push_json_str(&mut out, c.name);
+        for (label, v) in [(": {\"old\": ", c.old), (", \"new\": ", c.new)] {
+            out.push_str(label);
+            match v {
+                _ if c.redacted => out.push_str("\"redacted\""),
+                Some(v) => push_json_str(&mut out, v),
+                None => out.push_str("null"),
+            }
+        }
+        out.push('}');
+    }
+    out.push_str("}}");
+    out
+}
+
+/// `s` as a JSON string literal.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "null".to_owned()));
 }
 
 /// A timestamptz (microseconds since 2000-01-01 UTC) as ISO 8601 in UTC, the way the trail's
@@ -335,7 +358,8 @@ mod tests {
     #[test]
     fn a_data_change_lists_changed_columns_and_redacts_classed_ones() {
         let c = |name, old, new, redacted| ColumnChange { name, old, new, redacted };
-        let update = data_change(
+        let parse = |s: String| serde_json::from_str::<Value>(&s).unwrap();
+        let update = parse(data_change(
             "update",
             Some(7),
             &[
@@ -343,14 +367,18 @@ mod tests {
                 c("name", Some("a"), Some("b"), false),
                 c("revenue", Some("1"), Some("2"), true),
             ],
-        );
+        ));
         assert_eq!(
             update,
             json!({"op": "update", "key": 7, "columns": {
                 "name": {"old": "a", "new": "b"},
                 "revenue": {"old": "redacted", "new": "redacted"}}})
         );
-        let insert = data_change("insert", Some(8), &[c("id", None, Some("8"), false), c("note", None, None, false)]);
+        let insert =
+            parse(data_change("insert", Some(8), &[c("id", None, Some("8"), false), c("note", None, None, false)]));
         assert_eq!(insert, json!({"op": "insert", "key": 8, "columns": {"id": {"old": null, "new": "8"}}}));
+        // Quotes, backslashes and control characters are escaped.
+        let odd = parse(data_change("delete", None, &[c("n\"a", Some("x\\\n\u{1}"), None, false)]));
+        assert_eq!(odd, json!({"op": "delete", "key": null, "columns": {"n\"a": {"old": "x\\\n\u{1}", "new": null}}}));
     }
 }

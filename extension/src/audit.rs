@@ -372,17 +372,23 @@ fn verify_audit() -> Option<i64> {
                 }
             }
         }
-        // Rows of this transaction are sealed at its commit; any other row without a seal was
-        // committed with the seal trigger disabled.
+        // Rows of this transaction (or its subtransactions) are sealed at its commit; any other
+        // row without a seal was committed with the seal trigger disabled.
         let unsealed = c
             .select(
-                "SELECT min(id) FROM rowsec.audit_log WHERE seq IS NULL \
-                 AND xmin::pg_catalog.text OPERATOR(pg_catalog.<>) coalesce(pg_catalog.pg_current_xact_id_if_assigned()::pg_catalog.text, '')",
-                Some(1),
+                "SELECT id, xmin::pg_catalog.text::pg_catalog.int8 FROM rowsec.audit_log WHERE seq IS NULL ORDER BY id",
+                None,
                 &[],
             )
             .map_err(|e| RowsecError::internal(what, e))?;
-        nullable(unsealed.first().get::<i64>(1), what, "min")
+        for r in unsealed {
+            let xmin = required(r.get::<i64>(2), what, "xmin")?;
+            let mine = unsafe { pg_sys::TransactionIdIsCurrentTransactionId(pg_sys::TransactionId::from(xmin as u32)) };
+            if !mine {
+                return Ok(Some(required(r.get::<i64>(1), what, "id")?));
+            }
+        }
+        Ok(None)
     })
     .or_raise()
 }
@@ -453,6 +459,15 @@ fn not_a_statement_trigger(function: &str) -> ! {
     .raise()
 }
 
+/// A column of an audited table as the data trigger reads it: its position, name, output
+/// function (looked up once per statement) and whether its values are redacted.
+struct AuditedColumn {
+    index: usize,
+    name: String,
+    output: pg_sys::FmgrInfo,
+    redacted: bool,
+}
+
 /// The `detail` of each changed row of a statement, from its transition tables, in order.
 unsafe fn data_changes(
     desc: pg_sys::TupleDesc,
@@ -463,15 +478,24 @@ unsafe fn data_changes(
     redacted: &[String],
 ) -> Vec<String> {
     unsafe {
-        let key_at = attnum_of(desc, key_column);
-        let columns: Vec<(i32, String, bool)> = pgrx::PgTupleDesc::from_pg_unchecked(desc)
+        let natts = (*desc).natts;
+        let key_index = usize::try_from(attnum_of(desc, key_column) - 1).ok();
+        let mut columns: Vec<AuditedColumn> = pgrx::PgTupleDesc::from_pg_unchecked(desc)
             .iter()
             .enumerate()
             .filter(|(_, att)| !att.attisdropped)
-            .map(|(i, att)| {
-                let name = att.name().to_owned();
-                let redact = redacted.contains(&name);
-                (i as i32 + 1, name, redact)
+            .map(|(index, att)| {
+                let (mut output, mut varlena) = (pg_sys::InvalidOid, false);
+                pg_sys::getTypeOutputInfo(att.atttypid, &mut output, &mut varlena);
+                let mut column = AuditedColumn {
+                    index,
+                    name: att.name().to_owned(),
+                    output: pg_sys::FmgrInfo::default(),
+                    redacted: false,
+                };
+                column.redacted = redacted.contains(&column.name);
+                pg_sys::fmgr_info(output, &mut column.output);
+                column
             })
             .collect();
         let reader = |store: *mut pg_sys::Tuplestorestate| {
@@ -481,42 +505,53 @@ unsafe fn data_changes(
             })
         };
         let (old_reader, new_reader) = (reader(old_rows), reader(new_rows));
-        // The next row of a transition table as a heap tuple (NULL: none left, or no table).
-        let next =
-            |r: Option<(*mut pg_sys::Tuplestorestate, *mut pg_sys::TupleTableSlot)>| -> Option<pg_sys::HeapTuple> {
-                let (store, slot) = r?;
-                if !pg_sys::tuplestore_gettupleslot(store, true, false, slot) {
-                    return None;
-                }
-                let mut should_free = false;
-                Some(pg_sys::ExecFetchSlotHeapTuple(slot, true, &mut should_free))
-            };
+        // The next row of a transition table, deformed (NULL: none left, or no table).
+        let next = |r: Option<(*mut pg_sys::Tuplestorestate, *mut pg_sys::TupleTableSlot)>| {
+            let (store, slot) = r?;
+            if !pg_sys::tuplestore_gettupleslot(store, true, false, slot) {
+                return None;
+            }
+            pg_sys::slot_getsomeattrs_int(slot, natts);
+            Some(slot)
+        };
+        // A column's value as text (its type's output function), or NULL.
+        let text = |slot: *mut pg_sys::TupleTableSlot, index: usize, output: *mut pg_sys::FmgrInfo| -> Option<String> {
+            if slot.is_null() || *(*slot).tts_isnull.add(index) {
+                return None;
+            }
+            let p = pg_sys::OutputFunctionCall(output, *(*slot).tts_values.add(index));
+            let s = CStr::from_ptr(p).to_string_lossy().into_owned();
+            pg_sys::pfree(p.cast());
+            Some(s)
+        };
         let mut details = Vec::new();
+        let mut values: Vec<(Option<String>, Option<String>)> = Vec::with_capacity(columns.len());
         loop {
-            let old = next(old_reader);
-            let new = next(new_reader);
-            let (old, new) = match (op, old, new) {
+            let (old, new) = match (op, next(old_reader), next(new_reader)) {
                 (Op::Insert, _, Some(n)) => (std::ptr::null_mut(), n),
                 (Op::Delete, Some(o), _) => (o, std::ptr::null_mut()),
                 (Op::Update, Some(o), Some(n)) => (o, n),
                 _ => break,
             };
-            let key = text_of(if new.is_null() { old } else { new }, desc, key_at).and_then(|k| k.parse::<i64>().ok());
-            let values: Vec<(Option<String>, Option<String>)> = columns
-                .iter()
-                .map(|(attnum, _, _)| (text_of(old, desc, *attnum), text_of(new, desc, *attnum)))
-                .collect();
+            values.clear();
+            for c in &mut columns {
+                values.push((text(old, c.index, &mut c.output), text(new, c.index, &mut c.output)));
+            }
+            let key = key_index
+                .and_then(|k| columns.iter().position(|c| c.index == k))
+                .and_then(|i| values[i].1.as_deref().or(values[i].0.as_deref()))
+                .and_then(|k| k.parse::<i64>().ok());
             let changes: Vec<ColumnChange> = columns
                 .iter()
                 .zip(&values)
-                .map(|((_, name, redact), (o, n))| ColumnChange {
-                    name,
+                .map(|(c, (o, n))| ColumnChange {
+                    name: &c.name,
                     old: o.as_deref(),
                     new: n.as_deref(),
-                    redacted: *redact,
+                    redacted: c.redacted,
                 })
                 .collect();
-            details.push(rules::data_change(op.as_str(), key, &changes).to_string());
+            details.push(rules::data_change(op.as_str(), key, &changes));
         }
         for (_, slot) in [old_reader, new_reader].into_iter().flatten() {
             pg_sys::ExecDropSingleTupleTableSlot(slot);

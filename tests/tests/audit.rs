@@ -322,3 +322,33 @@ fn only_superusers_and_audit_readers_see_a_row() {
     assert!(checked > 40, "every login, the person without a role (70) included");
     assert!(env.person(70).roles.is_empty());
 }
+
+#[test]
+fn on_a_pooled_connection_the_actor_is_the_person_and_the_login_the_pool() {
+    let env = env();
+    let db = env.database_for(&rowsec_e2e::fixture::setting_spec_path());
+    let mut admin = env.cluster.admin(&db);
+    admin
+        .batch_execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'audit_pool') THEN \
+             CREATE ROLE audit_pool LOGIN; END IF; END $$; GRANT sales_rep TO audit_pool;",
+        )
+        .unwrap();
+    let start = last_id(&mut admin);
+    let mut pool = env.cluster.connect("audit_pool", &db).expect("pool login");
+    pool.batch_execute(
+        "BEGIN; SET LOCAL ROLE sales_rep; SET LOCAL app.person_id = '20';
+         SELECT rowsec.share('crm.accounts', 2001, to_person => 23); COMMIT",
+    )
+    .unwrap();
+    let rows: Vec<String> = admin
+        .query(
+            "SELECT concat_ws('|', kind, actor, login, detail->>'role') FROM rowsec.audit_log WHERE id > $1 AND kind = 'share'",
+            &[&start],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rows, ["share|20|audit_pool|sales_rep"], "the person, the pool's login, the role it used");
+}
