@@ -42,7 +42,8 @@ trap cleanup_clusters EXIT
 
 step "system packages"
 missing=()
-for pkg in postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo; do
+# pgTAP and pg_prove: `rowsec verify --emit pgtap` is tested with them.
+for pkg in postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libclang-dev clang sudo; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -66,6 +67,8 @@ PG_CONFIG=$(private_pg 15 "$SYSTEM_PG15_CONFIG")
 export ROWSEC_PG_BIN
 ROWSEC_PG_BIN=$("$PG_CONFIG" --bindir)
 echo "$("$PG_CONFIG" --version) at $ROWSEC_PG_BIN"
+# pgTAP comes from Debian's package into the system's tree; the private copy needs its files too.
+cp -u "$(/usr/lib/postgresql/15/bin/pg_config --sharedir)"/extension/pgtap* "$("$PG_CONFIG" --sharedir)/extension/"
 if grep -qsx "pg15 = \"$PG_CONFIG\"" "$PGRX_HOME/config.toml"; then
     echo "pgrx ($PGRX_HOME) already knows it"
 else
@@ -93,8 +96,8 @@ cargo test -p rowsec-generator 2>&1 | tally
 step "cargo test -p rowsec-live (live-database library, unit tests)"
 cargo test -p rowsec-live 2>&1 | tally
 
-step "cargo test -p rowsec (the CLI)"
-cargo test -p rowsec 2>&1 | tally
+step "cargo test -p rowsec --test cli (the CLI without a database)"
+cargo test -p rowsec --bins --test cli 2>&1 | tally
 
 step "cargo test -p rowsec-core (the extension's logic, without pgrx or PostgreSQL)"
 cargo test -p rowsec-core 2>&1 | tally
@@ -119,6 +122,9 @@ fi
 
 step "end-to-end tests: cargo test -p rowsec-e2e"
 cargo test -p rowsec-e2e -- --nocapture 2>&1 | tally
+
+step "the CLI against live databases: cargo test -p rowsec --test 'live_*' (plan, apply, verify, ...)"
+cargo test -p rowsec --test 'live_*' 2>&1 | tally
 
 step "all checks passed ($ROOT)"
 passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$RESULTS" | awk '{ s += $1 } END { print s + 0 }')

@@ -5,7 +5,12 @@
 //! The spec itself, the SQL it compiles to and the oracle of what it means are
 //! `rowsec_generator`'s, which stays database-free.
 
+pub mod catalog;
 pub mod connect;
 pub mod error;
+pub mod people;
+pub mod pgtap;
+pub mod plan;
+pub mod verify;
 
 pub use error::Error;
