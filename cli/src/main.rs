@@ -130,6 +130,16 @@ postgresql://postgres@db.internal/crm\n\nExit status: 0 applied (or nothing to c
         #[arg(long)]
         dry_run: bool,
     },
+    /// A scored security health check of the server and database (and rowsec's own, with a spec).
+    #[command(after_help = format!("Each finding has a severity, what was found, why it matters and the fix; the \
+score starts at 100 and loses 20/10/5/2 points per critical/high/medium/low finding.\n\nExample:\n  rowsec \
+doctor --db postgresql://postgres@db.internal/crm examples/crm.yaml\n\n{EXIT_STATUSES}"))]
+    Doctor {
+        /// The spec, for rowsec's own checks (people, logins, spec roles, shares).
+        spec: Option<PathBuf>,
+        #[command(flatten)]
+        db: Db,
+    },
     /// Check a live database against the spec: drift in the catalog, and what real people can do.
     #[command(after_help = format!("Drift: RLS or FORCE off, extra or edited policies, extra grants, spec roles \
 with LOGIN or BYPASSRLS, ... Truth: each person of the directory (up to --people) tries every protected \
@@ -278,6 +288,17 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             let loaded = rowsec_generator::load(&spec, None)?;
             print!("{}", matrix::render(&matrix::build(&loaded), format.into()));
             Ok(Outcome::Clean)
+        }
+        Command::Doctor { spec, db } => {
+            let loaded = spec.map(|s| rowsec_generator::load(&s, None)).transpose()?;
+            let target = Target::new(db.db.as_deref())?;
+            let mut client = target.connect()?;
+            let report = rowsec_live::doctor::run(&mut client, &target.shown, loaded.as_ref().map(|l| &l.spec))?;
+            match db.format {
+                OutputFormat::Text => print!("{}", report.render()),
+                OutputFormat::Json => print_json(&report)?,
+            }
+            Ok(if report.findings.is_empty() { Outcome::Clean } else { Outcome::Findings })
         }
         Command::Verify { spec, db, people, rows, no_truth, emit } => {
             let loaded = rowsec_generator::load(&spec, None)?;

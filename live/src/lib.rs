@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod connect;
+pub mod doctor;
 pub mod error;
 pub mod people;
 pub mod pgtap;
