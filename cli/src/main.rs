@@ -130,6 +130,38 @@ postgresql://postgres@db.internal/crm\n\nExit status: 0 applied (or nothing to c
         #[arg(long)]
         dry_run: bool,
     },
+    /// Why a person may or may not read, insert, update, delete one row, and their column rights.
+    #[command(after_help = format!("Each verdict is also tried as the person, in a transaction that is rolled \
+back, and a disagreement with the spec is reported (exit 1).\n\nExample:\n  rowsec explain examples/crm.yaml \
+--db postgresql://postgres@db.internal/crm --person bob crm.invoices 42\n\n{EXIT_STATUSES}"))]
+    Explain {
+        spec: PathBuf,
+        #[command(flatten)]
+        db: Db,
+        /// The person: an id of the directory, or a login.
+        #[arg(long)]
+        person: String,
+        /// A protected table, schema.table.
+        table: String,
+        /// The row's key.
+        key: i64,
+    },
+    /// Run a read-only query as a person (their login role) and print the result as psql would.
+    #[command(after_help = format!("The query runs in a read-only transaction that is rolled back; anything but \
+one query is refused.\n\nExample:\n  rowsec preview examples/crm.yaml --db postgresql://postgres@db.internal/crm \
+--person bob -c 'SELECT name FROM crm.accounts'\n\nExit status: 0 the query ran, 1 PostgreSQL refused it for the \
+person, 2 bad input (a query that is not read-only, an unknown person), 3 the run failed."))]
+    Preview {
+        spec: PathBuf,
+        #[command(flatten)]
+        db: Db,
+        /// The person: an id of the directory, or a login.
+        #[arg(long)]
+        person: String,
+        /// The query.
+        #[arg(short = 'c', long = "command", value_name = "SQL")]
+        sql: String,
+    },
     /// A scored security health check of the server and database (and rowsec's own, with a spec).
     #[command(after_help = format!("Each finding has a severity, what was found, why it matters and the fix; the \
 score starts at 100 and loses 20/10/5/2 points per critical/high/medium/low finding.\n\nExample:\n  rowsec \
@@ -288,6 +320,29 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             let loaded = rowsec_generator::load(&spec, None)?;
             print!("{}", matrix::render(&matrix::build(&loaded), format.into()));
             Ok(Outcome::Clean)
+        }
+        Command::Explain { spec, db, person, table, key } => {
+            let loaded = rowsec_generator::load(&spec, None)?;
+            let target = Target::new(db.db.as_deref())?;
+            let mut client = target.connect()?;
+            let e = rowsec_live::explain::run(&mut client, &loaded.spec, &person, &table, key)?;
+            match db.format {
+                OutputFormat::Text => print!("{}", e.render()),
+                OutputFormat::Json => print_json(&e)?,
+            }
+            Ok(if e.agrees() { Outcome::Clean } else { Outcome::Findings })
+        }
+        Command::Preview { spec, db, person, sql } => {
+            let loaded = rowsec_generator::load(&spec, None)?;
+            rowsec_live::preview::check_read_only(&sql)?;
+            let target = Target::new(db.db.as_deref())?;
+            let mut client = target.connect()?;
+            let p = rowsec_live::preview::run(&mut client, &loaded.spec, &person, &sql)?;
+            match db.format {
+                OutputFormat::Text => print!("{}", p.render()),
+                OutputFormat::Json => print_json(&p)?,
+            }
+            Ok(if p.error.is_none() { Outcome::Clean } else { Outcome::Findings })
         }
         Command::Doctor { spec, db } => {
             let loaded = spec.map(|s| rowsec_generator::load(&s, None)).transpose()?;

@@ -9,9 +9,11 @@ pub mod catalog;
 pub mod connect;
 pub mod doctor;
 pub mod error;
+pub mod explain;
 pub mod people;
 pub mod pgtap;
 pub mod plan;
+pub mod preview;
 pub mod verify;
 
 pub use error::Error;

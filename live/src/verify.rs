@@ -440,7 +440,7 @@ fn privilege_drift(client: &mut Client, spec: &Spec, out: &mut Vec<Drift>) -> Re
 
 /// Maps a statement's result onto the oracle's outcomes. Constraint errors (class 23) come
 /// after PostgreSQL's row-level security check, so the statement was allowed.
-fn classify(r: std::result::Result<u64, postgres::Error>) -> Outcome {
+pub(crate) fn classify(r: std::result::Result<u64, postgres::Error>) -> Outcome {
     match r {
         Ok(n) => Outcome::Rows(n),
         Err(e) => match e.as_db_error() {
@@ -455,7 +455,7 @@ fn classify(r: std::result::Result<u64, postgres::Error>) -> Outcome {
 }
 
 /// Runs one statement in a savepoint that is rolled back, returning the first column of each row.
-fn attempt(
+pub(crate) fn attempt(
     tx: &mut Transaction<'_>,
     sql: &str,
     params: &[&(dyn postgres::types::ToSql + Sync)],
