@@ -42,8 +42,9 @@ trap cleanup_clusters EXIT
 
 step "system packages"
 missing=()
-# pgTAP and pg_prove: `rowsec verify --emit pgtap` is tested with them.
-for pkg in postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libclang-dev clang sudo; do
+# pgTAP and pg_prove: `rowsec verify --emit pgtap` is tested with them; chromium renders
+# `rowsec review --format html` in a test.
+for pkg in postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl chromium libclang-dev clang sudo; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -46,6 +46,13 @@ enum OutputFormat {
     Json,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReviewFormat {
+    Markdown,
+    Html,
+    Json,
+}
+
 /// How `plan` and `apply` run the compiled script.
 #[derive(Args, Clone)]
 struct Run {
@@ -161,6 +168,22 @@ person, 2 bad input (a query that is not read-only, an unknown person), 3 the ru
         /// The query.
         #[arg(short = 'c', long = "command", value_name = "SQL")]
         sql: String,
+    },
+    /// The manager review (SPEC item 17): per manager, each person below them, their roles, rows and shares.
+    #[command(after_help = "Built from the directory, the spec's roles, rowsec.shares and rowsec.share_audit; \
+the parts with no data source in this database (audit trail, activity, alerts, attestations) are named as \
+such, never filled in.\n\nExample:\n  rowsec review examples/crm.yaml --db postgresql://postgres@db.internal/crm \
+--since 2026-01-01 --format html > review.html\n\nExit status: 0 written, 2 bad input, 3 the run failed.")]
+    Review {
+        spec: PathBuf,
+        /// As for the other commands.
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+        /// Share changes from this date or time on.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value_t = ReviewFormat::Markdown)]
+        format: ReviewFormat,
     },
     /// A scored security health check of the server and database (and rowsec's own, with a spec).
     #[command(after_help = format!("Each finding has a severity, what was found, why it matters and the fix; the \
@@ -343,6 +366,18 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
                 OutputFormat::Json => print_json(&p)?,
             }
             Ok(if p.error.is_none() { Outcome::Clean } else { Outcome::Findings })
+        }
+        Command::Review { spec, db, since, format } => {
+            let loaded = rowsec_generator::load(&spec, None)?;
+            let target = Target::new(db.as_deref())?;
+            let mut client = target.connect()?;
+            let review = rowsec_live::review::run(&mut client, &target.shown, &loaded, since.as_deref())?;
+            match format {
+                ReviewFormat::Markdown => print!("{}", review.markdown()),
+                ReviewFormat::Html => print!("{}", review.html()),
+                ReviewFormat::Json => print_json(&review)?,
+            }
+            Ok(Outcome::Clean)
         }
         Command::Doctor { spec, db } => {
             let loaded = spec.map(|s| rowsec_generator::load(&s, None)).transpose()?;

@@ -14,6 +14,7 @@ pub mod people;
 pub mod pgtap;
 pub mod plan;
 pub mod preview;
+pub mod review;
 pub mod verify;
 
 pub use error::Error;
