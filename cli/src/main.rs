@@ -306,7 +306,7 @@ fn plan_or_apply(spec: PathBuf, db: Db, run: Run, mode: Mode, exit_on_changes: b
         embedded: false,
     };
     let retry = Retry { attempts: run.attempts, first_wait: Duration::from_secs(1) };
-    let plan = plan::run(&mut client, &target.shown, &loaded, &options, mode, &retry, &progress())?;
+    let plan = plan::run(&mut client, &target.database(), &loaded, &options, mode, &retry, &progress())?;
     match db.format {
         OutputFormat::Text => print!("{}", plan.render()),
         OutputFormat::Json => print_json(&plan)?,
@@ -371,7 +371,7 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             let loaded = rowsec_generator::load(&spec, None)?;
             let target = Target::new(db.as_deref())?;
             let mut client = target.connect()?;
-            let review = rowsec_live::review::run(&mut client, &target.shown, &loaded, since.as_deref())?;
+            let review = rowsec_live::review::run(&mut client, &target.database(), &loaded, since.as_deref())?;
             match format {
                 ReviewFormat::Markdown => print!("{}", review.markdown()),
                 ReviewFormat::Html => print!("{}", review.html()),
@@ -383,7 +383,7 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             let loaded = spec.map(|s| rowsec_generator::load(&s, None)).transpose()?;
             let target = Target::new(db.db.as_deref())?;
             let mut client = target.connect()?;
-            let report = rowsec_live::doctor::run(&mut client, &target.shown, loaded.as_ref().map(|l| &l.spec))?;
+            let report = rowsec_live::doctor::run(&mut client, &target.database(), loaded.as_ref().map(|l| &l.spec))?;
             match db.format {
                 OutputFormat::Text => print!("{}", report.render()),
                 OutputFormat::Json => print_json(&report)?,
@@ -405,7 +405,7 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             };
             let mut client = target.connect()?;
             let options = verify::Options { people, rows, truth: !no_truth, ..verify::Options::default() };
-            let report = verify::run(&mut client, &target.shown, &loaded, &options, &progress())?;
+            let report = verify::run(&mut client, &target.database(), &loaded, &options, &progress())?;
             if let Some(file) = emit {
                 let tap = rowsec_live::pgtap::emit(&mut client, &loaded, &options, &progress())?;
                 std::fs::write(&file, tap)

@@ -54,6 +54,11 @@ impl Target {
         Ok(Target { shown, config })
     }
 
+    /// The database's name, for output people read (the host and port are in error messages).
+    pub fn database(&self) -> String {
+        self.config.get_dbname().unwrap_or("").to_owned()
+    }
+
     pub fn connect(&self) -> Result<Client> {
         self.config.connect(NoTls).map_err(|e| {
             let reason = describe(&e);

@@ -71,7 +71,7 @@ const SERVER_CHECKS: &[Check] = &[
         severity: Severity::Critical,
         why: "trust lets anyone who reaches the server log in as any role of the line, with no password",
         sql: "SELECT 'pg_hba.conf line ' || line_number || ': ' || type || ' ' || array_to_string(database, ',') || ' ' \
-              || array_to_string(user_name, ',') || coalesce(' ' || address, '') || ' trust' \
+              || array_to_string(user_name, ',') || coalesce(' ' || address, '') || coalesce('/' || netmask, '') || ' trust' \
               FROM pg_catalog.pg_hba_file_rules WHERE auth_method = 'trust' AND error IS NULL ORDER BY line_number",
         what: "pg_hba.conf lets connections in without authentication (trust)",
         fix: "use scram-sha-256 (or peer for local administration) on these lines, then SELECT pg_reload_conf()",
@@ -81,7 +81,7 @@ const SERVER_CHECKS: &[Check] = &[
         severity: Severity::High,
         why: "password sends the password in clear text; md5 hashes can be replayed and cracked",
         sql: "SELECT 'pg_hba.conf line ' || line_number || ': ' || type || ' ' || array_to_string(database, ',') || ' ' \
-              || array_to_string(user_name, ',') || coalesce(' ' || address, '') || ' ' || auth_method \
+              || array_to_string(user_name, ',') || coalesce(' ' || address, '') || coalesce('/' || netmask, '') || ' ' || auth_method \
               FROM pg_catalog.pg_hba_file_rules WHERE auth_method IN ('password', 'md5') AND error IS NULL ORDER BY line_number",
         what: "pg_hba.conf accepts password or md5 authentication",
         fix: "change these lines to scram-sha-256 (after every role has a SCRAM password), then SELECT pg_reload_conf()",
@@ -364,7 +364,7 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "rowsec doctor: {}\nscore: {}/100 ({} checks, {} finding(s))",
+            "rowsec doctor: database {}\nscore: {}/100 ({} checks, {} finding(s))",
             self.database,
             self.score,
             self.checks_run.len(),

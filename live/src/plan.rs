@@ -246,7 +246,13 @@ impl Plan {
             (true, false) => "applied",
             (false, false) => "would change",
         };
-        let _ = writeln!(s, "rowsec: spec {} ({}) on {}: {verb}", self.spec, &self.spec_sha256[..12], self.database);
+        let _ = writeln!(
+            s,
+            "rowsec: spec {} ({}) on database {}: {verb}",
+            self.spec,
+            &self.spec_sha256[..12],
+            self.database
+        );
         let mut groups: Vec<&str> = self.changes.iter().map(|c| c.group.as_str()).collect();
         groups.dedup();
         let mut seen = std::collections::BTreeSet::new();

@@ -678,7 +678,7 @@ impl Report {
     pub fn render(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let _ = writeln!(s, "rowsec verify: spec {} on {}", self.spec, self.database);
+        let _ = writeln!(s, "rowsec verify: spec {} on database {}", self.spec, self.database);
         if self.drift.is_empty() {
             let _ = writeln!(s, "\ndrift: none (the catalog is what the spec makes)");
         } else {
