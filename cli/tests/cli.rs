@@ -217,7 +217,15 @@ fn a_bad_spec_is_reported_before_any_connection() {
 #[test]
 fn verify_emits_only_pgtap() {
     rowsec()
-        .args(["verify", "examples/crm.yaml", "--emit", "xml", "out.xml", "--db", "postgresql://postgres@127.0.0.1:1/crm"])
+        .args([
+            "verify",
+            "examples/crm.yaml",
+            "--emit",
+            "xml",
+            "out.xml",
+            "--db",
+            "postgresql://postgres@127.0.0.1:1/crm",
+        ])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--emit xml out.xml: unknown format"));

@@ -39,8 +39,15 @@ fn mismatches(report: &serde_json::Value) -> usize {
 #[test]
 fn a_database_the_spec_was_applied_to_has_no_drift_and_every_person_matches_the_oracle() {
     let db = env().crm_db();
-    let out =
-        rowsec().args(["verify", "examples/crm.yaml", "--db", &url(&db)]).assert().code(0).get_output().stdout.clone();
+    // Standard error is not a terminal here: no progress lines.
+    let out = rowsec()
+        .args(["verify", "examples/crm.yaml", "--db", &url(&db)])
+        .assert()
+        .code(0)
+        .stderr("")
+        .get_output()
+        .stdout
+        .clone();
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("drift: none"), "{out}");
     assert!(out.contains(" 0 mismatch(es)"), "{out}");
@@ -135,4 +142,23 @@ fn the_pgtap_file_passes_under_pg_prove_and_fails_after_drift() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "pg_prove passed after drift:\n{text}");
     assert!(text.contains("row-level security is enabled on crm.invoices"), "{text}");
+}
+
+#[test]
+fn verify_shows_progress_on_a_terminal() {
+    let db = env().crm_db();
+    // script(1) gives the command a pseudo-terminal.
+    let command = format!(
+        "{} verify examples/crm.yaml --db {} --people 3",
+        assert_cmd::cargo::cargo_bin("rowsec").display(),
+        url(&db)
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("rowsec: verify: person 3 of 3"), "{text}");
 }

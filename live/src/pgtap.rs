@@ -3,9 +3,10 @@
 //! the spec's policies); the script checks the database as it is when it runs, in one
 //! transaction that it rolls back.
 //!
-//! It carries the drift checks and the truth of reads (which rows each person sees, which
-//! classed columns they may read); writes are checked by `rowsec verify` itself (pgTAP cannot
-//! compare the rows of an UPDATE ... RETURNING).
+//! It carries the drift checks, the truth of reads (which rows each person sees) and of column
+//! rights (which classed columns they may read and write); which rows they may insert, update
+//! and delete is checked by `rowsec verify` itself (pgTAP cannot compare the rows of an
+//! UPDATE ... RETURNING).
 
 use std::fmt::Write;
 
@@ -149,6 +150,18 @@ pub fn emit(client: &mut Client, loaded: &Loaded, options: &Options, progress: &
                         "SELECT throws_ok({}, '42501', NULL, {});",
                         lit(&q),
                         lit(&format!("{d}: not readable"))
+                    ));
+                }
+                // Writing it: privileges are checked before any row is read.
+                let col = quote_ident(column);
+                let q = format!("UPDATE {real} SET {col} = {col} WHERE false");
+                if oracle.column_allowed(m.id, t, column, Command::Update) {
+                    tests.push(format!("SELECT lives_ok({}, {});", lit(&q), lit(&format!("{d}: writable"))));
+                } else {
+                    tests.push(format!(
+                        "SELECT throws_ok({}, '42501', NULL, {});",
+                        lit(&q),
+                        lit(&format!("{d}: not writable"))
                     ));
                 }
             }

@@ -582,6 +582,29 @@ pub fn truth(client: &mut Client, spec: &Spec, options: &Options, progress: &dyn
                     report(t, &format!("select column {column}"), allowed_word(expected), format!("{actual:?}"));
                 }
             }
+            // writing classed columns: privileges are checked before any row is read
+            for column in st.columns.keys() {
+                let col = quote_ident(column);
+                for (cmd, sql) in [
+                    (Command::Update, format!("UPDATE {real} SET {col} = {col} WHERE false RETURNING 0::bigint")),
+                    (
+                        Command::Insert,
+                        format!("INSERT INTO {real} ({col}) SELECT NULL WHERE false RETURNING 0::bigint"),
+                    ),
+                ] {
+                    let expected = oracle.column_allowed(m.id, t, column, cmd);
+                    let actual = attempt(&mut tx, &sql, &[])?;
+                    checks += 1;
+                    if expected != actual.is_ok() {
+                        report(
+                            t,
+                            &format!("{} column {column}", cmd.as_str()),
+                            allowed_word(expected),
+                            format!("{actual:?}"),
+                        );
+                    }
+                }
+            }
             // update (a no-op update of every row: the new row equals the old one)
             let expected =
                 if oracle.has_privilege(m.id, t, Command::Update) && oracle.has_privilege(m.id, t, Command::Select) {
