@@ -26,7 +26,10 @@ fn plan_lists_a_changed_specs_changes_per_table_exits_1_and_changes_nothing() {
     let out = rowsec().args(["plan", CHANGED, "--db", &url(&db)]).assert().code(1).get_output().stdout.clone();
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("\ncrm.activities\n"), "grouped under the table:\n{out}");
-    assert!(out.contains("  - privilege crm.activities sales_rep DELETE"), "the revoked privilege:\n{out}");
+    assert!(
+        out.contains("\n  role sales_rep\n    - policy crm.activities rowsec_sales_rep_delete\n    - privilege crm.activities sales_rep DELETE\n"),
+        "per role, the policy and the revoked privilege:\n{out}"
+    );
     assert!(out.contains("policy crm.activities"), "the policy:\n{out}");
     assert!(!out.contains("crm.accounts"), "nothing else changes:\n{out}");
     assert_eq!(before, catalog_snapshot(&mut admin), "plan changed the catalog");
@@ -48,7 +51,8 @@ fn apply_then_plan_shows_no_change_and_json_lists_the_changes() {
     assert!(changes.iter().any(|c| c["kind"] == "privilege"
         && c["object"] == "crm.activities sales_rep DELETE"
         && c["change"] == "removed"
-        && c["group"] == "crm.activities"));
+        && c["group"] == "crm.activities"
+        && c["role"] == "sales_rep"));
     rowsec().args(["plan", CHANGED, "--db", &url(&db)]).assert().code(0).stdout(predicate::str::contains("no changes"));
     // And back: the reference spec's plan is exactly the reverse.
     rowsec().args(["plan", "examples/crm.yaml", "--db", &url(&db)]).assert().code(1);

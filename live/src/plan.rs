@@ -65,6 +65,8 @@ pub struct Change {
     pub after: Option<String>,
     /// What the change is grouped under: a table, `roles` or `schema NAME`.
     pub group: String,
+    /// The role the change concerns, when there is one (within a group, changes are listed per role).
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,7 +194,30 @@ fn config(tx: &mut Transaction<'_>) -> Result<Option<String>, postgres::Error> {
 }
 
 fn change(kind: &str, object: &str, change: ChangeKind, before: Option<String>, after: Option<String>) -> Change {
-    Change { group: group_of(kind, object), kind: kind.to_owned(), object: object.to_owned(), change, before, after }
+    let role = role_of(kind, object, after.as_deref().or(before.as_deref()));
+    Change {
+        group: group_of(kind, object),
+        role,
+        kind: kind.to_owned(),
+        object: object.to_owned(),
+        change,
+        before,
+        after,
+    }
+}
+
+/// The role in an object of `state.sql`'s view: named in the object, or (policies) in its state.
+fn role_of(kind: &str, object: &str, state: Option<&str>) -> Option<String> {
+    let word = |s: &str, i: usize| s.split(' ').nth(i).map(|w| w.trim_matches(|c| c == '{' || c == '}').to_owned());
+    match kind {
+        "role" => Some(object.to_owned()),
+        "membership" => word(object, 0),
+        "privilege" if object.starts_with("schema ") => word(object, 2),
+        "privilege" => word(object, 1),
+        // polcmd, polpermissive, then the roles as {a,b}
+        "policy" => state.and_then(|s| word(s, 2)),
+        _ => None,
+    }
 }
 
 /// Roles and memberships under `roles`; everything else under its table (or schema).
@@ -261,16 +286,30 @@ impl Plan {
                 continue;
             }
             let _ = writeln!(s, "\n{g}");
-            for c in self.changes.iter().filter(|c| c.group == g) {
+            let mut in_group: Vec<&Change> = self.changes.iter().filter(|c| c.group == g).collect();
+            // Changes without a role first, then role by role (the sort is stable).
+            in_group.sort_by(|a, b| a.role.cmp(&b.role));
+            let mut current: Option<&str> = None;
+            for c in in_group {
+                let indent = match (c.role.as_deref(), g) {
+                    (_, "roles") | (None, _) => "  ",
+                    (Some(r), _) => {
+                        if current != Some(r) {
+                            let _ = writeln!(s, "  role {r}");
+                            current = Some(r);
+                        }
+                        "    "
+                    }
+                };
                 let mark = match c.change {
                     ChangeKind::Created => '+',
                     ChangeKind::Changed => '~',
                     ChangeKind::Removed => '-',
                 };
-                let _ = writeln!(s, "  {mark} {} {}", c.kind, c.object);
+                let _ = writeln!(s, "{indent}{mark} {} {}", c.kind, c.object);
                 if c.change == ChangeKind::Changed {
-                    let _ = writeln!(s, "      was: {}", c.before.as_deref().unwrap_or(""));
-                    let _ = writeln!(s, "      now: {}", c.after.as_deref().unwrap_or(""));
+                    let _ = writeln!(s, "{indent}    was: {}", c.before.as_deref().unwrap_or(""));
+                    let _ = writeln!(s, "{indent}    now: {}", c.after.as_deref().unwrap_or(""));
                 }
             }
         }
