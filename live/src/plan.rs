@@ -325,3 +325,34 @@ impl Plan {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_grouped_by_table_and_carry_their_role() {
+        let c = change(
+            "privilege",
+            "crm.accounts.annual_revenue sales_rep UPDATE",
+            ChangeKind::Removed,
+            Some(String::new()),
+            None,
+        );
+        assert_eq!((c.group.as_str(), c.role.as_deref()), ("crm.accounts", Some("sales_rep")));
+        let c = change("privilege", "schema crm sales_rep USAGE", ChangeKind::Created, None, Some(String::new()));
+        assert_eq!((c.group.as_str(), c.role.as_deref()), ("schema crm", Some("sales_rep")));
+        let c = change(
+            "policy",
+            "crm.accounts rowsec_cxo_select",
+            ChangeKind::Created,
+            None,
+            Some("r true {cxo} (rowsec.current_person() IS NOT NULL)".into()),
+        );
+        assert_eq!((c.group.as_str(), c.role.as_deref()), ("crm.accounts", Some("cxo")));
+        let c = change("membership", "sales_rep <- bob", ChangeKind::Removed, Some("false".into()), None);
+        assert_eq!((c.group.as_str(), c.role.as_deref()), ("roles", Some("sales_rep")));
+        let c = change("table", "crm.accounts", ChangeKind::Changed, Some("a".into()), Some("b".into()));
+        assert_eq!((c.group.as_str(), c.role), ("crm.accounts", None));
+    }
+}

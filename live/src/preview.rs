@@ -162,17 +162,67 @@ impl Preview {
                     let v = v.as_deref().unwrap_or("");
                     if numeric[i] {
                         format!("{:>w$}", v, w = widths[i])
+                    } else if i + 1 == r.len() {
+                        // psql does not pad a last left-aligned value (the separator's space stays).
+                        v.to_owned()
                     } else {
                         format!("{:<w$}", v, w = widths[i])
                     }
                 })
                 .collect();
             s.push(' ');
-            s.push_str(cells.join(" | ").trim_end());
+            s.push_str(&cells.join(" | "));
             s.push('\n');
         }
         let n = self.rows.len();
         s.push_str(&format!("({n} row{})\n", if n == 1 { "" } else { "s" }));
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_plain_query_is_read_only() {
+        for sql in [
+            "SELECT name FROM crm.accounts",
+            "WITH a AS (SELECT 1 AS x) SELECT x FROM a",
+            "VALUES (1)",
+            "SELECT current_setting('app.person_id', true)",
+        ] {
+            assert!(check_read_only(sql).is_ok(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn writes_several_statements_locks_and_set_config_are_refused() {
+        for sql in [
+            "UPDATE crm.accounts SET name = 'x'",
+            "SELECT 1; SELECT 2",
+            "WITH d AS (DELETE FROM crm.accounts RETURNING id) SELECT * FROM d",
+            "SELECT * FROM crm.accounts FOR UPDATE",
+            "SELECT * INTO copy FROM crm.accounts",
+            "SELECT pg_catalog.set_config('role', 'none', true)",
+            "SET ROLE postgres",
+            "not sql at all (",
+        ] {
+            let e = check_read_only(sql).expect_err(sql).to_string();
+            assert!(e.starts_with("preview runs only read-only queries"), "{sql}: {e}");
+        }
+    }
+
+    #[test]
+    fn rows_print_as_psqls_aligned_format() {
+        let p = Preview {
+            person: 1,
+            login: "bob".into(),
+            columns: vec!["id".into(), "name".into()],
+            rows: vec![vec![Some("7".into()), Some("Globex".into())], vec![Some("12".into()), None]],
+            error: None,
+        };
+        // As psql 15 prints it, down to the space after the last separator.
+        assert_eq!(p.render(), " id |  name  \n----+--------\n  7 | Globex\n 12 | \n(2 rows)\n");
     }
 }
