@@ -9,8 +9,8 @@ use rowsec_e2e::fixture::env;
 
 const PASSWORD: &str = "doctor-secret";
 
-fn url(db: &str) -> String {
-    format!("postgresql://postgres:{PASSWORD}@127.0.0.1:{}/{db}", env().cluster.port)
+fn url(db: &str, sslmode: &str) -> String {
+    format!("postgresql://postgres:{PASSWORD}@127.0.0.1:{}/{db}?sslmode={sslmode}", env().cluster.port)
 }
 
 fn admin(db: &str) -> postgres::Client {
@@ -24,8 +24,9 @@ fn admin(db: &str) -> postgres::Client {
         .unwrap()
 }
 
-fn doctor(db: &str) -> (i32, serde_json::Value) {
-    let out = rowsec().args(["doctor", "examples/crm.yaml", "--db", &url(db), "--format", "json"]).output().unwrap();
+fn doctor(db: &str, sslmode: &str) -> (i32, serde_json::Value) {
+    let out =
+        rowsec().args(["doctor", "examples/crm.yaml", "--db", &url(db, sslmode), "--format", "json"]).output().unwrap();
     let report =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap(), report)
@@ -60,10 +61,16 @@ fn a_clean_cluster_scores_100_and_one_misconfiguration_per_check_fires_each_chec
         ))
         .unwrap();
     drop(setup);
-    cluster.as_owner("echo 'host all all 127.0.0.1/32 scram-sha-256' > data/pg_hba.conf");
+    cluster.as_owner("echo 'hostssl all all 127.0.0.1/32 scram-sha-256' > data/pg_hba.conf");
     cluster.restart();
 
-    let (code, report) = doctor(&db);
+    // Only TLS gets in now: rowsec connects with it (sslmode=require), and is refused without.
+    rowsec()
+        .args(["doctor", "--db", &url(&db, "disable")])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no encryption"));
+    let (code, report) = doctor(&db, "require");
     assert_eq!(report["findings"], serde_json::json!([]), "a clean cluster has findings");
     assert_eq!((code, report["score"].as_u64()), (0, Some(100)));
     let checks: Vec<String> =
@@ -75,6 +82,7 @@ fn a_clean_cluster_scores_100_and_one_misconfiguration_per_check_fires_each_chec
         "printf '%s\\n' 'host all all 10.0.0.0/8 trust' 'host all all 192.168.0.0/16 md5' \
          'host all all 0.0.0.0/0 scram-sha-256' >> data/pg_hba.conf",
     );
+    cluster.restart();
     let mut a = admin(&db);
     for s in [
         "ALTER SYSTEM SET password_encryption = 'md5'",
@@ -108,7 +116,7 @@ fn a_clean_cluster_scores_100_and_one_misconfiguration_per_check_fires_each_chec
     .unwrap();
     drop(a);
     cluster.restart();
-    let (code, report) = doctor(&db);
+    let (code, report) = doctor(&db, "prefer");
     assert_eq!(code, 1);
     let mut fired: Vec<String> =
         report["findings"].as_array().unwrap().iter().map(|f| f["check"].as_str().unwrap().to_owned()).collect();
