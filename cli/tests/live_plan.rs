@@ -205,3 +205,33 @@ fn plan_needs_a_superuser() {
         .code(2)
         .stderr(predicate::str::contains("role rs_p20 is not a superuser"));
 }
+
+#[test]
+fn apply_succeeds_on_a_later_attempt_once_the_lock_is_free() {
+    let db = env().crm_db();
+    let mut holder = env().cluster.admin(&db);
+    holder.batch_execute("BEGIN; LOCK crm.activities IN ACCESS SHARE MODE").unwrap();
+    let child = rowsec_process()
+        .args(["apply", CHANGED, "--db", &url(&db), "--lock-timeout", "300ms", "--attempts", "5", "--format", "json"])
+        .spawn()
+        .unwrap();
+    let mut watcher = env().cluster.admin(&db);
+    // The first attempt waits for the lock, times out and rolls back; then the lock is freed.
+    wait_until(
+        &mut watcher,
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'rowsec' \
+         AND datname = current_database() AND wait_event_type = 'Lock')",
+    );
+    wait_until(
+        &mut watcher,
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'rowsec' \
+         AND datname = current_database() AND state = 'idle')",
+    );
+    holder.batch_execute("COMMIT").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(plan["attempts"].as_u64().unwrap() >= 2, "{plan:#}");
+    assert_eq!(plan["applied"], true);
+    rowsec().args(["plan", CHANGED, "--db", &url(&db)]).assert().code(0);
+}

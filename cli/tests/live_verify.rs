@@ -54,6 +54,7 @@ fn a_database_the_spec_was_applied_to_has_no_drift_and_every_person_matches_the_
     assert!(out.contains("ok: the database does what the spec says"), "{out}");
     // Every person with a login was tried: the fixture has 43 logins.
     assert!(out.contains("truth: 43 people"), "{out}");
+    println!("{}", out.lines().find(|l| l.starts_with("truth:")).unwrap_or_default());
 }
 
 #[test]
