@@ -107,6 +107,17 @@ fn a_policy_edited_by_hand_is_drift() {
 }
 
 #[test]
+fn a_configuration_changed_by_hand_is_drift_and_departed_people_get_their_rows_back() {
+    // Forgetting the active column: people marked inactive are people again.
+    let (code, report) = verify_after("UPDATE rowsec.config SET active_column = NULL", &[]);
+    assert_eq!(code, 1);
+    assert_eq!(drift(&report), [("config".to_owned(), "rowsec.config".to_owned())]);
+    let departed: Vec<_> =
+        report["truth"]["mismatches"].as_array().unwrap().iter().map(|m| m["person"].as_i64().unwrap()).collect();
+    assert!(departed.contains(&60), "the departed rep sees rows again: {report:#}");
+}
+
+#[test]
 fn verify_of_a_database_without_the_spec_tables_is_bad_input() {
     let db = env().cluster.create_database("empty", None);
     rowsec()

@@ -113,6 +113,9 @@ pub fn drift(client: &mut Client, spec: &Spec) -> Result<Vec<Drift>> {
             fix: "rowsec apply SPEC".into(),
         });
     }
+    if has_extension {
+        config_drift(client, spec, &mut out)?;
+    }
     for t in spec.tables.values() {
         let name = t.name.dotted().to_string();
         let r = client
@@ -195,6 +198,54 @@ pub fn drift(client: &mut Client, spec: &Spec) -> Result<Vec<Drift>> {
     policy_drift(client, spec, &mut out)?;
     privilege_drift(client, spec, &mut out)?;
     Ok(out)
+}
+
+/// The extension's configuration row against the spec's directory and identity.
+fn config_drift(client: &mut Client, spec: &Spec, out: &mut Vec<Drift>) -> Result<()> {
+    let d = &spec.directory;
+    let (identity, setting) = match &spec.identity {
+        Identity::Login => ("login", None),
+        Identity::Setting(name) => ("setting", Some(name.clone())),
+    };
+    let row = client
+        .query_opt(
+            "SELECT directory = $1::text::regclass, id_column::text, manager_column::text, team_column::text, \
+             login_column::text, active_column::text, identity, identity_setting FROM rowsec.config",
+            &[&quoted(&d.table)],
+        )
+        .map_err(Error::query("verify: reading rowsec.config"))?;
+    let expected = (
+        true,
+        d.id.clone(),
+        d.manager.clone(),
+        d.team.clone(),
+        d.login.clone(),
+        d.active.clone(),
+        identity.to_owned(),
+        setting,
+    );
+    let actual = row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7)));
+    if actual.as_ref() != Some(&expected) {
+        out.push(Drift {
+            check: "config",
+            object: "rowsec.config".into(),
+            what: format!(
+                "rowsec.config is not the spec's directory and identity: it holds {}",
+                actual.map_or("no row".to_owned(), |a| format!(
+                    "id {}, manager {}, team {:?}, login {:?}, active {:?}, identity {}{}",
+                    a.1,
+                    a.2,
+                    a.3,
+                    a.4,
+                    a.5,
+                    a.6,
+                    a.7.map(|s| format!(" ({s})")).unwrap_or_default()
+                ))
+            ),
+            fix: "rowsec apply SPEC (it calls rowsec.configure with the spec's directory)".into(),
+        });
+    }
+    Ok(())
 }
 
 /// A policy as PostgreSQL prints it.
