@@ -174,3 +174,21 @@ fn verify_shows_progress_on_a_terminal() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("rowsec: verify: person 3 of 3"), "{text}");
 }
+
+#[test]
+fn a_spec_with_the_setting_identity_is_verified_through_the_setting() {
+    let env = env();
+    let db = env.database_for(&rowsec_e2e::fixture::setting_spec_path());
+    let out = rowsec()
+        .args(["verify", "tests/fixtures/crm-setting.yaml", "--db", &url(&db), "--people", "12"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("truth: 12 people") && out.contains(" 0 mismatch(es)"), "{out}");
+    // Without the setting nobody is anybody: the truth check must have set it.
+    let mut rep = env.login(&db, 20);
+    assert!(rowsec_e2e::fixture::keys(&mut rep, "SELECT id FROM crm.accounts").unwrap().is_empty());
+}
