@@ -192,3 +192,16 @@ fn a_spec_with_the_setting_identity_is_verified_through_the_setting() {
     let mut rep = env.login(&db, 20);
     assert!(rowsec_e2e::fixture::keys(&mut rep, "SELECT id FROM crm.accounts").unwrap().is_empty());
 }
+
+#[test]
+fn an_empty_table_is_verified_and_the_inserts_it_cannot_model_are_named() {
+    let (code, report) = verify_after("DELETE FROM crm.activities", &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let skipped: Vec<&str> =
+        report["truth"]["skipped"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(
+        skipped.contains(&"inserts into crm.activities: it has no row the always rule keeps to copy"),
+        "{skipped:?}"
+    );
+    assert_eq!(report["truth"]["people"], 43);
+}
