@@ -42,7 +42,9 @@ trap cleanup_clusters EXIT
 
 step "system packages"
 missing=()
-for pkg in postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo curl unzip; do
+# pgTAP and pg_prove: `rowsec verify --emit pgtap` is tested with them; chromium renders
+# `rowsec review --format html` in a test.
+for pkg in postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl chromium libclang-dev clang sudo curl unzip; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -81,6 +83,11 @@ else
     echo "cargo pgrx init ${init_args[*]}"
     cargo pgrx init "${init_args[@]}"
 fi
+# pgTAP (plain SQL) comes from Debian's package into the system's 15; every private copy needs
+# its files too (`rowsec verify --emit pgtap` is tested on each version).
+for v in $PG_VERSIONS; do
+    cp -u "$("$SYSTEM_PG15_CONFIG" --sharedir)"/extension/pgtap* "$("${PG_CONFIGS[$v]}" --sharedir)/extension/"
+done
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
@@ -106,8 +113,8 @@ cargo test -p rowsec-generator 2>&1 | tally
 step "cargo test -p rowsec-live (live-database library, unit tests)"
 cargo test -p rowsec-live 2>&1 | tally
 
-step "cargo test -p rowsec (the CLI)"
-cargo test -p rowsec 2>&1 | tally
+step "cargo test -p rowsec --test cli (the CLI without a database)"
+cargo test -p rowsec --bins --test cli 2>&1 | tally
 
 step "cargo test -p rowsec-core (the extension's logic, without pgrx or PostgreSQL)"
 cargo test -p rowsec-core 2>&1 | tally
@@ -133,6 +140,9 @@ for v in $PG_VERSIONS; do
 
     step "PostgreSQL $v: end-to-end tests (cargo test -p rowsec-e2e)"
     cargo test -p rowsec-e2e -- --nocapture 2>&1 | tally
+
+    step "PostgreSQL $v: the CLI against live databases (cargo test -p rowsec --test 'live_*': plan, apply, verify, ...)"
+    cargo test -p rowsec --test 'live_*' 2>&1 | tally
 done
 
 step "all checks passed ($ROOT)"

@@ -1,18 +1,74 @@
-//! The `rowsec` command line: a thin shell over the library.
+//! The `rowsec` command line: a thin shell over the libraries (`rowsec_generator` for the spec
+//! and its SQL, `rowsec_live` for a live database): parsing arguments, printing, exit statuses.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use rowsec_generator::matrix::{self, Format};
-use rowsec_generator::{LockTimeout, Options, Outcome};
+// The spec report's closing words (`Outcome` below is this command's exit).
+use rowsec_generator::{LockTimeout, Options, Outcome as ReportOutcome};
+use rowsec_live::connect::Target;
+use rowsec_live::plan::{self, Mode, Retry};
+use rowsec_live::verify;
+
+const EXIT_STATUSES: &str = "Exit status: 0 ok (no change, no finding), 1 changes or findings, 2 bad input (spec, \
+--db, a database that does not match the spec, an unknown person), 3 the run failed (a query, a lock \
+timeout, another apply running).";
 
 #[derive(Parser)]
-#[command(name = "rowsec", version, about = "Compile a declarative CRM access spec into PostgreSQL row-level security")]
+#[command(
+    name = "rowsec",
+    version,
+    about = "Compile a declarative CRM access spec into PostgreSQL row-level security, and check a live database against it"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where the database is, and how to print.
+#[derive(Args, Clone)]
+struct Db {
+    /// postgresql://USER@HOST:PORT/DATABASE or "host=... dbname=..."; without it PGHOST, PGPORT,
+    /// PGUSER, PGPASSWORD and PGDATABASE are used, as psql does.
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
+    /// text for people, json for machines.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReviewFormat {
+    Markdown,
+    Html,
+    Json,
+}
+
+/// How `plan` and `apply` run the compiled script.
+#[derive(Args, Clone)]
+struct Run {
+    /// A DDL file to check the spec against first (as `compile --schema`).
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// How long each attempt waits for a table's (or the apply lock's) lock.
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    lock_timeout: LockTimeout,
+    /// Attempts when a lock is not granted in time; waits 1s, 2s, 4s, ... between them.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=20))]
+    attempts: u32,
+    /// As `compile --drop-roles-with-members`.
+    #[arg(long)]
+    drop_roles_with_members: bool,
 }
 
 #[derive(Subcommand)]
@@ -59,6 +115,111 @@ enum Command {
         #[arg(long, value_enum, default_value_t = FormatArg::Text)]
         format: FormatArg,
     },
+    /// Show what applying the spec would change in a live database, grouped per table and role.
+    #[command(after_help = format!("Runs the compiled script in a transaction and rolls it back: it takes the \
+same locks as apply (each protected table's, briefly, bounded by --lock-timeout).\n\nExample:\n  rowsec plan \
+examples/crm.yaml --db postgresql://postgres@db.internal/crm\n\n{EXIT_STATUSES}"))]
+    Plan {
+        spec: PathBuf,
+        #[command(flatten)]
+        db: Db,
+        #[command(flatten)]
+        run: Run,
+    },
+    /// Apply the spec to a live database in one transaction (retrying on lock timeouts).
+    #[command(after_help = format!("Two applies never interleave (a transaction-level advisory lock); a killed \
+client or backend leaves the database as it was.\n\nExample:\n  rowsec apply examples/crm.yaml --db \
+postgresql://postgres@db.internal/crm\n\nExit status: 0 applied (or nothing to change), 2 bad input, 3 the run failed."))]
+    Apply {
+        spec: PathBuf,
+        #[command(flatten)]
+        db: Db,
+        #[command(flatten)]
+        run: Run,
+        /// Apply, print what changed, and roll back.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Why a person may or may not read, insert, update, delete one row, and their column rights.
+    #[command(after_help = format!("Each verdict is also tried as the person, in a transaction that is rolled \
+back, and a disagreement with the spec is reported (exit 1).\n\nExample:\n  rowsec explain examples/crm.yaml \
+--db postgresql://postgres@db.internal/crm --person bob crm.invoices 42\n\n{EXIT_STATUSES}"))]
+    Explain {
+        spec: PathBuf,
+        #[command(flatten)]
+        db: Db,
+        /// The person: an id of the directory, or a login.
+        #[arg(long)]
+        person: String,
+        /// A protected table, schema.table.
+        table: String,
+        /// The row's key.
+        key: i64,
+    },
+    /// Run a read-only query as a person (their login role) and print the result as psql would.
+    #[command(after_help = format!("The query runs in a read-only transaction that is rolled back; anything but \
+one query is refused.\n\nExample:\n  rowsec preview examples/crm.yaml --db postgresql://postgres@db.internal/crm \
+--person bob -c 'SELECT name FROM crm.accounts'\n\nExit status: 0 the query ran, 1 PostgreSQL refused it for the \
+person, 2 bad input (a query that is not read-only, an unknown person), 3 the run failed."))]
+    Preview {
+        spec: PathBuf,
+        #[command(flatten)]
+        db: Db,
+        /// The person: an id of the directory, or a login.
+        #[arg(long)]
+        person: String,
+        /// The query.
+        #[arg(short = 'c', long = "command", value_name = "SQL")]
+        sql: String,
+    },
+    /// The manager review (SPEC item 17): per manager, each person below them, their roles, rows and shares.
+    #[command(after_help = "Built from the directory, the spec's roles, rowsec.shares and rowsec.share_audit; \
+the parts with no data source in this database (audit trail, activity, alerts, attestations) are named as \
+such, never filled in.\n\nExample:\n  rowsec review examples/crm.yaml --db postgresql://postgres@db.internal/crm \
+--since 2026-01-01 --format html > review.html\n\nExit status: 0 written, 2 bad input, 3 the run failed.")]
+    Review {
+        spec: PathBuf,
+        /// As for the other commands.
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+        /// Share changes from this date or time on.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value_t = ReviewFormat::Markdown)]
+        format: ReviewFormat,
+    },
+    /// A scored security health check of the server and database (and rowsec's own, with a spec).
+    #[command(after_help = format!("Each finding has a severity, what was found, why it matters and the fix; the \
+score starts at 100 and loses 20/10/5/2 points per critical/high/medium/low finding.\n\nExample:\n  rowsec \
+doctor --db postgresql://postgres@db.internal/crm examples/crm.yaml\n\n{EXIT_STATUSES}"))]
+    Doctor {
+        /// The spec, for rowsec's own checks (people, logins, spec roles, shares).
+        spec: Option<PathBuf>,
+        #[command(flatten)]
+        db: Db,
+    },
+    /// Check a live database against the spec: drift in the catalog, and what real people can do.
+    #[command(after_help = format!("Drift: RLS or FORCE off, extra or edited policies, extra grants, spec roles \
+with LOGIN or BYPASSRLS, ... Truth: each person of the directory (up to --people) tries every protected \
+table and command as their login, in a transaction that is rolled back, compared with the spec's \
+meaning.\n\nExample:\n  rowsec verify examples/crm.yaml --db postgresql://postgres@db.internal/crm\n\n{EXIT_STATUSES}"))]
+    Verify {
+        spec: PathBuf,
+        #[command(flatten)]
+        db: Db,
+        /// Try at most this many people (by id).
+        #[arg(long, default_value_t = 500)]
+        people: usize,
+        /// Compare at most this many rows per table (by key).
+        #[arg(long, default_value_t = 2000)]
+        rows: i64,
+        /// Only the drift check.
+        #[arg(long)]
+        no_truth: bool,
+        /// Also write the checks as a pgTAP file (run it with pg_prove).
+        #[arg(long, value_name = "FILE", num_args = 2, value_names = ["pgtap", "FILE"])]
+        emit: Option<Vec<String>>,
+    },
 }
 
 /// `--format` of `rowsec matrix`.
@@ -82,10 +243,15 @@ impl From<FormatArg> for Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Findings) => ExitCode::from(1),
         Err(Failure::BadInput(message)) => {
             eprintln!("{message}");
             ExitCode::from(2)
+        }
+        Err(Failure::Failed(message)) => {
+            eprintln!("rowsec: {message}");
+            ExitCode::from(3)
         }
         Err(Failure::Internal(message)) => {
             eprintln!("rowsec: internal error: {message}");
@@ -94,9 +260,61 @@ fn main() -> ExitCode {
     }
 }
 
+/// How a command that ran ended: exit 0, or 1 (changes, drift, findings).
+enum Outcome {
+    Clean,
+    Findings,
+}
+
 enum Failure {
     BadInput(String),
+    /// The run failed against the database (exit 3).
+    Failed(String),
     Internal(String),
+}
+
+impl From<rowsec_live::Error> for Failure {
+    fn from(e: rowsec_live::Error) -> Self {
+        if e.is_bad_input() {
+            Failure::BadInput(format!("rowsec: {e}"))
+        } else {
+            Failure::Failed(e.to_string())
+        }
+    }
+}
+
+/// Progress goes to standard error, and only when it is a terminal.
+fn progress() -> impl Fn(&str) {
+    let tty = std::io::stderr().is_terminal();
+    move |line: &str| {
+        if tty {
+            eprintln!("rowsec: {line}");
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Internal(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn plan_or_apply(spec: PathBuf, db: Db, run: Run, mode: Mode, exit_on_changes: bool) -> Result<Outcome, Failure> {
+    let loaded = rowsec_generator::load(&spec, run.schema.as_deref())?;
+    let target = Target::new(db.db.as_deref())?;
+    let mut client = target.connect()?;
+    let options = Options {
+        lock_timeout: run.lock_timeout,
+        drop_roles_with_members: run.drop_roles_with_members,
+        embedded: false,
+    };
+    let retry = Retry { attempts: run.attempts, first_wait: Duration::from_secs(1) };
+    let plan = plan::run(&mut client, &target.database(), &loaded, &options, mode, &retry, &progress())?;
+    match db.format {
+        OutputFormat::Text => print!("{}", plan.render()),
+        OutputFormat::Json => print_json(&plan)?,
+    }
+    Ok(if exit_on_changes && !plan.changes.is_empty() { Outcome::Findings } else { Outcome::Clean })
 }
 
 impl From<rowsec_generator::Error> for Failure {
@@ -117,33 +335,111 @@ fn schema_note(loaded: &rowsec_generator::Loaded, at_apply_time: &str) {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
+fn run(cli: Cli) -> Result<Outcome, Failure> {
     match cli.command {
         Command::Check { spec, schema } => {
             let loaded = rowsec_generator::load(&spec, schema.as_deref())
-                .map_err(|e| e.with_outcome(Outcome::SpecInvalid, Outcome::SpecNotChecked))?;
+                .map_err(|e| e.with_outcome(ReportOutcome::SpecInvalid, ReportOutcome::SpecNotChecked))?;
             print!("{}", rowsec_generator::summary::render(&loaded));
             if loaded.schema.is_none() {
                 schema_note(&loaded, "give --schema with the database's DDL (pg_dump --schema-only) to check them");
             }
-            Ok(())
+            Ok(Outcome::Clean)
         }
         Command::Compile { spec, schema, output, lock_timeout, drop_roles_with_members } => {
             let loaded = rowsec_generator::load(&spec, schema.as_deref())?;
             schema_note(&loaded, "the script checks them when it runs");
-            let options = Options { lock_timeout, drop_roles_with_members };
+            let options = Options { lock_timeout, drop_roles_with_members, embedded: false };
             let sql = rowsec_generator::compile_with(&loaded, &options);
             match output {
                 Some(path) => std::fs::write(&path, sql)
                     .map_err(|e| Failure::BadInput(format!("cannot write {}: {e}", path.display()))),
                 None => std::io::stdout().write_all(sql.as_bytes()).map_err(|e| Failure::Internal(e.to_string())),
-            }
+            }?;
+            Ok(Outcome::Clean)
         }
         Command::Matrix { spec, format } => {
             let loaded = rowsec_generator::load(&spec, None)
-                .map_err(|e| e.with_outcome(Outcome::SpecInvalid, Outcome::SpecInvalid))?;
+                .map_err(|e| e.with_outcome(ReportOutcome::SpecInvalid, ReportOutcome::SpecInvalid))?;
             print!("{}", matrix::render(&matrix::build(&loaded), format.into()));
-            Ok(())
+            Ok(Outcome::Clean)
+        }
+        Command::Explain { spec, db, person, table, key } => {
+            let loaded = rowsec_generator::load(&spec, None)?;
+            let target = Target::new(db.db.as_deref())?;
+            let mut client = target.connect()?;
+            let e = rowsec_live::explain::run(&mut client, &loaded.spec, &person, &table, key)?;
+            match db.format {
+                OutputFormat::Text => print!("{}", e.render()),
+                OutputFormat::Json => print_json(&e)?,
+            }
+            Ok(if e.agrees() { Outcome::Clean } else { Outcome::Findings })
+        }
+        Command::Preview { spec, db, person, sql } => {
+            let loaded = rowsec_generator::load(&spec, None)?;
+            rowsec_live::preview::check_read_only(&sql)?;
+            let target = Target::new(db.db.as_deref())?;
+            let mut client = target.connect()?;
+            let p = rowsec_live::preview::run(&mut client, &loaded.spec, &person, &sql)?;
+            match db.format {
+                OutputFormat::Text => print!("{}", p.render()),
+                OutputFormat::Json => print_json(&p)?,
+            }
+            Ok(if p.error.is_none() { Outcome::Clean } else { Outcome::Findings })
+        }
+        Command::Review { spec, db, since, format } => {
+            let loaded = rowsec_generator::load(&spec, None)?;
+            let target = Target::new(db.as_deref())?;
+            let mut client = target.connect()?;
+            let review = rowsec_live::review::run(&mut client, &target.database(), &loaded, since.as_deref())?;
+            match format {
+                ReviewFormat::Markdown => print!("{}", review.markdown()),
+                ReviewFormat::Html => print!("{}", review.html()),
+                ReviewFormat::Json => print_json(&review)?,
+            }
+            Ok(Outcome::Clean)
+        }
+        Command::Doctor { spec, db } => {
+            let loaded = spec.map(|s| rowsec_generator::load(&s, None)).transpose()?;
+            let target = Target::new(db.db.as_deref())?;
+            let mut client = target.connect()?;
+            let report = rowsec_live::doctor::run(&mut client, &target.database(), loaded.as_ref().map(|l| &l.spec))?;
+            match db.format {
+                OutputFormat::Text => print!("{}", report.render()),
+                OutputFormat::Json => print_json(&report)?,
+            }
+            Ok(if report.findings.is_empty() { Outcome::Clean } else { Outcome::Findings })
+        }
+        Command::Verify { spec, db, people, rows, no_truth, emit } => {
+            let loaded = rowsec_generator::load(&spec, None)?;
+            let target = Target::new(db.db.as_deref())?;
+            let emit = match emit.as_deref() {
+                None => None,
+                Some([kind, file]) if kind == "pgtap" => Some(PathBuf::from(file)),
+                Some(other) => {
+                    return Err(Failure::BadInput(format!(
+                        "rowsec: --emit {}: unknown format\n  fix: --emit pgtap FILE",
+                        other.join(" ")
+                    )))
+                }
+            };
+            let mut client = target.connect()?;
+            let options = verify::Options { people, rows, truth: !no_truth, ..verify::Options::default() };
+            let report = verify::run(&mut client, &target.database(), &loaded, &options, &progress())?;
+            if let Some(file) = emit {
+                let tap = rowsec_live::pgtap::emit(&mut client, &loaded, &options, &progress())?;
+                std::fs::write(&file, tap)
+                    .map_err(|e| Failure::BadInput(format!("rowsec: cannot write {}: {e}", file.display())))?;
+            }
+            match db.format {
+                OutputFormat::Text => print!("{}", report.render()),
+                OutputFormat::Json => print_json(&report)?,
+            }
+            Ok(if report.clean() { Outcome::Clean } else { Outcome::Findings })
+        }
+        Command::Plan { spec, db, run } => plan_or_apply(spec, db, run, Mode::DryRun, true),
+        Command::Apply { spec, db, run, dry_run } => {
+            plan_or_apply(spec, db, run, if dry_run { Mode::DryRun } else { Mode::Commit }, false)
         }
     }
 }

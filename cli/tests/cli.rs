@@ -250,3 +250,67 @@ fn the_lock_timeout_and_role_dropping_are_compile_options() {
             .stderr(predicate::str::contains(format!("`{bad}` is not a lock timeout")));
     }
 }
+
+/// Each command that talks to a database, with its arguments after `--db URL`.
+const LIVE_COMMANDS: [&[&str]; 7] = [
+    &["plan", "examples/crm.yaml"],
+    &["apply", "examples/crm.yaml"],
+    &["verify", "examples/crm.yaml"],
+    &["doctor", "examples/crm.yaml"],
+    &["explain", "examples/crm.yaml", "--person", "1", "crm.accounts", "1"],
+    &["preview", "examples/crm.yaml", "--person", "1", "-c", "SELECT 1"],
+    &["review", "examples/crm.yaml"],
+];
+
+#[test]
+fn every_live_command_reports_an_unreachable_server_or_a_bad_url_as_bad_input() {
+    for args in LIVE_COMMANDS {
+        // Port 1 on the loopback: nothing listens there on a test machine.
+        rowsec()
+            .args(args)
+            .args(["--db", "postgresql://postgres@127.0.0.1:1/crm"])
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::contains("cannot connect to postgres@127.0.0.1:1/crm"))
+            .stderr(predicate::str::contains("fix: "));
+        rowsec()
+            .args(args)
+            .args(["--db", "postgresql://postgres@127.0.0.1:port/crm"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("not a PostgreSQL URL or connection string"));
+    }
+}
+
+#[test]
+fn a_bad_spec_is_reported_before_any_connection() {
+    for args in LIVE_COMMANDS {
+        let mut args: Vec<&str> = args.to_vec();
+        args[1] = BAD;
+        rowsec()
+            .args(&args)
+            .args(["--db", "postgresql://postgres@127.0.0.1:1/crm"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("E1404 unknown-level"))
+            .stderr(predicate::str::contains("cannot connect").not());
+    }
+}
+
+#[test]
+fn verify_emits_only_pgtap() {
+    rowsec()
+        .args([
+            "verify",
+            "examples/crm.yaml",
+            "--emit",
+            "xml",
+            "out.xml",
+            "--db",
+            "postgresql://postgres@127.0.0.1:1/crm",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--emit xml out.xml: unknown format"));
+}

@@ -20,6 +20,12 @@ pub struct Person {
     pub roles: Vec<String>,
 }
 
+impl From<&Person> for Person {
+    fn from(p: &Person) -> Person {
+        p.clone()
+    }
+}
+
 /// A row of a protected table, as the oracle needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Row {

@@ -1,7 +1,8 @@
 //! Connecting: `--db URL` (a `postgresql://` URL or a `key=value` string), or the usual PG*
 //! environment when it is absent, as psql does.
 
-use postgres::{Client, Config, NoTls};
+use postgres::config::SslMode;
+use postgres::{Client, Config};
 
 use crate::error::{describe, Error, Result};
 
@@ -39,6 +40,26 @@ impl Target {
             let user = env("PGUSER").or_else(|| env("USER")).unwrap_or_else(|| "postgres".to_owned());
             config.user(&user);
         }
+        // The URL's sslmode wins; postgres::Config cannot tell an absent one from prefer.
+        if !db.is_some_and(|u| u.contains("sslmode")) {
+            match env("PGSSLMODE").as_deref() {
+                None | Some("prefer") | Some("allow") => {}
+                Some("disable") => {
+                    config.ssl_mode(SslMode::Disable);
+                }
+                Some("require") => {
+                    config.ssl_mode(SslMode::Require);
+                }
+                Some(other) => {
+                    return Err(Error::BadUrl {
+                        given: format!("PGSSLMODE={other}"),
+                        reason:
+                            "rowsec supports disable, allow, prefer and require (it does not verify certificates yet)"
+                                .to_owned(),
+                    })
+                }
+            }
+        }
         if config.get_password().is_none() {
             if let Some(password) = env("PGPASSWORD") {
                 config.password(password);
@@ -54,8 +75,25 @@ impl Target {
         Ok(Target { shown, config })
     }
 
+    /// The database's name, for output people read (the host and port are in error messages).
+    pub fn database(&self) -> String {
+        self.config.get_dbname().unwrap_or("").to_owned()
+    }
+
     pub fn connect(&self) -> Result<Client> {
-        self.config.connect(NoTls).map_err(|e| {
+        // sslmode prefer (the default) and require encrypt without verifying the server's
+        // certificate, as libpq does for those modes.
+        let tls = native_tls::TlsConnector::builder()
+            .danger_accept_invalid_certs(true)
+            .danger_accept_invalid_hostnames(true)
+            .build()
+            .map_err(|e| Error::Connect {
+                target: self.shown.clone(),
+                reason: format!("cannot set up TLS: {e}"),
+                fix: "check the system's OpenSSL installation".to_owned(),
+            })?;
+        let tls = postgres_native_tls::MakeTlsConnector::new(tls);
+        self.config.connect(tls).map_err(|e| {
             let reason = describe(&e);
             let fix = match e.as_db_error().map(|d| d.code().code()) {
                 Some("3D000") => "create the database, or name an existing one in --db".to_owned(),

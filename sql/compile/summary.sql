@@ -1,4 +1,6 @@
 --! What the script changed: the state after (state.sql's view) compared with the state before.
+--! The difference is also left in pg_temp.rowsec_changes until the transaction ends, for
+--! `rowsec plan` and `rowsec apply`, which run the script in their own transaction.
 --! Rendered by generator/src/sql/script.rs (`summary`); lines starting with --! are left out.
 --!   {{spec_sha256}}     the spec's SHA-256, as a literal
 --!   {{record_apply}}    the extension function that writes the script's `apply` audit row
@@ -14,6 +16,12 @@ DECLARE
     totals text[] := '{}';
     summary jsonb := '{}';
 BEGIN
+    CREATE TEMP TABLE rowsec_changes ON COMMIT DROP AS
+    SELECT coalesce(a.kind, b.kind) AS kind, coalesce(a.object, b.object) AS object,
+           CASE WHEN b.object IS NULL THEN 'created' WHEN a.object IS NULL THEN 'removed' ELSE 'changed' END AS change,
+           b.state AS before, a.state AS after
+    FROM pg_temp.rowsec_state a FULL JOIN pg_temp.rowsec_before b ON a.kind = b.kind AND a.object = b.object
+    WHERE a.object IS NULL OR b.object IS NULL OR a.state IS DISTINCT FROM b.state;
     FOR r IN
         WITH diff AS (
             SELECT coalesce(a.kind, b.kind) AS kind, coalesce(a.object, b.object) AS object, a.object IS NOT NULL AS now,

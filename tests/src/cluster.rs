@@ -201,6 +201,32 @@ impl Cluster {
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
+
+    /// Restarts the server with the options it was started with (for settings that need it).
+    pub fn restart(&self) {
+        let (data, log) = (self.data_dir(), self.dir.join("server.log"));
+        self.pg(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-w", "-t", "60", "-m", "fast", "restart"],
+        );
+    }
+
+    /// Runs a shell command as the OS user that owns the cluster (to write its files).
+    pub fn as_owner(&self, script: &str) {
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--", "bash", "-c", script]);
+                c
+            }
+            None => {
+                let mut c = Command::new("bash");
+                c.args(["-c", script]);
+                c
+            }
+        };
+        run(cmd.current_dir(&self.dir));
+    }
 }
 
 impl Drop for Cluster {

@@ -3,49 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use postgres::Client;
 use rowsec_e2e::cluster::repo_root;
-use rowsec_e2e::fixture::{compile, crm_spec_path, env, try_rolled_back};
+use rowsec_e2e::fixture::{catalog_snapshot as snapshot, compile, crm_spec_path, env, try_rolled_back};
 use rowsec_generator::oracle::Outcome;
-
-/// Policies, table and column privileges, roles and memberships, as comparable lines (no OIDs).
-fn snapshot(c: &mut Client) -> BTreeSet<String> {
-    let queries = [
-        "SELECT 'policy ' || schemaname || '.' || tablename || ' ' || policyname || ' ' || permissive \
-         || ' ' || cmd || ' ' || roles::text || ' using ' || coalesce(qual, '-') || ' check ' \
-         || coalesce(with_check, '-') FROM pg_policies",
-        "SELECT 'table ' || c.oid::regclass::text || ' rls ' || c.relrowsecurity || ' force ' \
-         || c.relforcerowsecurity || ' owner ' || pg_get_userbyid(c.relowner) FROM pg_class c \
-         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('crm', 'rowsec')",
-        "SELECT 'acl ' || c.oid::regclass::text || ' ' || pg_get_userbyid(x.grantee) || ' ' \
-         || x.privilege_type || ' by ' || pg_get_userbyid(x.grantor) FROM pg_class c \
-         JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) x \
-         WHERE n.nspname IN ('crm', 'rowsec')",
-        "SELECT 'colacl ' || a.attrelid::regclass::text || '.' || a.attname || ' ' \
-         || pg_get_userbyid(x.grantee) || ' ' || x.privilege_type FROM pg_attribute a \
-         JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace, \
-         aclexplode(a.attacl) x WHERE n.nspname IN ('crm', 'rowsec')",
-        // The script keeps its before-state in a temporary table; PostgreSQL keeps the
-        // session's temporary schemas for later sessions, so they are not the script's doing.
-        "SELECT 'schema ' || nspname || ' ' || coalesce(nspacl::text, '-') FROM pg_namespace \
-         WHERE nspname !~ '^pg_(toast_)?temp_'",
-        "SELECT 'function ' || p.oid::regprocedure::text || ' ' || coalesce(p.proacl::text, '-') \
-         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'rowsec'",
-        "SELECT 'role ' || rolname || ' ' || rolsuper || rolinherit || rolcreaterole || rolcreatedb \
-         || rolcanlogin || rolreplication || rolbypassrls FROM pg_roles",
-        "SELECT 'member ' || pg_get_userbyid(roleid) || ' ' || pg_get_userbyid(member) \
-         || ' ' || admin_option FROM pg_auth_members",
-        "SELECT 'config ' || t::text FROM rowsec.config t",
-        "SELECT 'protected ' || t::text FROM rowsec.protected_tables t",
-    ];
-    let mut out = BTreeSet::new();
-    for q in queries {
-        for r in c.query(q, &[]).unwrap_or_else(|e| panic!("{q}: {e}")) {
-            out.insert(r.get::<_, String>(0));
-        }
-    }
-    out
-}
 
 fn diff(a: &BTreeSet<String>, b: &BTreeSet<String>) -> (Vec<String>, Vec<String>) {
     (a.difference(b).cloned().collect(), b.difference(a).cloned().collect())

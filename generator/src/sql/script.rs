@@ -42,6 +42,9 @@ pub struct Options {
     /// Drop spec roles the spec no longer has even when logins are members (ending those
     /// memberships); without it such roles are kept and the script says so.
     pub drop_roles_with_members: bool,
+    /// The caller runs the script inside its own transaction (`rowsec plan`/`apply`): no BEGIN
+    /// and COMMIT, so the caller reads `pg_temp.rowsec_changes` and then commits or rolls back.
+    pub embedded: bool,
 }
 
 /// A `lock_timeout` value: a whole number with a unit (`ms`, `s`, `min`, `h`), or `0` for none.
@@ -110,7 +113,9 @@ pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>
             ("spec_counts", Value::Literal(&spec_counts)),
         ],
     );
-    s.push_str("COMMIT;\n");
+    if !options.embedded {
+        s.push_str("COMMIT;\n");
+    }
     s
 }
 
@@ -123,9 +128,11 @@ fn header(s: &mut String, p: &Provenance<'_>, options: &Options) {
 -- One transaction: it applies whole or not at all. Running it again changes nothing; running the
 -- script of a changed spec removes the policies, privileges and roles rowsec created for what the
 -- spec no longer has, and touches nothing rowsec does not own.
-BEGIN;
 ",
     );
+    if !options.embedded {
+        s.push_str("BEGIN;\n");
+    }
     // Policy DDL locks each table; fail fast rather than queue behind long transactions.
     let _ = writeln!(
         s,
@@ -495,4 +502,59 @@ fn source_of(out: &mut String, spec: &Spec, role: &str, table: &QualifiedName, s
         }
         Source::Nothing => out.push_str("no grant"),
     }
+}
+
+/// A policy the compiled script creates, as data: `rowsec verify` compares a database's
+/// policies with these (the script itself writes them as SQL in `policies` and `protect`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedPolicy {
+    pub table: QualifiedName,
+    pub name: String,
+    /// The role it applies to; `None`: PUBLIC (the `always` rule).
+    pub role: Option<String>,
+    /// `None`: every command.
+    pub command: Option<Command>,
+    pub permissive: bool,
+    pub using: Option<String>,
+    pub with_check: Option<String>,
+}
+
+/// Every policy the script for `spec` creates, table by table.
+pub fn expected_policies(spec: &Spec) -> Vec<ExpectedPolicy> {
+    let grants = resolve::grants(spec);
+    let mut out = Vec::new();
+    let mut by_table = grants.chunk_by(|a, b| a.table == b.table).peekable();
+    for table in spec.tables.values() {
+        let table_grants = by_table.next_if(|g| *g[0].table == table.name).unwrap_or_default();
+        let mut bodies = PolicyBodies::new(table);
+        for role_grants in table_grants.chunk_by(|a, b| a.role == b.role) {
+            let role = role_grants[0].role;
+            let select = role_grants.iter().find(|g| g.command == Command::Select).map_or(Scope::None, |g| g.scope);
+            for g in role_grants {
+                let (using, with_check) = bodies.get(g.command, g.scope, select);
+                out.push(ExpectedPolicy {
+                    table: table.name.clone(),
+                    name: policy_name(role, g.command),
+                    role: Some(role.to_owned()),
+                    command: Some(g.command),
+                    permissive: true,
+                    using: using.map(str::to_owned),
+                    with_check: with_check.map(str::to_owned),
+                });
+            }
+        }
+        if let Some(always) = &table.always {
+            let expr = crate::always::normalize(always);
+            out.push(ExpectedPolicy {
+                table: table.name.clone(),
+                name: ALWAYS_POLICY.to_owned(),
+                role: None,
+                command: None,
+                permissive: false,
+                using: Some(expr.clone()),
+                with_check: Some(expr),
+            });
+        }
+    }
+    out
 }
