@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use postgres::Client;
+
 use rowsec_e2e::cluster::repo_root;
 use rowsec_e2e::fixture::{catalog_snapshot as snapshot, compile, crm_spec_path, env, try_rolled_back};
 use rowsec_generator::oracle::Outcome;
