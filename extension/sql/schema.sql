@@ -153,7 +153,9 @@ REVOKE ALL ON rowsec.config, rowsec.protected_tables, rowsec.shares, rowsec.audi
 GRANT SELECT ON rowsec.audit_readers TO PUBLIC;
 
 -- Readers: superusers (they bypass row-level security) and members of the `audit.readers` roles.
--- Everyone else may select and sees no row. Not FORCEd: the owner writes without a policy.
+-- Everyone else may select and sees no row. FORCEd like every protected table (rowsec doctor
+-- flags RLS without FORCE): the trail's writers run as the extension's owner, a superuser (rowsec
+-- is not a trusted extension), which row-level security never applies to.
 CREATE FUNCTION rowsec.is_audit_reader() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT EXISTS (SELECT FROM rowsec.audit_readers r JOIN pg_catalog.pg_roles a ON a.rolname OPERATOR(pg_catalog.=) r.role
@@ -161,6 +163,7 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 GRANT SELECT ON rowsec.audit_log TO PUBLIC;
 ALTER TABLE rowsec.audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rowsec.audit_log FORCE ROW LEVEL SECURITY;
 CREATE POLICY audit_readers_only ON rowsec.audit_log FOR SELECT TO PUBLIC USING (rowsec.is_audit_reader());
 
 SELECT pg_catalog.pg_extension_config_dump('rowsec.config', '');

@@ -2,11 +2,11 @@
 //! subtree with their roles, what each role lets them do per table (scope, and the rows that
 //! gives them today), their active shares and the share changes since a date.
 //!
-//! Built only from what this database has: the directory, the spec's roles, `rowsec.shares` and
-//! `rowsec.share_audit`. The audit trail of directory and membership changes, activity, alerts
-//! and attestations (SPEC items 13 to 17, `rowsec.audit_log`, `rowsec.activity`,
-//! `rowsec.alerts`, `rowsec.attest`) are not read by this version; the review says so for each,
-//! and never fills them in.
+//! Built only from what this database has: the directory, the spec's roles, `rowsec.shares`, and
+//! the audit trail `rowsec.audit_log` (share and unshare rows, directory and membership changes,
+//! attestations since `--since`) when the connecting role may read it. Activity and alerts
+//! (SPEC items 13 and 14, `rowsec.activity`, `rowsec.alerts`) are not read by this version; the
+//! review says so for each part it has no source for, and never fills it in.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -48,6 +48,10 @@ pub struct PersonReview {
     pub access: Vec<TableAccess>,
     pub shares: Vec<String>,
     pub share_changes: Vec<String>,
+    /// Directory and membership changes of this person since `--since`, from the audit trail.
+    pub access_changes: Vec<String>,
+    /// Earlier reviews' decisions about this person (`rowsec.attest`), from the audit trail.
+    pub attestations: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,13 +130,31 @@ pub fn run(
         },
     };
     sources.push(share_source("active shares", "rowsec.shares"));
-    sources.push(share_source("share changes", "rowsec.share_audit"));
-    for (part, object, item) in [
-        ("changes to people, managers and memberships", "rowsec.audit_log", "15"),
-        ("activity totals", "rowsec.activity", "13"),
-        ("alerts", "rowsec.alerts", "14"),
-        ("earlier reviews and attestations", "rowsec.attest", "17"),
-    ] {
+    // The trail hides its rows from anyone but superusers and audit.readers: say so rather than
+    // report "no changes" to a reviewer who cannot see them.
+    let trail_readable = has_extension
+        && exists(client, "rowsec.audit_log")?
+        && client
+            .query_one("SELECT rowsec.is_audit_reader()", &[])
+            .map_err(Error::query("review: asking whether the audit trail is readable"))?
+            .get::<_, bool>(0);
+    let trail_note = if trail_readable {
+        String::new()
+    } else if has_extension && exists(client, "rowsec.audit_log")? {
+        "rowsec.audit_log exists but the connecting role is neither a superuser nor in audit.readers: \
+         connect as one to see these"
+            .into()
+    } else {
+        "no data source yet: rowsec.audit_log (SPEC item 15) is not installed in this database".into()
+    };
+    for part in ["share changes", "changes to people, managers and memberships", "earlier reviews and attestations"] {
+        sources.push(DataSource {
+            part: part.into(),
+            source: trail_readable.then(|| "rowsec.audit_log".to_owned()),
+            note: trail_note.clone(),
+        });
+    }
+    for (part, object, item) in [("activity totals", "rowsec.activity", "13"), ("alerts", "rowsec.alerts", "14")] {
         let note = if exists(client, object)? {
             format!("{object} exists, but this version of rowsec review does not read it yet")
         } else {
@@ -141,9 +163,8 @@ pub fn run(
         sources.push(DataSource { part: part.into(), source: None, note });
     }
 
-    // Shares held and share history, per grantee person.
+    // Shares held, per grantee person.
     let mut shares_of: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-    let mut changes_of: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     if has_extension {
         for r in client
             .query(
@@ -156,17 +177,73 @@ pub fn run(
         {
             shares_of.entry(r.get(0)).or_default().push(r.get(1));
         }
+    }
+    // From the trail, per person: (share changes, directory and membership changes, attestations).
+    let mut changes_of: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    let mut access_of: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    let mut attested: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    if trail_readable {
+        let login_of: BTreeMap<&str, i64> =
+            directory.members.values().filter_map(|m| Some((m.login.as_deref()?, m.id))).collect();
         for r in client
             .query(
-                "SELECT grantee_person, at::text || ': ' || action || ' ' || tbl::text || ' key ' || row_key || ' (' \
-                 || access || ') by ' || coalesce('person ' || actor_person, actor_role) || coalesce(': ' || reason, '') \
-                 FROM rowsec.share_audit WHERE grantee_person IS NOT NULL \
-                 AND ($1::text IS NULL OR at >= $1::text::timestamptz) ORDER BY id",
+                "SELECT kind, at::text, coalesce('person ' || actor, login), detail::text, object FROM rowsec.audit_log \
+                 WHERE kind IN ('share', 'unshare', 'directory', 'membership', 'attest') \
+                 AND ($1::text IS NULL OR at >= $1::text::timestamptz) ORDER BY seq NULLS LAST, id",
                 &[&since],
             )
-            .map_err(Error::query("review: reading rowsec.share_audit"))?
+            .map_err(Error::query("review: reading rowsec.audit_log"))?
         {
-            changes_of.entry(r.get(0)).or_default().push(r.get(1));
+            let (kind, at, by, detail, object): (String, String, String, String, String) =
+                (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+            let d: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
+            let text = |k: &str| d.get(k).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+            let id = |k: &str| d.get(k).and_then(serde_json::Value::as_i64);
+            match kind.as_str() {
+                "share" | "unshare" => {
+                    if let Some(p) = id("grantee_person") {
+                        let line = format!(
+                            "{at}: {kind} {object} key {} ({}) by {by}{}",
+                            text("key").unwrap_or_default(),
+                            text("access").unwrap_or_default(),
+                            text("reason").map(|r| format!(": {r}")).unwrap_or_default()
+                        );
+                        changes_of.entry(p).or_default().push(line);
+                    }
+                }
+                "directory" => {
+                    if let Some(p) = id("id") {
+                        let what = d.get("changes").map(ToString::to_string).unwrap_or_default();
+                        access_of.entry(p).or_default().push(format!(
+                            "{at}: directory {} by {by}: {what}",
+                            text("op").unwrap_or_default()
+                        ));
+                    }
+                }
+                "membership" => {
+                    let member = text("member").unwrap_or_default();
+                    if let Some(&p) = login_of.get(member.as_str()) {
+                        access_of.entry(p).or_default().push(format!(
+                            "{at}: {} {} by {by}",
+                            text("op").unwrap_or_default(),
+                            text("role").unwrap_or_default()
+                        ));
+                    }
+                }
+                _ => {
+                    if let Some(p) = id("person") {
+                        let keep = if d.get("keep").and_then(serde_json::Value::as_bool) == Some(true) {
+                            "keep"
+                        } else {
+                            "revoke"
+                        };
+                        attested.entry(p).or_default().push(format!(
+                            "{at}: {keep} by {by}{}",
+                            text("note").map(|n| format!(": {n}")).unwrap_or_default()
+                        ));
+                    }
+                }
+            }
         }
     }
 
@@ -214,6 +291,8 @@ pub fn run(
                     access,
                     shares: shares_of.get(&p.id).cloned().unwrap_or_default(),
                     share_changes: changes_of.get(&p.id).cloned().unwrap_or_default(),
+                    access_changes: access_of.get(&p.id).cloned().unwrap_or_default(),
+                    attestations: attested.get(&p.id).cloned().unwrap_or_default(),
                 }
             })
             .collect();
@@ -293,6 +372,8 @@ impl Review {
                 let list = |items: &[String]| if items.is_empty() { "none".to_owned() } else { items.join("; ") };
                 let _ = writeln!(s, "\nActive shares: {}\n", list(&p.shares));
                 let _ = writeln!(s, "Share changes: {}\n", list(&p.share_changes));
+                let _ = writeln!(s, "Access changes: {}\n", list(&p.access_changes));
+                let _ = writeln!(s, "Earlier reviews: {}\n", list(&p.attestations));
             }
         }
         s
@@ -357,9 +438,11 @@ impl Review {
                 let list = |items: &[String]| if items.is_empty() { "none".to_owned() } else { e(&items.join("; ")) };
                 let _ = writeln!(
                     s,
-                    "<p>Active shares: {}</p><p>Share changes: {}</p>",
+                    "<p>Active shares: {}</p><p>Share changes: {}</p><p>Access changes: {}</p><p>Earlier reviews: {}</p>",
                     list(&p.shares),
-                    list(&p.share_changes)
+                    list(&p.share_changes),
+                    list(&p.access_changes),
+                    list(&p.attestations)
                 );
             }
             s.push_str("</section>\n");
