@@ -61,9 +61,13 @@ fn parts_without_a_data_source_say_so() {
 #[test]
 fn access_changes_and_earlier_reviews_come_from_the_audit_trail() {
     let db = env().crm_db();
-    env().cluster.admin(&db).batch_execute("UPDATE crm.app_users SET team_id = 200 WHERE id = 21").unwrap();
+    let mut admin = env().cluster.admin(&db);
+    // The fixture's own setup (logins granted, people inserted) is in the trail too: review
+    // what happened since this test began.
+    let since: String = admin.query_one("SELECT now()::text", &[]).unwrap().get(0);
+    admin.batch_execute("UPDATE crm.app_users SET team_id = 200 WHERE id = 21").unwrap();
     env().login(&db, 10).execute("SELECT rowsec.attest(21, true, 'moved west, still selling')", &[]).unwrap();
-    let md = review(&db, &[]);
+    let md = review(&db, &["--since", &since]);
     let section = md.split("### person 21 (rs_p21)").nth(1).unwrap().split("\n### ").next().unwrap();
     assert!(section.contains(": directory update by postgres: {\"team\":{\"new\":"), "{section}");
     assert!(section.contains(": keep by person 10: moved west, still selling"), "{section}");
