@@ -27,6 +27,15 @@ stop() {
 trap stop EXIT
 
 as_pg "$ROWSEC_PG_BIN/initdb" -D "$DIR/data" -U postgres --auth=trust >/dev/null
+# The same pg_hba.conf on every version (initdb's default differs in its comments, and so in the
+# line numbers `rowsec doctor` shows in README).
+cat > "$DIR/pg_hba.conf" <<'HBA'
+# tests/readme.sh: the walk-through's throwaway cluster trusts connections from this machine
+local all all trust
+host  all all 127.0.0.1/32 trust
+host  all all ::1/128 trust
+HBA
+as_root install -o postgres -m 600 "$DIR/pg_hba.conf" "$DIR/data/pg_hba.conf"
 as_pg "$ROWSEC_PG_BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w \
     -o "-p $PORT -k $DIR -c listen_addresses='' -c shared_preload_libraries=rowsec" start >/dev/null
 
