@@ -182,6 +182,11 @@ pub struct Table {
     pub columns: BTreeMap<String, String>,
     pub always: Option<String>,
     pub sharing: bool,
+    /// `references`: column -> a spec table whose row (by its key) the column names. Opt-in:
+    /// a new or updated row may name only a row the person can see (issue 14: a foreign key
+    /// check ignores row-level security, so without it an insert tells whether a hidden key
+    /// exists, and links to it).
+    pub references: BTreeMap<String, QualifiedName>,
 }
 
 impl Table {
