@@ -56,7 +56,7 @@ fn insert_contact(c: &mut Client, account: i64) -> Option<String> {
 }
 
 #[test]
-fn without_a_references_rule_a_foreign_key_tells_a_rep_that_a_hidden_account_exists() {
+fn without_a_references_rule_a_foreign_key_is_an_existence_oracle_leaks() {
     let env = env();
     let db = env.crm_db();
     let mut rep = env.login(&db, 21);
