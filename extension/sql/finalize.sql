@@ -20,6 +20,10 @@ GRANT SELECT ON rowsec.my_shares TO PUBLIC;
 CREATE TRIGGER rowsec_shares_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rowsec.shares
     FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches();
 
+-- A new or removed signing key reaches every backend's cache (transactionally), as a share does.
+CREATE TRIGGER rowsec_identity_keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rowsec.identity_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches();
+
 -- ===== The audit trail (src/audit.rs; SPEC item 15) =====
 
 -- The seal: at COMMIT, chains the transaction's new rows (src/audit.rs, rowsec_audit_seal).

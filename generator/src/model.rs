@@ -96,6 +96,9 @@ pub enum Identity {
     Login,
     /// `current_setting(name, true)` holds the person's id.
     Setting(String),
+    /// `{ setting: name, signed: true }`: the setting holds a token signed by the application
+    /// (person, expiry, database, roles; `rowsec_core::token`).
+    SignedSetting(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
