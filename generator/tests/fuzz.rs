@@ -274,7 +274,7 @@ fn fuzz(target: &str, corpus: Vec<String>, check: impl Fn(&str) -> Result<(), St
     let started = Instant::now();
     let mut rng = Rng(seed);
     let mut run = 0u64;
-    let mut run_one = |input: &str| {
+    let run_one = |input: &str| {
         *current.lock().unwrap() = (Instant::now(), input.to_owned());
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(input)));
         let failure = match outcome {
