@@ -11,6 +11,8 @@ pub enum Identity {
     Login,
     /// The named setting (e.g. `app.person_id`) holds the person's id.
     Setting(CString),
+    /// The named setting holds a signed token ([`crate::token`]): id, expiry, database, roles.
+    SignedSetting(CString),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,7 +37,7 @@ impl Diagnostic for ConfigError {
                 "rowsec.configure was called with identity => 'setting' and no identity_setting.".into()
             }
             ConfigError::SettingNameWithNul => "It contains a NUL byte.".into(),
-            ConfigError::UnknownIdentity(_) => "identity must be 'login' or 'setting'.".into(),
+            ConfigError::UnknownIdentity(_) => "identity must be 'login', 'setting' or 'signed_setting'.".into(),
         }
     }
     fn hint(&self) -> String {
@@ -58,9 +60,10 @@ impl Identity {
         match mode {
             "login" if !has_login_column => Err(ConfigError::LoginWithoutColumn),
             "login" => Ok(Identity::Login),
-            "setting" => match setting.map(str::trim) {
+            "setting" | "signed_setting" => match setting.map(str::trim) {
                 Some(s) if !s.is_empty() => {
-                    CString::new(s).map(Identity::Setting).map_err(|_| ConfigError::SettingNameWithNul)
+                    let name = CString::new(s).map_err(|_| ConfigError::SettingNameWithNul)?;
+                    Ok(if mode == "setting" { Identity::Setting(name) } else { Identity::SignedSetting(name) })
                 }
                 _ => Err(ConfigError::SettingWithoutName),
             },
@@ -73,6 +76,7 @@ impl Identity {
         match self {
             Identity::Login => ("login", None),
             Identity::Setting(s) => ("setting", Some(s.to_string_lossy().into_owned())),
+            Identity::SignedSetting(s) => ("signed_setting", Some(s.to_string_lossy().into_owned())),
         }
     }
 
@@ -81,6 +85,7 @@ impl Identity {
         match (mode, setting) {
             ("login", _) => Some(Identity::Login),
             ("setting", Some(name)) => CString::new(name).ok().map(Identity::Setting),
+            ("signed_setting", Some(name)) => CString::new(name).ok().map(Identity::SignedSetting),
             _ => None,
         }
     }
@@ -189,14 +194,18 @@ mod tests {
     fn an_unknown_identity_mode_is_named_in_the_error() {
         let e = Identity::from_arguments("Login", None, true).unwrap_err();
         assert_eq!(e.to_string(), "unknown identity mode \"Login\"");
-        assert_eq!(e.detail(), "identity must be 'login' or 'setting'.");
+        assert_eq!(e.detail(), "identity must be 'login', 'setting' or 'signed_setting'.");
         let e = Identity::from_arguments("log\\in", None, true).unwrap_err();
         assert_eq!(e.to_string(), "unknown identity mode \"log\\in\"", "no Rust escaping");
     }
 
     #[test]
     fn identities_round_trip_through_their_stored_form() {
-        for identity in [Identity::Login, Identity::Setting(CString::new("app.person_id").unwrap())] {
+        for identity in [
+            Identity::Login,
+            Identity::Setting(CString::new("app.person_id").unwrap()),
+            Identity::SignedSetting(CString::new("app.person_id").unwrap()),
+        ] {
             let (mode, setting) = identity.to_stored();
             assert_eq!(Identity::from_stored(mode, setting), Some(identity));
         }

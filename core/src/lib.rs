@@ -11,3 +11,4 @@ pub mod idset;
 pub mod requests;
 pub mod sets;
 pub mod shares;
+pub mod token;

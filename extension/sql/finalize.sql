@@ -6,6 +6,10 @@ REVOKE EXECUTE ON FUNCTION rowsec.protect_table(regclass, name, name, boolean) F
 REVOKE EXECUTE ON FUNCTION rowsec.unprotect_table(regclass) FROM PUBLIC;
 -- Removing expired shares is a maintenance job (pg_cron, a scheduler), not a person's call.
 REVOKE EXECUTE ON FUNCTION rowsec.cleanup_expired_shares() FROM PUBLIC;
+-- The org chart is not a person's to read (issue 14): subtree_of/team_of of any id, and the
+-- directory's head count and cycles, would hand it to anyone who can run SQL. People use
+-- subtree() and team(), which answer for themselves only.
+REVOKE EXECUTE ON FUNCTION rowsec.subtree_of(bigint), rowsec.team_of(bigint), rowsec.directory_status() FROM PUBLIC;
 
 -- Each person's view of the shares that concern them (rowsec.my_shares() decides which, as the
 -- caller: a view runs its functions as the querying role, not as the view's owner).
@@ -14,6 +18,10 @@ GRANT SELECT ON rowsec.my_shares TO PUBLIC;
 
 -- A change to the shares invalidates every backend's shares cache (transactionally).
 CREATE TRIGGER rowsec_shares_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rowsec.shares
+    FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches();
+
+-- A new or removed signing key reaches every backend's cache (transactionally), as a share does.
+CREATE TRIGGER rowsec_identity_keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rowsec.identity_keys
     FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches();
 
 -- ===== The audit trail (src/audit.rs; SPEC item 15) =====

@@ -12,9 +12,18 @@ CREATE TABLE rowsec.config (
     team_column      name,
     login_column     name,
     active_column    name,
-    identity         text NOT NULL CHECK (identity IN ('login', 'setting')),
+    identity         text NOT NULL CHECK (identity IN ('login', 'setting', 'signed_setting')),
     identity_setting text,
     CHECK (identity = 'login' OR identity_setting IS NOT NULL)
+);
+
+-- Secrets of signed identity tokens (identity: { setting: NAME, signed: true }; src/identity.rs,
+-- rowsec_core::token). Owner only: a role that could read a secret could sign for anyone. Two
+-- rows during a rotation: add the new key, switch the application, delete the old one.
+CREATE TABLE rowsec.identity_keys (
+    key_id     text PRIMARY KEY CHECK (key_id ~ '^[A-Za-z0-9_-]{1,64}$'),
+    secret     bytea NOT NULL CHECK (octet_length(secret) >= 32),
+    created_at timestamptz NOT NULL DEFAULT now()
 );
 
 -- Tables protected by the current spec (written by protect_table / unprotect_table).
@@ -148,7 +157,7 @@ CREATE INDEX requests_by_requester ON rowsec.requests (requester);
 CREATE INDEX requests_pending ON rowsec.requests (tbl, row_key) WHERE status = 'pending';
 
 -- Nobody but the owner reads or writes rowsec's tables; people reach them through functions.
-REVOKE ALL ON rowsec.config, rowsec.protected_tables, rowsec.shares, rowsec.audit_log, rowsec.audit_readers,
+REVOKE ALL ON rowsec.config, rowsec.identity_keys, rowsec.protected_tables, rowsec.shares, rowsec.audit_log, rowsec.audit_readers,
     rowsec.audited_tables, rowsec.spec_role_members, rowsec.request_settings, rowsec.requests FROM PUBLIC;
 GRANT SELECT ON rowsec.audit_readers TO PUBLIC;
 

@@ -28,6 +28,7 @@ struct Watched {
     config: pg_sys::Oid,
     directory: pg_sys::Oid,
     shares: pg_sys::Oid,
+    identity_keys: pg_sys::Oid,
 }
 
 thread_local! {
@@ -45,7 +46,7 @@ thread_local! {
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     let w = WATCHED.with(Cell::get);
     let all = relid == pg_sys::InvalidOid;
-    if all || relid == w.config || relid == w.directory {
+    if all || relid == w.config || relid == w.directory || relid == w.identity_keys {
         DIRECTORY_INVALIDATIONS.with(|c| c.set(c.get().wrapping_add(1)));
     }
     if all || relid == w.config || relid == w.shares {
@@ -156,6 +157,8 @@ pub struct DirectoryCache {
     pub load_ms: f64,
     pub fresh: bool,
     invalidations: u64,
+    /// Signed identity's keys and memo; `None` for the other identities.
+    pub signing: Option<crate::identity::Signing>,
     logins: RefCell<HashMap<pg_sys::Oid, Option<Person>>>,
     logins_role_changes: Cell<u64>,
 }
@@ -232,6 +235,16 @@ fn load_directory() -> Result<DirectoryCache, RowsecError> {
     watch(|w| w.directory = config.directory);
     let shape = catalog::directory_shape(&config)?;
     let snap = ScanSnapshot::take();
+    let signing = match &config.identity {
+        rowsec_core::config::Identity::SignedSetting(_) => {
+            let keys_oid = catalog::extension_relation(c"identity_keys").ok_or_else(|| {
+                RowsecError::internal("reading rowsec.identity_keys", "the table rowsec.identity_keys does not exist")
+            })?;
+            watch(|w| w.identity_keys = keys_oid);
+            Some(crate::identity::Signing::new(catalog::read_identity_keys(keys_oid, &snap)?))
+        }
+        _ => None,
+    };
     let rows = catalog::read_directory(&config, &shape, &snap)?;
     let sets = PersonSets::new(Directory::build(rows));
     let version = LOADS.with(|l| {
@@ -246,6 +259,7 @@ fn load_directory() -> Result<DirectoryCache, RowsecError> {
         load_ms: started.elapsed().as_secs_f64() * 1000.0,
         fresh: snap.fresh,
         invalidations,
+        signing,
         logins: RefCell::default(),
         logins_role_changes: Cell::new(ROLE_CHANGES.with(Cell::get)),
     };

@@ -57,6 +57,15 @@ mod config_att {
     ];
 }
 
+/// Columns of `rowsec.identity_keys` (the leading ones the cache reads).
+mod keys_att {
+    use super::{col, OwnColumn};
+    use pgrx::pg_sys::{BYTEAOID, TEXTOID};
+    pub const KEY_ID: usize = 0;
+    pub const SECRET: usize = 1;
+    pub const LAYOUT: &[OwnColumn] = &[col("key_id", TEXTOID), col("secret", BYTEAOID)];
+}
+
 /// Columns of `rowsec.shares` (the leading ones the cache reads).
 mod shares_att {
     use super::{col, nullable, OwnColumn};
@@ -544,4 +553,18 @@ pub fn read_shares(shares_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<V
         Ok(())
     })?;
     Ok(rows)
+}
+
+/// The signing keys of signed identity: (key id, secret).
+pub fn read_identity_keys(
+    keys_oid: pg_sys::Oid,
+    snapshot: &ScanSnapshot,
+) -> Result<Vec<(String, Vec<u8>)>, RowsecError> {
+    use keys_att::*;
+    let mut keys = Vec::new();
+    scan(keys_oid, snapshot, LAYOUT.len() as i32, Some(LAYOUT), |v, _| unsafe {
+        keys.push((text_datum(v[KEY_ID], "rowsec.identity_keys")?, crate::types::text_bytes(v[SECRET]).to_vec()));
+        Ok(())
+    })?;
+    Ok(keys)
 }

@@ -24,6 +24,13 @@ impl Span {
 
     /// A zero-width span at a line and (0-based, in characters) column.
     pub fn point(source: &str, line: usize, col: usize) -> Span {
+        // saphyr can place an error past the end of the text (a flow mapping cut short; found
+        // by fuzzing): point at the end instead, on a line the reader has.
+        let lines: Vec<&str> = source.split('\n').collect();
+        let (line, col) = match lines.get(line.saturating_sub(1)) {
+            Some(text) => (line, col.min(text.chars().count())),
+            None => (lines.len(), lines.last().map_or(0, |l| l.chars().count())),
+        };
         let line_start: usize = source.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
         let offset = line_start + source[line_start..].chars().take(col).map(char::len_utf8).sum::<usize>();
         Span { line: line.max(1), col, start: offset, end: offset }

@@ -96,6 +96,9 @@ pub enum Identity {
     Login,
     /// `current_setting(name, true)` holds the person's id.
     Setting(String),
+    /// `{ setting: name, signed: true }`: the setting holds a token signed by the application
+    /// (person, expiry, database, roles; `rowsec_core::token`).
+    SignedSetting(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -182,6 +185,11 @@ pub struct Table {
     pub columns: BTreeMap<String, String>,
     pub always: Option<String>,
     pub sharing: bool,
+    /// `references`: column -> a spec table whose row (by its key) the column names. Opt-in:
+    /// a new or updated row may name only a row the person can see (issue 14: a foreign key
+    /// check ignores row-level security, so without it an insert tells whether a hidden key
+    /// exists, and links to it).
+    pub references: BTreeMap<String, QualifiedName>,
 }
 
 impl Table {

@@ -17,6 +17,10 @@ pub const POLICY_PREFIX: &str = "rowsec_";
 /// so the converge step drops it like the others).
 pub const ALWAYS_POLICY: &str = "rowsec_always";
 
+/// The restrictive policy of a table's `references` (no role's policy ends this way: those end
+/// in a command).
+pub const REFERENCES_POLICY: &str = "rowsec_references";
+
 /// Start of the COMMENT on every role and policy rowsec owns: the converge step drops only
 /// objects that carry it, never a same-named object somebody else made.
 pub const OWNER_MARK: &str = "rowsec:";
@@ -60,6 +64,10 @@ pub const ADOPTED_WITHOUT_COMMENT_MARK: &str = ", adopted; no comment before";
 /// The comment on a table's `always` policy; `table` is the table's SQL name.
 pub fn always_comment(table: &str) -> String {
     format!("{OWNER_MARK} always rule of {table}")
+}
+
+pub fn references_comment(table: &str) -> String {
+    format!("{OWNER_MARK} references rule of {table}")
 }
 
 #[cfg(test)]

@@ -189,18 +189,35 @@ impl<'a> Oracle<'a> {
             && (self.any_scope(person, table, Command::Select, row.owner) || self.shared(person, table, row.key, false))
     }
 
-    /// SPEC 4, 9: in update scope (or write-shared) and visible.
-    pub fn updatable(&self, person: i64, table: &QualifiedName, row: &Row) -> bool {
-        self.has_privilege(person, table, Command::Update)
-            && self.visible(person, table, row)
-            && (self.any_scope(person, table, Command::Update, row.owner) || self.shared(person, table, row.key, true))
+    /// SPEC 2, 8, 9 for one role: in its select scope or shared, and `always`.
+    fn visible_to_role(&self, person: i64, role: &str, table: &QualifiedName, row: &Row) -> bool {
+        let select = self.scope(role, table, Command::Select);
+        select != Scope::None
+            && self.always(table, row)
+            && (self.in_scope(person, select, row.owner) || self.shared(person, table, row.key, false))
     }
 
-    /// SPEC 5.
+    /// SPEC 4, 6, 9: some role may update the row: it is in that role's update scope (or
+    /// write-shared) and visible to that role. SPEC 5 and 6 say "visible to it" of the role,
+    /// and unions what each role allows: a row one role sees and another may update in scope
+    /// (but not see) is updatable by neither (found by the differential test, issue 14).
+    pub fn updatable(&self, person: i64, table: &QualifiedName, row: &Row) -> bool {
+        self.roles_of(person).iter().any(|r| {
+            let update = self.scope(r, table, Command::Update);
+            update != Scope::None
+                && self.visible_to_role(person, r, table, row)
+                && (self.in_scope(person, update, row.owner) || self.shared(person, table, row.key, true))
+        })
+    }
+
+    /// SPEC 5, 6: some role may delete the row: in its delete scope and visible to it.
     pub fn deletable(&self, person: i64, table: &QualifiedName, row: &Row) -> bool {
-        self.has_privilege(person, table, Command::Delete)
-            && self.visible(person, table, row)
-            && self.any_scope(person, table, Command::Delete, row.owner)
+        self.roles_of(person).iter().any(|r| {
+            let delete = self.scope(r, table, Command::Delete);
+            delete != Scope::None
+                && self.visible_to_role(person, r, table, row)
+                && self.in_scope(person, delete, row.owner)
+        })
     }
 
     /// SPEC 3, 8: inserting a row with this owner (and `voided`).

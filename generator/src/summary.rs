@@ -31,6 +31,9 @@ pub fn render(loaded: &Loaded) -> String {
     let _ = match &spec.identity {
         Identity::Login => writeln!(s, "identity:  login (current_user matched against {})", opt(&d.login)),
         Identity::Setting(n) => writeln!(s, "identity:  setting {n} (the person's id, set per transaction)"),
+        Identity::SignedSetting(n) => {
+            writeln!(s, "identity:  setting {n}, signed (a token: person, expiry, database, roles; keys in rowsec.identity_keys)")
+        }
     };
     let _ = writeln!(s, "tables ({}):", spec.tables.len());
     for t in spec.tables.values() {

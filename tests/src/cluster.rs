@@ -40,6 +40,8 @@ pub struct Cluster {
     pub port: u16,
     /// The OS user that owns and runs the server; `None` when we are that user already.
     run_as: Option<String>,
+    /// The server options it was started with (`restart` uses them again).
+    opts: String,
 }
 
 static DB_COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -56,7 +58,7 @@ impl Cluster {
             run(Command::new("chown").arg(format!("{user}:")).arg(&dir));
         }
         let data = dir.join("data");
-        let mut cluster = Cluster { dir, port: 0, run_as };
+        let mut cluster = Cluster { dir, port: 0, run_as, opts: String::new() };
         cluster.watchdog();
         cluster.pg(
             "initdb",
@@ -72,6 +74,7 @@ impl Cluster {
                 cluster.port,
                 cluster.dir.display()
             );
+            cluster.opts = opts.clone();
             let log = cluster.dir.join("server.log");
             // The server runs with Rust backtraces enabled, as one started from a developer's
             // shell does: no client-visible error may carry one (tests/tests/client_errors.rs).
@@ -196,6 +199,22 @@ impl Cluster {
             .batch_execute(&format!("CREATE DATABASE {name}{template}"))
             .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
         name
+    }
+
+    /// Kills the server as a power cut would (`pg_ctl stop -m immediate`: no shutdown
+    /// checkpoint; the next start runs crash recovery).
+    pub fn crash(&self) {
+        let data = self.data_dir();
+        let _ = self.pg_command("pg_ctl", &["-D", data.to_str().unwrap(), "stop", "-m", "immediate"]).output();
+    }
+
+    /// Starts the server again after [`Cluster::crash`], on the same port and options.
+    pub fn restart(&self) {
+        let (data, log) = (self.data_dir(), self.dir.join("server.log"));
+        self.pg(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-o", &self.opts, "-w", "-t", "60", "start"],
+        );
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -3,4 +3,5 @@
 //! `rowsec_generator::oracle`.
 
 pub mod cluster;
+pub mod differential;
 pub mod fixture;

@@ -33,6 +33,11 @@ pub(super) fn check(r: &mut Reader, parts: &Parts, places: &Places, schema: Opti
         for column in table.columns.keys() {
             check.column(name, column, place.columns[column], |_| true, "", "`columns`");
         }
+        // Compared with the referenced table's key, which is bigint.
+        for column in table.references.keys() {
+            let span = place.references[column].0;
+            check.column(name, column, span, |t| *t == ColumnType::BigInt, "bigint", "`references`");
+        }
         // The extension keys shares and its registry by bigint (protect_table checks it too).
         if let (Some(key), Some(span)) = (&table.key, place.key) {
             check.column(name, key, span, |t| *t == ColumnType::BigInt, "bigint", "`key`");

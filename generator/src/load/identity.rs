@@ -6,7 +6,8 @@ use crate::model::Identity;
 use crate::names::MAX_IDENTIFIER_BYTES;
 use crate::yaml::{Node, NodeKind};
 
-/// `login`, or `{ setting: NAME }` with a custom setting name PostgreSQL accepts.
+/// `login`, or `{ setting: NAME }` with a custom setting name PostgreSQL accepts, optionally
+/// `signed: true`.
 pub(super) fn read(r: &mut Reader, node: &Node) -> Option<Identity> {
     match &node.kind {
         NodeKind::Scalar { text, .. } if text == "login" => Some(Identity::Login),
@@ -17,7 +18,11 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> Option<Identity> {
             None
         }
         _ => {
-            let e = r.fields(node, "`identity`", &["setting"], &["setting"], node.span)?;
+            let e = r.fields(node, "`identity`", &["setting", "signed"], &["setting"], node.span)?;
+            let signed = match e.get("signed") {
+                Some(n) => r.boolean(n, "`identity.signed`")?,
+                None => false,
+            };
             let setting_node = e.get("setting")?;
             let name = r.string(setting_node, "`identity.setting`")?;
             if !is_setting_name(&name) {
@@ -29,7 +34,7 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> Option<Identity> {
                 );
                 return None;
             }
-            Some(Identity::Setting(name))
+            Some(if signed { Identity::SignedSetting(name) } else { Identity::Setting(name) })
         }
     }
 }

@@ -93,6 +93,20 @@ struct Places {
 
 fn read(r: &mut Reader, root: &Node) -> Option<(Parts, Places)> {
     let start = Span { end: root.span.start, ..root.span };
+    if root.is_null() {
+        // `~`, `null` or a lone anchor: a document with nothing in it, as an empty file is. Said
+        // here because an empty part elsewhere is no problem (found by fuzzing: the spec was
+        // rejected without a diagnostic).
+        for key in REQUIRED_TOP_KEYS {
+            r.error(
+                Code::MissingKey,
+                start,
+                format!("the spec is missing the required key `{key}`"),
+                format!("add `{key}:` under it"),
+            );
+        }
+        return None;
+    }
     let top = r.fields(root, "the spec", TOP_KEYS, REQUIRED_TOP_KEYS, start)?;
     let mut places = Places::default();
 

@@ -12,8 +12,37 @@ use crate::model::{Command, Identity, QualifiedName, Scope, TableOverride, Table
 pub(super) fn check(r: &mut Reader, parts: &Parts, places: &Places) {
     directory_has_what_identity_and_scopes_need(r, parts, places);
     directory_is_not_protected(r, parts, places);
+    table_references_name_spec_tables(r, parts, places);
     let uncertain = roles_name_what_exists(r, parts, places);
     update_and_delete_act_on_visible_rows(r, parts, places, &uncertain);
+}
+
+/// `references` points at a table under `tables`: its key is the column a reference names, and
+/// its policies are what decides which rows the person can see.
+fn table_references_name_spec_tables(r: &mut Reader, parts: &Parts, places: &Places) {
+    let table_names: Vec<String> = parts.tables.keys().map(|t| t.dotted().to_string()).collect();
+    let table_names: Vec<&str> = table_names.iter().map(String::as_str).collect();
+    for (name, table) in &parts.tables {
+        let Some(place) = places.tables.get(name) else { continue };
+        for (column, target) in &table.references {
+            let (_, span, written) = &place.references[column];
+            if parts.tables.contains_key(target)
+                || places.unread_tables.any_table
+                || places.unread_tables.tables.contains(target)
+            {
+                continue;
+            }
+            r.error(
+                Code::UnknownTable,
+                *span,
+                format!(
+                    "`references` of table `{}` names table `{written}`, which is not under `tables`",
+                    place.written
+                ),
+                suggestion(written, &table_names, "table"),
+            );
+        }
+    }
 }
 
 fn directory_has_what_identity_and_scopes_need(r: &mut Reader, parts: &Parts, places: &Places) {

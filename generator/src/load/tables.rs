@@ -8,7 +8,7 @@ use crate::diagnostic::{Code, Span};
 use crate::model::{QualifiedName, Table};
 use crate::yaml::Node;
 
-const KEYS: &[&str] = &["key", "owner", "columns", "always", "sharing"];
+const KEYS: &[&str] = &["key", "owner", "columns", "always", "sharing", "references"];
 
 /// A table as written; `key` or `owner` is `None` when it is missing or invalid (already
 /// reported), so later checks still see the rest of the table.
@@ -20,12 +20,14 @@ pub(super) struct TableDraft {
     pub columns: BTreeMap<String, String>,
     pub always: Option<String>,
     pub sharing: bool,
+    /// column -> referenced table
+    pub references: BTreeMap<String, QualifiedName>,
 }
 
 impl TableDraft {
     pub fn finish(self) -> Option<Table> {
-        let TableDraft { name, key, owner, columns, always, sharing } = self;
-        Some(Table { name, key: key?, owner: owner?, columns, always, sharing })
+        let TableDraft { name, key, owner, columns, always, sharing, references } = self;
+        Some(Table { name, key: key?, owner: owner?, columns, always, sharing, references })
     }
 
     pub fn classes(&self) -> impl Iterator<Item = &str> {
@@ -43,6 +45,8 @@ pub(super) struct TablePlaces {
     /// column -> where the column was named
     pub columns: BTreeMap<String, Span>,
     pub always: Option<Span>,
+    /// column -> (where the column was named, where the table was named, the table as written)
+    pub references: BTreeMap<String, (Span, Span, String)>,
 }
 
 /// What of `tables` could not be read (already reported): a role naming a table or class there
@@ -127,6 +131,18 @@ pub(super) fn read(
                 column_places.insert(column.to_owned(), ck.span);
             }
         }
+        let mut references = BTreeMap::new();
+        let mut reference_places = BTreeMap::new();
+        let refs = f.get("references").and_then(|n| r.entries(n, &format!("`references` of {what}")));
+        for (column, ck, cv) in refs.map(|e| e.items).unwrap_or_default() {
+            if !r.check_identifier(column, ck.span, "a column name") {
+                continue;
+            }
+            let Some(target) = r.qualified_name(cv, "the referenced table") else { continue };
+            let written = cv.as_str().unwrap_or_default().to_owned();
+            references.insert(column.to_owned(), target);
+            reference_places.insert(column.to_owned(), (ck.span, cv.span, written));
+        }
         let always_node = f.get("always");
         let always = always_node.and_then(|n| r.string(n, "`always`"));
         places.insert(
@@ -138,9 +154,10 @@ pub(super) fn read(
                 owner: f.get("owner").map(|n| n.span),
                 columns: column_places,
                 always: always_node.map(|n| n.span),
+                references: reference_places,
             },
         );
-        tables.insert(name.clone(), TableDraft { name, key, owner, columns, always, sharing });
+        tables.insert(name.clone(), TableDraft { name, key, owner, columns, always, sharing, references });
     }
     (tables, places, unread)
 }

@@ -210,6 +210,7 @@ mod tests {
             columns: BTreeMap::new(),
             always: None,
             sharing: true,
+            references: BTreeMap::new(),
         };
         let c = in_scope(Scope::Own).and(!shared(Write)).or(shared_write_keeps_owner());
         assert_eq!(

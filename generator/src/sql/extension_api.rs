@@ -28,6 +28,7 @@ pub fn configure(d: &Directory, identity: &Identity) -> String {
     let (mode, setting) = match identity {
         Identity::Login => ("login", "NULL".to_owned()),
         Identity::Setting(name) => ("setting", Literal(name).to_string()),
+        Identity::SignedSetting(name) => ("signed_setting", Literal(name).to_string()),
     };
     format!(
         "rowsec.configure(\n    directory        => {},\n    id_column        => {},\n    manager_column   => {},\n    team_column      => {},\n    login_column     => {},\n    active_column    => {},\n    identity         => {},\n    identity_setting => {}\n)",

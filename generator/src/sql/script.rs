@@ -13,8 +13,8 @@ use std::fmt::Write;
 
 use crate::model::{Command, QualifiedName, Scope, Spec, Table};
 use crate::names::{
-    always_comment, owned_comment_pattern, policy_name, policy_name_pattern, role_comment_prefix, ADOPTED_MARK,
-    ADOPTED_WITHOUT_COMMENT_MARK, ALWAYS_POLICY, OWNER_MARK,
+    always_comment, owned_comment_pattern, policy_name, policy_name_pattern, references_comment, role_comment_prefix,
+    ADOPTED_MARK, ADOPTED_WITHOUT_COMMENT_MARK, ALWAYS_POLICY, OWNER_MARK, REFERENCES_POLICY,
 };
 use crate::resolve::{self, Columns, Grant, Source};
 use crate::schema::Schema;
@@ -316,9 +316,46 @@ fn protect(
         let comment = always_comment(&quoted.to_string());
         let _ = writeln!(b, "{}", CommentOnPolicy { name: &name, table: &quoted, comment: &comment });
     }
+    if !table.references.is_empty() {
+        references(b, spec, table, &quoted);
+    }
     sequences(b, t, grants);
     template::do_block(s, &body);
     s.push_str(&after);
+}
+
+/// `references`: a restrictive policy whose WITH CHECK (insert, update) asks, through the
+/// person's own policies on the referenced table, that each named row be visible. The foreign
+/// key's own check ignores row-level security; this one runs first (before the row is written),
+/// so a hidden row and a missing one fail alike, with 42501.
+fn references(b: &mut String, spec: &Spec, table: &Table, quoted: &Quoted) {
+    let outer = Ident(&table.name.name);
+    let mut checks = Vec::new();
+    for (column, target) in &table.references {
+        let Some(referenced) = spec.tables.get(target) else { continue };
+        let _ = writeln!(b, "-- references: {} -> {}", Comment(column), Comment(target.dotted()));
+        // The subquery's alias keeps the outer column from being captured by a same-named one.
+        checks.push(format!(
+            "({outer}.{c} IS NULL OR EXISTS (SELECT FROM {t} AS rowsec_referenced WHERE rowsec_referenced.{k} = {outer}.{c}))",
+            c = Ident(column),
+            t = Quoted::table(target),
+            k = Ident(&referenced.key),
+        ));
+    }
+    let check = checks.join("\n        AND ");
+    let name = Quoted::ident(REFERENCES_POLICY);
+    let policy = CreatePolicy {
+        name: &name,
+        table: quoted,
+        kind: PolicyKind::Restrictive,
+        command: None,
+        to: Grantee::Public,
+        using: Some("true"),
+        with_check: Some(&check),
+    };
+    let _ = writeln!(b, "{policy}");
+    let comment = references_comment(&quoted.to_string());
+    let _ = writeln!(b, "{}", CommentOnPolicy { name: &name, table: quoted, comment: &comment });
 }
 
 /// Without `--schema` nothing checked the classed columns' names: the script stops, naming

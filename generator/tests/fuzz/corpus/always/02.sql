@@ -1,0 +1,1 @@
+voided = false AND total > 0

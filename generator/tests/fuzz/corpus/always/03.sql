@@ -1,0 +1,1 @@
+total BETWEEN 0 AND 1000000 OR voided IS NULL

@@ -1,0 +1,1 @@
+coalesce(voided, false) = false

@@ -1,0 +1,1 @@
+status IN ('open', 'won') AND amount::numeric > 0

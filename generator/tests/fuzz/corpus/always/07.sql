@@ -1,0 +1,1 @@
+CASE WHEN voided THEN false ELSE true END

@@ -1,0 +1,1 @@
+lower(name) LIKE 'a%' AND NOT voided

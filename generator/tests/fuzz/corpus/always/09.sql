@@ -1,0 +1,1 @@
+(total)::text <> '' AND issued_at < now()

@@ -1,0 +1,1 @@
+voided; DROP TABLE crm.invoices
