@@ -7,7 +7,7 @@ use std::io::Read;
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Error};
-use rowsec_e2e::fixture::{db_error, env};
+use rowsec_e2e::fixture::{crm_spec_path, db_error, env};
 
 const REP: i64 = 20;
 /// Accounts rep 20 sees: the 600 below and the fixture's rows of team 100 (11 people).
@@ -21,8 +21,7 @@ fn database() -> String {
     admin
         .batch_execute(&format!(
             "INSERT INTO crm.accounts (id, owner_id, name) SELECT 100000 + g, {REP}, 'bulk ' || g FROM generate_series(0, {EXTRA} - 1) g;
-             ANALYZE crm.accounts;
-             SELECT rowsec.configure_limits('{{\"sales_rep\": {{\"select\": 500, \"update\": 50, \"delete\": 10}}, \"support\": {{\"select\": 200, \"update\": 20, \"delete\": 5}}, \"cxo\": {{}}}}')"
+             ANALYZE crm.accounts"
         ))
         .unwrap();
     db
@@ -176,4 +175,20 @@ fn a_person_holding_a_role_without_limits_is_unlimited() {
     assert_eq!(n, 500);
     let err = rep_support.query("SELECT id FROM crm.accounts WHERE id BETWEEN 100000 AND 100500", &[]).unwrap_err();
     assert_limit_error(&err, "select", 500);
+}
+
+#[test]
+fn a_later_spec_without_limits_removes_them() {
+    let db = database();
+    let spec = std::fs::read_to_string(crm_spec_path()).unwrap();
+    let without: String =
+        spec.lines().filter(|l| !l.trim_start().starts_with("limits:")).map(|l| format!("{l}\n")).collect();
+    assert_ne!(spec.len(), without.len(), "crm.yaml has limits");
+    let path = std::env::temp_dir().join(format!("rowsec-no-limits-{}.yaml", std::process::id()));
+    std::fs::write(&path, without).unwrap();
+    let script = rowsec_generator::compile(&rowsec_generator::load(&path, None).expect("loads"));
+    let _ = std::fs::remove_file(&path);
+    env().cluster.admin(&db).batch_execute(&script).unwrap_or_else(|e| panic!("{}", db_error(&e)));
+    let mut rep = env().login(&db, REP);
+    assert_eq!(rep.query("SELECT id FROM crm.accounts", &[]).unwrap().len() as i64, EXTRA + 11);
 }
