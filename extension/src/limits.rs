@@ -451,10 +451,22 @@ unsafe extern "C-unwind" fn counted_scan(node: *mut pg_sys::PlanState) -> *mut p
 
 /// Keeps the statement's counters current while an executor runs (nested executors join them).
 pub fn running<R>(qd: *mut pg_sys::QueryDesc, f: impl FnOnce() -> R) -> R {
-    let counters = STATEMENTS.with(|s| s.borrow().get(&(qd as usize)).cloned());
+    let no_limits =
+        CONFIG.with(|c| matches!(&*c.borrow(), Some((seen, None)) if *seen == INVALIDATIONS.with(Cell::get)));
+    if no_limits {
+        return f();
+    }
+    let counters = STATEMENTS.with(|s| s.borrow().get(&(qd as usize)).cloned()).or_else(|| {
+        // A top-level statement without counted scans of its own still owns the count of
+        // the executors it starts (a function reading row by row counts as its caller).
+        RUNNING.with(|r| r.borrow().is_empty()).then(|| {
+            let c = Rc::new(Counters::default());
+            STATEMENTS.with(|s| s.borrow_mut().insert(qd as usize, c.clone()));
+            c
+        })
+    });
     let Some(counters) = counters else {
-        // Not armed (no protected scan with a limit): nested executors start their own count,
-        // unless this query runs inside one that is counted.
+        // Nested and not counted: the executors it starts join the running statement.
         return f();
     };
     RUNNING.with(|r| r.borrow_mut().push(counters));
