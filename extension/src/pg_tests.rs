@@ -1182,7 +1182,7 @@ fn configure_limits_rejects_unknown_commands_and_negative_rows() {
 }
 
 #[pg_test]
-fn a_statement_past_the_limit_fails_and_one_within_it_reads() {
+fn a_statement_past_the_limit_fails_naming_table_command_and_limit() {
     limited("lm");
     // A pg_test is one statement: every query below counts against the same limit.
     run("SET ROLE lm_p1");
@@ -1193,7 +1193,7 @@ fn a_statement_past_the_limit_fails_and_one_within_it_reads() {
 }
 
 #[pg_test]
-fn a_function_reading_row_by_row_counts_against_its_callers_statement() {
+fn a_function_reading_row_by_row_counts_against_its_callers_limit() {
     limited("lf");
     run("SET ROLE lf_p1");
     assert!(error_of("lf", "SELECT lf.one_by_one()").starts_with("42501|select of more than 4 rows of table lf.deals"));
