@@ -336,6 +336,12 @@ unsafe extern "C-unwind" fn executor_start(qd: *mut pg_sys::QueryDesc, eflags: i
         if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 || LOADING.with(Cell::get) {
             return;
         }
+        // A new parallel query starts with an empty slot: its workers must never count into
+        // what an earlier query (perhaps of another user, with other limits) left there.
+        let parallel = !(*qd).plannedstmt.is_null() && (*(*qd).plannedstmt).parallelModeNeeded;
+        if parallel && pg_sys::ParallelWorkerNumber < 0 && PARALLEL.with(|p| p.borrow().is_empty()) {
+            shared::reset_own_if_allocated();
+        }
         arm(qd);
     }
 }

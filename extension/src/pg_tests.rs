@@ -325,10 +325,11 @@ fn configuration_functions_are_not_executable_by_public() {
         "rowsec.record_apply(text, text, jsonb)",
         "rowsec.reconcile_memberships()",
         "rowsec.configure_requests(integer)",
+        "rowsec.configure_limits(jsonb)",
     ] {
         assert_eq!(one::<bool>(&format!("SELECT has_function_privilege('pr_p1', '{f}', 'EXECUTE')")), Some(false), "{f}");
     }
-    for t in ["rowsec.config", "rowsec.protected_tables", "rowsec.shares", "rowsec.requests", "rowsec.spec_role_members"] {
+    for t in ["rowsec.config", "rowsec.protected_tables", "rowsec.shares", "rowsec.requests", "rowsec.spec_role_members", "rowsec.role_limits"] {
         assert_eq!(
             one::<bool>(&format!("SELECT has_table_privilege('pr_p1', '{t}', 'SELECT,INSERT,UPDATE,DELETE')")),
             Some(false),

@@ -124,18 +124,33 @@ fn parallel_workers_count_into_the_same_limit() {
     let db = database();
     let mut rep = env().login(&db, REP);
     // Workers only, and as many as possible, so no single process sees all the rows.
-    rep.batch_execute(
-        "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
-         SET max_parallel_workers_per_gather = 4; SET parallel_leader_participation = off; SET enable_indexscan = off;
-         SET enable_bitmapscan = off",
-    )
-    .unwrap();
+    rep.batch_execute(FORCE_PARALLEL).unwrap();
     let plan: Vec<String> =
         rep.query("EXPLAIN SELECT id FROM crm.accounts", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert!(plan.iter().any(|l| l.contains("Parallel Seq Scan")), "not a parallel plan: {plan:#?}");
     let (delivered, err) = rows_until_error(&mut rep, "SELECT id FROM crm.accounts");
     assert_limit_error(&err.expect("the parallel scan must fail"), "select", 500);
     assert!(delivered <= 500, "{delivered} rows reached the client");
+}
+
+const FORCE_PARALLEL: &str =
+    "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+     SET max_parallel_workers_per_gather = 4; SET parallel_leader_participation = off; SET enable_indexscan = off;
+     SET enable_bitmapscan = off";
+
+#[test]
+fn a_parallel_query_after_a_limited_one_in_the_same_session_starts_from_zero() {
+    let db = database();
+    // One backend: a limited person's parallel scan fails, then an unlimited person's works.
+    let mut admin = env().cluster.admin(&db);
+    admin.batch_execute(FORCE_PARALLEL).unwrap();
+    admin.batch_execute(&format!("SET ROLE {}", rowsec_e2e::fixture::login_of(REP))).unwrap();
+    let (_, err) = rows_until_error(&mut admin, "SELECT id FROM crm.accounts");
+    assert_limit_error(&err.expect("the rep's parallel scan fails"), "select", 500);
+    admin.batch_execute(&format!("RESET ROLE; SET ROLE {}", rowsec_e2e::fixture::login_of(72))).unwrap();
+    let (delivered, err) = rows_until_error(&mut admin, "SELECT id FROM crm.accounts");
+    assert!(err.is_none(), "{}", db_error(&err.unwrap()));
+    assert!(delivered > 600, "{delivered}");
 }
 
 #[test]

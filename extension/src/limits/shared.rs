@@ -120,6 +120,13 @@ pub fn reset_own() {
     own().used.store(0, Ordering::Release);
 }
 
+/// Empties this backend's slot when the shared memory exists (nothing to empty otherwise).
+pub fn reset_own_if_allocated() {
+    if let Some(s) = slot(compat::own_backend_number()) {
+        s.used.store(0, Ordering::Release);
+    }
+}
+
 /// The entry of this backend's slot for (table, command), added with `count` rows if new.
 pub fn publish(relid: pg_sys::Oid, command: Command, limit: u64, count: u64) -> Result<&'static Entry, RowsecError> {
     let s = own();
