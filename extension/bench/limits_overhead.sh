@@ -105,9 +105,9 @@ declare -A t
 for round in $(seq "$ROUNDS"); do
     for mode in off on; do
         if [ "$mode" = on ]; then
-            "${PSQL[@]}" -c "SELECT rowsec.configure_limits('{\"managers\": {\"select\": 1000000, \"update\": 1000, \"delete\": 100}}')"
+            "${PSQL[@]}" -c "SELECT rowsec.configure_limits('{\"managers\": {\"select\": 1000000, \"update\": 1000, \"delete\": 100}}')" >/dev/null
         else
-            "${PSQL[@]}" -c "SELECT rowsec.configure_limits('{}')"
+            "${PSQL[@]}" -c "SELECT rowsec.configure_limits('{}')" >/dev/null
         fi
         for q in point page update; do t[${q}_$mode]+=" $(latency $q)"; done
         t[scan_$mode]+=" $(scan)"
@@ -116,7 +116,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 # The limit really counts when on: 100,001 rows of a 100,000 select limit fail.
-"${PSQL[@]}" -c "SELECT rowsec.configure_limits('{\"managers\": {\"select\": 100000}}')"
+"${PSQL[@]}" -c "SELECT rowsec.configure_limits('{\"managers\": {\"select\": 100000}}')" >/dev/null
 check=$("$BIN/psql" -X -q -h "$WORK" -p "$PORT" -U rep -d bench -At -c "SELECT count(*) FROM bench.deals WHERE id <= 100001" 2>&1 || true)
 
 printf '\n%s rows, %s rounds alternating off/on, best of each (%s)\n' "$ROWS" "$ROUNDS" "$("$BIN/postgres" --version)"

@@ -126,8 +126,10 @@ struct Wrapped {
 }
 
 thread_local! {
-    /// Scan nodes being counted, by address.
-    static WRAPPED: RefCell<HashMap<usize, Wrapped>> = RefCell::new(HashMap::new());
+    /// Scan nodes being counted, by address: a short list (the scans of the running queries),
+    /// searched once per row, so a linear probe beats hashing. Boxed: a row's count reads its
+    /// entry while the list may grow (a function in the scan's quals starting a query).
+    static WRAPPED: RefCell<Vec<(usize, Box<Wrapped>)>> = const { RefCell::new(Vec::new()) };
     /// The counters of each started query (by QueryDesc address).
     static STATEMENTS: RefCell<HashMap<usize, Rc<Counters>>> = RefCell::new(HashMap::new());
     /// The counters of the executors running now, innermost last: an executor started while
@@ -429,17 +431,25 @@ unsafe fn wrap(qd: *mut pg_sys::QueryDesc, scan: Scan, command: Command, limit: 
         let real = (*scan.node).ExecProcNodeReal;
         (*scan.node).ExecProcNodeReal = Some(counted_scan);
         let w = Wrapped { query: qd as usize, real, relid: scan.relid, command, limit, counter };
-        WRAPPED.with(|m| m.borrow_mut().insert(scan.node as usize, w));
+        WRAPPED.with(|m| {
+            let mut m = m.borrow_mut();
+            m.retain(|(n, _)| *n != scan.node as usize);
+            m.push((scan.node as usize, Box::new(w)));
+        });
     }
 }
 
 /// A counted scan node: the real node's next row, counted; past the limit, an error instead.
 #[pg_guard]
 unsafe extern "C-unwind" fn counted_scan(node: *mut pg_sys::PlanState) -> *mut pg_sys::TupleTableSlot {
-    let w = WRAPPED.with(|m| m.borrow().get(&(node as usize)).cloned());
-    let Some(w) = w else {
+    let entry =
+        WRAPPED.with(|m| m.borrow().iter().find(|(n, _)| *n == node as usize).map(|(_, w)| &**w as *const Wrapped));
+    let Some(entry) = entry else {
         RowsecError::internal("counting rows for limits", "a scan node rowsec did not wrap").raise()
     };
+    // SAFETY: an entry is removed only when its own query ends (or its transaction does), never
+    // while its scan node runs; the Box keeps its address when the list changes.
+    let w = unsafe { &*entry };
     let Some(real) = w.real else {
         RowsecError::internal("counting rows for limits", "a scan node without its function").raise()
     };
@@ -511,7 +521,7 @@ unsafe extern "C-unwind" fn executor_end(qd: *mut pg_sys::QueryDesc) {
 }
 
 fn forget(qd: usize) {
-    WRAPPED.with(|m| m.borrow_mut().retain(|_, w| w.query != qd));
+    WRAPPED.with(|m| m.borrow_mut().retain(|(_, w)| w.query != qd));
     STATEMENTS.with(|s| s.borrow_mut().remove(&qd));
     let last_parallel = PARALLEL.with(|p| {
         let mut p = p.borrow_mut();

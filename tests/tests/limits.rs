@@ -39,7 +39,7 @@ fn assert_limit_error(e: &Error, command: &str, limit: u64) {
 
 /// Streams a query's rows: how many arrived before it failed, and the error.
 fn rows_until_error(c: &mut Client, sql: &str) -> (u64, Option<Error>) {
-    let mut it = c.query_raw(sql, std::iter::empty::<i32>()).map(|it| it).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut it = c.query_raw(sql, std::iter::empty::<i32>()).unwrap_or_else(|e| panic!("{sql}: {e}"));
     let mut n = 0;
     loop {
         match it.next() {
