@@ -80,3 +80,20 @@ pub unsafe extern "C-unwind" fn executor_run(
         }
     })
 }
+
+/// A backend's local transaction id: 17 moved it into `vxid`.
+///
+/// # Safety
+/// `proc_` must point to a valid `PGPROC`.
+pub unsafe fn local_transaction_id(proc_: *const pg_sys::PGPROC) -> u32 {
+    unsafe {
+        #[cfg(feature = "pg15")]
+        {
+            (*proc_).lxid
+        }
+        #[cfg(not(feature = "pg15"))]
+        {
+            (*proc_).vxid.lxid
+        }
+    }
+}

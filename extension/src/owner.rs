@@ -84,7 +84,7 @@ pub fn local_transaction() -> u32 {
         if pg_sys::MyProc.is_null() {
             0
         } else {
-            (*pg_sys::MyProc).lxid
+            crate::compat::local_transaction_id(pg_sys::MyProc)
         }
     }
 }
