@@ -8,6 +8,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod directory;
 pub mod idset;
+pub mod limits;
 pub mod requests;
 pub mod sets;
 pub mod shares;

@@ -19,6 +19,11 @@ GRANT SELECT ON rowsec.my_shares TO PUBLIC;
 -- A change to the shares invalidates every backend's shares cache (transactionally).
 CREATE TRIGGER rowsec_shares_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rowsec.shares
     FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches();
+-- Limits (src/limits.rs) cache which tables are protected and each role's limits.
+CREATE TRIGGER rowsec_limits_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rowsec.role_limits
+    FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches();
+CREATE TRIGGER rowsec_protected_tables_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rowsec.protected_tables
+    FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches();
 
 -- A new or removed signing key reaches every backend's cache (transactionally), as a share does.
 CREATE TRIGGER rowsec_identity_keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rowsec.identity_keys
@@ -111,6 +116,7 @@ REVOKE EXECUTE ON FUNCTION rowsec.audit_only(regclass[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rowsec.record_apply(text, text, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rowsec.reconcile_memberships() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rowsec.configure_requests(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rowsec.configure_limits(jsonb) FROM PUBLIC;
 -- Trigger functions: PostgreSQL calls them as the trigger's, nobody needs EXECUTE.
 REVOKE EXECUTE ON FUNCTION rowsec.audit_data(), rowsec.audit_directory() FROM PUBLIC;
 

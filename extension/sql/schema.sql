@@ -136,6 +136,15 @@ CREATE TABLE rowsec.request_settings (
     max_days  integer NOT NULL CHECK (max_days > 0)
 );
 
+-- roles.<name>.limits of the spec (rowsec.configure_limits): every spec role, each command,
+-- the most rows of one protected table one statement may read or change; NULL: no limit.
+CREATE TABLE rowsec.role_limits (
+    role     name NOT NULL,
+    command  text NOT NULL CHECK (command IN ('select', 'update', 'delete')),
+    max_rows bigint CHECK (max_rows >= 0),
+    PRIMARY KEY (role, command)
+);
+
 -- Access requests (SPEC item 16).
 CREATE TABLE rowsec.requests (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -158,7 +167,7 @@ CREATE INDEX requests_pending ON rowsec.requests (tbl, row_key) WHERE status = '
 
 -- Nobody but the owner reads or writes rowsec's tables; people reach them through functions.
 REVOKE ALL ON rowsec.config, rowsec.identity_keys, rowsec.protected_tables, rowsec.shares, rowsec.audit_log, rowsec.audit_readers,
-    rowsec.audited_tables, rowsec.spec_role_members, rowsec.request_settings, rowsec.requests FROM PUBLIC;
+    rowsec.audited_tables, rowsec.spec_role_members, rowsec.request_settings, rowsec.requests, rowsec.role_limits FROM PUBLIC;
 GRANT SELECT ON rowsec.audit_readers TO PUBLIC;
 
 -- Readers: superusers (they bypass row-level security) and members of the `audit.readers` roles.
@@ -184,3 +193,4 @@ SELECT pg_catalog.pg_extension_config_dump('rowsec.audited_tables', '');
 SELECT pg_catalog.pg_extension_config_dump('rowsec.spec_role_members', '');
 SELECT pg_catalog.pg_extension_config_dump('rowsec.request_settings', '');
 SELECT pg_catalog.pg_extension_config_dump('rowsec.requests', '');
+SELECT pg_catalog.pg_extension_config_dump('rowsec.role_limits', '');

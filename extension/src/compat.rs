@@ -30,6 +30,57 @@ pub unsafe fn attributes<'a>(desc: *const pg_sys::TupleDescData) -> &'a [pg_sys:
     }
 }
 
+/// This backend's number, the index of its slot in rowsec's shared memory.
+pub fn own_backend_number() -> usize {
+    #[cfg(feature = "pg15")]
+    let n = unsafe { pg_sys::MyBackendId };
+    #[cfg(not(feature = "pg15"))]
+    let n = unsafe { pg_sys::MyProcNumber };
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// In a parallel worker, the number of the backend that leads it.
+pub fn leader_backend_number() -> usize {
+    #[cfg(feature = "pg15")]
+    let n = unsafe { pg_sys::ParallelLeaderBackendId };
+    #[cfg(not(feature = "pg15"))]
+    let n = unsafe { pg_sys::ParallelLeaderProcNumber };
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// The ExecutorRun hook (limits: nested executors join the running statement's counters). 18
+/// dropped the `execute_once` argument.
+#[cfg(feature = "pg15")]
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn executor_run(
+    qd: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+    execute_once: bool,
+) {
+    crate::limits::running(qd, || unsafe {
+        match crate::limits::previous_run() {
+            Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(qd, direction, count, execute_once)),
+            None => pg_sys::standard_ExecutorRun(qd, direction, count, execute_once),
+        }
+    })
+}
+
+#[cfg(not(feature = "pg15"))]
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn executor_run(
+    qd: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+) {
+    crate::limits::running(qd, || unsafe {
+        match crate::limits::previous_run() {
+            Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(qd, direction, count)),
+            None => pg_sys::standard_ExecutorRun(qd, direction, count),
+        }
+    })
+}
+
 /// A backend's local transaction id: `PGPROC.lxid` until 16, inside `vxid` from 17 on.
 ///
 /// # Safety

@@ -21,6 +21,7 @@ mod catalog;
 mod compat;
 mod errors;
 mod identity;
+mod limits;
 mod membership;
 mod owner;
 mod policy;
@@ -51,6 +52,9 @@ pub extern "C-unwind" fn _PG_init() {
     // Membership audit: sees every session's role statements when the library is in
     // shared_preload_libraries; a no-op in databases without rowsec.
     membership::install_hook();
+    // Limits: executor hooks and the shared memory parallel workers count into; only when
+    // preloaded (rowsec.configure_limits refuses limits otherwise).
+    limits::install_hooks();
 }
 
 #[cfg(test)]

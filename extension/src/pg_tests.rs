@@ -325,10 +325,11 @@ fn configuration_functions_are_not_executable_by_public() {
         "rowsec.record_apply(text, text, jsonb)",
         "rowsec.reconcile_memberships()",
         "rowsec.configure_requests(integer)",
+        "rowsec.configure_limits(jsonb)",
     ] {
         assert_eq!(one::<bool>(&format!("SELECT has_function_privilege('pr_p1', '{f}', 'EXECUTE')")), Some(false), "{f}");
     }
-    for t in ["rowsec.config", "rowsec.protected_tables", "rowsec.shares", "rowsec.requests", "rowsec.spec_role_members"] {
+    for t in ["rowsec.config", "rowsec.protected_tables", "rowsec.shares", "rowsec.requests", "rowsec.spec_role_members", "rowsec.role_limits"] {
         assert_eq!(
             one::<bool>(&format!("SELECT has_table_privilege('pr_p1', '{t}', 'SELECT,INSERT,UPDATE,DELETE')")),
             Some(false),
@@ -1147,4 +1148,72 @@ fn a_failing_trigger_creation_says_what_configure_was_doing() {
         e.starts_with("P0001|triggers are frozen|rowsec was creating the trigger rowsec_directory_changed on the directory et.other. change freeze|"),
         "{e}"
     );
+}
+
+/// `deals` with `{s}_p1` (subtree 1..5: deals 10..50) a member of `{s}_limited`, which may
+/// read at most 4 rows and change at most 1 per statement.
+fn limited(s: &str) {
+    deals(s);
+    run(&format!(
+        r#"
+        CREATE ROLE {s}_limited; GRANT {s}_limited TO {s}_p1;
+        SELECT rowsec.configure_limits('{{"{s}_limited": {{"select": 4, "update": 1}}}}');
+        CREATE FUNCTION {s}.one_by_one() RETURNS bigint LANGUAGE plpgsql AS $f$
+        DECLARE n bigint := 0; k bigint;
+        BEGIN
+            FOREACH k IN ARRAY ARRAY[10, 20, 30, 40, 50] LOOP
+                PERFORM 1 FROM {s}.deals WHERE id = k;
+                n := n + 1;
+            END LOOP;
+            RETURN n;
+        END $f$;
+        "#
+    ));
+}
+
+#[pg_test]
+fn configure_limits_rejects_unknown_commands_and_negative_rows() {
+    org("lv");
+    assert_eq!(
+        error_of("lv", r#"SELECT rowsec.configure_limits('{"r": {"insert": 1}}')"#),
+        "22023|unknown command \"insert\" in the limits of role \"r\"|Limits exist for select, update and delete.|rowsec.configure_limits is called by the script rowsec compile writes from roles.<name>.limits."
+    );
+    assert!(error_of("lv", r#"SELECT rowsec.configure_limits('{"r": {"select": -1}}')"#).starts_with("22023|the select limit of role \"r\" must be"));
+    assert!(error_of("lv", r#"SELECT rowsec.configure_limits('[1]')"#).starts_with("22023|limits must be a JSON object"));
+}
+
+#[pg_test]
+fn a_statement_past_the_limit_fails_naming_table_command_and_limit() {
+    limited("lm");
+    // A pg_test is one statement: every query below counts against the same limit.
+    run("SET ROLE lm_p1");
+    assert_eq!(
+        error_of("lm", "SELECT * FROM lm.deals"),
+        "42501|select of more than 4 rows of table lm.deals in one statement is not allowed|The roles of the current user allow at most 4 rows of lm.deals per select statement (roles.<name>.limits of the spec); the statement failed at row 5.|Narrow the query with a condition, or read fewer rows per statement."
+    );
+}
+
+#[pg_test]
+fn a_function_reading_row_by_row_counts_against_its_callers_limit() {
+    limited("lf");
+    run("SET ROLE lf_p1");
+    assert!(error_of("lf", "SELECT lf.one_by_one()").starts_with("42501|select of more than 4 rows of table lf.deals"));
+}
+
+#[pg_test]
+fn an_update_past_the_limit_changes_nothing() {
+    limited("lu");
+    run("SET ROLE lu_p1");
+    assert!(error_of("lu", "UPDATE lu.deals SET title = 'x' WHERE id IN (10, 20)").starts_with("42501|update of more than 1 rows"));
+    run("RESET ROLE");
+    assert_eq!(one::<i64>("SELECT count(*) FROM lu.deals WHERE title = 'x'"), Some(0));
+}
+
+#[pg_test]
+fn a_role_without_limits_lifts_them() {
+    limited("ln");
+    run("CREATE ROLE ln_unlimited; GRANT ln_unlimited TO ln_p1");
+    run(r#"SELECT rowsec.configure_limits('{"ln_limited": {"select": 4}, "ln_unlimited": {}}')"#);
+    run("SET ROLE ln_p1");
+    assert_eq!(one::<i64>("SELECT count(*) FROM ln.deals"), Some(5));
 }

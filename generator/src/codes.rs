@@ -71,6 +71,8 @@ codes! {
     DuplicateTable = "E1307" "duplicate-table",
     /// `requests.max_days` that is not a whole number of days above zero.
     NotAPositiveInteger = "E1308" "not-a-positive-integer",
+    /// A role's limit that is not a whole number of rows, zero or more.
+    NotARowCount = "E1309" "not-a-row-count",
 
     /// `identity: login` without `directory.login`.
     LoginColumnNeeded = "E1401" "login-column-needed",
@@ -84,6 +86,8 @@ codes! {
     ChangeWithoutSelect = "E1407" "change-without-select",
     /// `audit.readers` names a role the spec does not define.
     UnknownRole = "E1408" "unknown-role",
+    /// A limit for a command the role may not run on any table.
+    LimitWithoutPrivilege = "E1409" "limit-without-privilege",
 
     SchemaSyntax = "E1501" "schema-syntax",
     TableNotInSchema = "E1502" "table-not-in-schema",

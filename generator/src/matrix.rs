@@ -2,6 +2,7 @@
 //!
 //! JSON layout (`format` = "rowsec-matrix/1"; documented in docs/matrix.md, stable):
 //! `{ format, spec, sha256, audit_readers: [role], requests_max_days: N|null,
+//!   limits: {role: {select|update|delete: N}},
 //!   tables: [ { table, sharing, audited, always, classes: {column: class},
 //!   roles: [ { role, select, insert, update, delete, classes: {class: none|read|write} } ] } ] }`
 
@@ -23,6 +24,9 @@ pub struct Matrix {
     pub audit_readers: Vec<String>,
     /// `requests.max_days`; null when the spec takes no access requests.
     pub requests_max_days: Option<u32>,
+    /// `roles.<name>.limits`: role -> command -> the most rows of one protected table per
+    /// statement; only roles with a limit, only the commands they limit.
+    pub limits: std::collections::BTreeMap<String, std::collections::BTreeMap<&'static str, u64>>,
     pub tables: Vec<TableRow>,
 }
 
@@ -104,6 +108,12 @@ pub fn build(loaded: &Loaded) -> Matrix {
         sha256: loaded.sha256.clone(),
         audit_readers: spec.audit.readers.clone(),
         requests_max_days: spec.requests.map(|r| r.max_days),
+        limits: spec
+            .roles
+            .values()
+            .filter(|r| !r.limits.is_empty())
+            .map(|r| (r.name.clone(), r.limits.iter().map(|(c, n)| (c.as_str(), *n)).collect()))
+            .collect(),
         tables,
     }
 }
@@ -134,6 +144,16 @@ fn render_table(m: &Matrix, markdown: bool) -> String {
     let readers = if m.audit_readers.is_empty() { "superusers only".to_owned() } else { m.audit_readers.join(", ") };
     let requests = m.requests_max_days.map_or_else(|| "not taken".to_owned(), |d| format!("up to {d} days"));
     let _ = writeln!(out, "Audit trail readers: {readers}. Access requests: {requests}.");
+    let limits: Vec<String> = m
+        .limits
+        .iter()
+        .map(|(role, l)| {
+            let l: Vec<String> = l.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            format!("{role} ({})", l.join(", "))
+        })
+        .collect();
+    let limits = if limits.is_empty() { "none".to_owned() } else { limits.join("; ") };
+    let _ = writeln!(out, "Limits, rows of one table per statement (a person gets the largest of their roles'; a role without one lifts it): {limits}.");
     if markdown {
         out.push('\n');
     }

@@ -258,4 +258,7 @@ pub struct Role {
     /// `adopt: true`: the group role may already exist without rowsec's mark (made by someone
     /// else); rowsec then takes it over and gives it back, comment restored, when the spec drops it.
     pub adopt: bool,
+    /// `limits:` (SPEC item 12): the most rows of one protected table one statement may read
+    /// (select) or change (update, delete); a command not named has no limit.
+    pub limits: BTreeMap<Command, u64>,
 }

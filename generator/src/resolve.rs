@@ -124,6 +124,7 @@ mod tests {
             tables: tables.into_iter().collect(),
             fields: BTreeMap::new(),
             adopt: false,
+            limits: BTreeMap::new(),
         }
     }
 

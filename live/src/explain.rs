@@ -302,6 +302,7 @@ fn observe(client: &mut Client, spec: &Spec, m: &Member, t: &QualifiedName, r: &
         .query_one(&format!("SELECT row_to_json(t)::text FROM {real} t WHERE {key} = $1"), &[&r.key])
         .map_err(Error::query("explain: the row"))?
         .get(0);
+    crate::people::check_can_act_as_people(spec)?;
     let mut tx = client.transaction().map_err(Error::query("explain: begin"))?;
     tx.batch_execute(&format!("SET LOCAL statement_timeout = '60s'; SET LOCAL ROLE {}", quote_ident(login)))
         .map_err(Error::query(format!("explain: SET ROLE {login}")))?;

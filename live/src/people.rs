@@ -135,3 +135,16 @@ pub fn rows(client: &mut impl GenericClient, spec: &Spec, table: &QualifiedName,
         })
         .collect())
 }
+
+/// Acting as a person (explain, preview, verify's truth check) sets their login role and, for the
+/// setting identity, the setting. A signed identity would need a token signed with the
+/// database's key, which these commands do not make yet: refuse rather than try as nobody.
+pub fn check_can_act_as_people(spec: &rowsec_generator::Spec) -> crate::error::Result<()> {
+    match &spec.identity {
+        rowsec_generator::model::Identity::SignedSetting(name) => Err(crate::error::Error::BadInput {
+            what: format!("the spec's identity is the signed setting {name}: this command cannot act as a person under it yet"),
+            fix: "for verify, pass --no-truth to check drift only; explain and preview need the setting identity or login".to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}

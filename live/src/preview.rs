@@ -89,6 +89,7 @@ pub fn run(client: &mut Client, spec: &Spec, person: &str, sql: &str) -> Result<
             fix: "create the login role, or fix the directory".to_owned(),
         });
     }
+    crate::people::check_can_act_as_people(spec)?;
     let mut tx = client.build_transaction().read_only(true).start().map_err(Error::query("preview: begin"))?;
     tx.batch_execute(&format!("SET LOCAL statement_timeout = '60s'; SET LOCAL ROLE {}", quote_ident(&login)))
         .map_err(Error::query(format!("preview: SET ROLE {login}")))?;

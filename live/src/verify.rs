@@ -206,6 +206,7 @@ fn config_drift(client: &mut Client, spec: &Spec, out: &mut Vec<Drift>) -> Resul
     let (identity, setting) = match &spec.identity {
         Identity::Login => ("login", None),
         Identity::Setting(name) => ("setting", Some(name.clone())),
+        Identity::SignedSetting(name) => ("signed_setting", Some(name.clone())),
     };
     let row = client
         .query_opt(
@@ -587,6 +588,7 @@ pub fn truth(client: &mut Client, spec: &Spec, options: &Options, progress: &dyn
             continue;
         }
         tried += 1;
+        crate::people::check_can_act_as_people(spec)?;
         let mut tx = client.transaction().map_err(Error::query("verify: begin"))?;
         tx.batch_execute(&format!("SET LOCAL statement_timeout = '60s'; SET LOCAL ROLE {}", quote_ident(&login)))
             .map_err(Error::query(format!("verify: SET ROLE {login}")))?;

@@ -209,7 +209,7 @@ impl Cluster {
     }
 
     /// Starts the server again after [`Cluster::crash`], on the same port and options.
-    pub fn restart(&self) {
+    pub fn start_after_crash(&self) {
         let (data, log) = (self.data_dir(), self.dir.join("server.log"));
         self.pg(
             "pg_ctl",

@@ -61,7 +61,7 @@ fn kill_during(cluster: &Cluster, after: Duration, work: impl FnOnce() + Send + 
     let interrupted = !done.load(Ordering::SeqCst);
     cluster.crash();
     let _ = worker.join();
-    cluster.restart();
+    cluster.start_after_crash();
     interrupted
 }
 

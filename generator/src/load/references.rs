@@ -15,6 +15,31 @@ pub(super) fn check(r: &mut Reader, parts: &Parts, places: &Places) {
     table_references_name_spec_tables(r, parts, places);
     let uncertain = roles_name_what_exists(r, parts, places);
     update_and_delete_act_on_visible_rows(r, parts, places, &uncertain);
+    limits_are_for_commands_the_role_runs(r, parts, places, &uncertain);
+}
+
+/// A limit on a command the role may not run on any table limits nothing: most likely the
+/// wrong role or command.
+fn limits_are_for_commands_the_role_runs(r: &mut Reader, parts: &Parts, places: &Places, uncertain: &BTreeSet<&str>) {
+    for (name, role) in parts.roles.iter().filter(|(name, _)| !uncertain.contains(name.as_str())) {
+        for command in role.limits.keys() {
+            let runs =
+                parts.tables.keys().any(|t| crate::resolve::scope(&parts.levels, role, t, *command) != Scope::None);
+            let Some(span) = places.roles.get(name).and_then(|p| p.limits.get(command)) else { continue };
+            if !runs {
+                r.error(
+                    Code::LimitWithoutPrivilege,
+                    *span,
+                    format!(
+                        "role `{name}` has a `{}` limit but may not {} any table",
+                        command.as_str(),
+                        command.as_str()
+                    ),
+                    format!("remove the `{}` limit, or give the role a `{}` scope", command.as_str(), command.as_str()),
+                );
+            }
+        }
+    }
 }
 
 /// `references` points at a table under `tables`: its key is the column a reference names, and

@@ -10,7 +10,9 @@ use crate::model::{Access, Command, Role, TableOverride, TableSelector};
 use crate::names::{longest_policy_name, MAX_IDENTIFIER_BYTES};
 use crate::yaml::{Node, NodeKind};
 
-const KEYS: &[&str] = &["level", "tables", "fields", "adopt"];
+const KEYS: &[&str] = &["level", "tables", "fields", "adopt", "limits"];
+/// The commands a limit may be given for (SPEC item 12).
+const LIMITED: [Command; 3] = [Command::Select, Command::Update, Command::Delete];
 
 /// Where a role's parts were written.
 pub(super) struct RolePlaces {
@@ -23,6 +25,8 @@ pub(super) struct RolePlaces {
     pub fields: BTreeMap<String, Span>,
     /// selector -> command -> where the override's scope was written
     pub scopes: BTreeMap<TableSelector, BTreeMap<Command, Span>>,
+    /// command -> where its limit was written
+    pub limits: BTreeMap<Command, Span>,
     /// The level or an override could not be read (already reported): the role's scopes are
     /// not what the author meant, so nothing is concluded from them.
     pub incomplete: bool,
@@ -43,6 +47,7 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
             tables: BTreeMap::new(),
             fields: BTreeMap::new(),
             scopes: BTreeMap::new(),
+            limits: BTreeMap::new(),
             incomplete: false,
         };
         // Problems from here to the end of `tables` (a misspelt `level` key included) make
@@ -57,6 +62,7 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
                     tables: BTreeMap::new(),
                     fields: BTreeMap::new(),
                     adopt: false,
+                    limits: BTreeMap::new(),
                 };
                 roles.insert(name.to_owned(), role);
                 places.insert(name.to_owned(), place);
@@ -119,7 +125,8 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
                 }
             }
         }
-        roles.insert(name.to_owned(), Role { name: name.to_owned(), level, tables: overrides, fields, adopt });
+        let limits = f.get("limits").map_or_else(BTreeMap::new, |n| read_limits(r, n, &what, &mut place.limits));
+        roles.insert(name.to_owned(), Role { name: name.to_owned(), level, tables: overrides, fields, adopt, limits });
         places.insert(name.to_owned(), place);
     }
     (roles, places)
@@ -157,4 +164,47 @@ fn check_role_name(r: &mut Reader, name: &str, span: Span) -> bool {
         return false;
     }
     true
+}
+
+/// `limits: { select: 500, update: 50, delete: 10 }`: rows of one table per statement.
+fn read_limits(
+    r: &mut Reader,
+    node: &Node,
+    what: &str,
+    places: &mut BTreeMap<Command, Span>,
+) -> BTreeMap<Command, u64> {
+    let mut limits = BTreeMap::new();
+    let Some(e) = r.entries(node, &format!("`limits` of {what}")) else { return limits };
+    let names: Vec<&str> = LIMITED.iter().map(|c| c.as_str()).collect();
+    for (command, ck, cv) in e.items {
+        let Some(c) = Command::parse(command).filter(|c| LIMITED.contains(c)) else {
+            let hint = if command == "insert" {
+                "limits count rows read or changed: give them for `select`, `update` or `delete`".to_owned()
+            } else {
+                suggestion(command, &names, "command")
+            };
+            r.error(Code::UnknownCommand, ck.span, format!("no limit exists for `{command}` in {what}"), hint);
+            continue;
+        };
+        let rows = match &cv.kind {
+            NodeKind::Scalar { text, quoted: false } => text.parse::<u64>().ok(),
+            _ => None,
+        };
+        let Some(rows) = rows else {
+            let found = match &cv.kind {
+                NodeKind::Scalar { text, .. } => format!("`{text}`"),
+                _ => cv.kind_name().to_owned(),
+            };
+            r.error(
+                Code::NotARowCount,
+                cv.span,
+                format!("the `{command}` limit of {what} must be a whole number of rows, zero or more, found {found}"),
+                format!("write e.g. `{command}: 500`, or leave `{command}` out for no limit"),
+            );
+            continue;
+        };
+        places.insert(c, ck.span);
+        limits.insert(c, rows);
+    }
+    limits
 }

@@ -27,11 +27,27 @@ pub fn section(s: &mut String, spec: &Spec) {
     b.push_str("-- Tables that left audit.data: their row changes are no longer recorded\n");
     let _ = writeln!(b, "PERFORM {};", api::audit_only(&spec.audit.data));
     let _ = writeln!(b, "PERFORM {};", api::configure_requests(spec.requests.map(|r| r.max_days)));
+    b.push_str("-- Limits of roles.<name>.limits (every spec role: a role or command left out has none)\n");
+    let _ = writeln!(b, "PERFORM {};", api::configure_limits(&limits_json(spec)));
     b.push_str(
         "-- Spec role grants and revokes the membership hook did not see (another database, library not loaded)\n",
     );
     let _ = writeln!(b, "PERFORM {};", api::reconcile_memberships());
     template::do_block(s, &body);
+}
+
+/// `{"role": {"select": 500, ...}, "other": {}}` for every spec role.
+pub fn limits_json(spec: &Spec) -> String {
+    let roles: serde_json::Map<String, serde_json::Value> = spec
+        .roles
+        .values()
+        .map(|r| {
+            let limits: serde_json::Map<String, serde_json::Value> =
+                r.limits.iter().map(|(c, n)| (c.as_str().to_owned(), json!(n))).collect();
+            (r.name.clone(), serde_json::Value::Object(limits))
+        })
+        .collect();
+    serde_json::Value::Object(roles).to_string()
 }
 
 /// What the spec holds, for the script's `apply` row (summary.sql adds what the script changed).

@@ -136,3 +136,9 @@ pub fn reconcile_memberships() -> &'static str {
 pub fn record_apply() -> QualifiedName {
     QualifiedName::new(SCHEMA, "record_apply")
 }
+
+/// `rowsec.configure_limits(limits jsonb)`: every spec role with its limits (`{}`: none), so
+/// the limits of roles and commands a later spec drops are removed.
+pub fn configure_limits(limits_json: &str) -> String {
+    format!("rowsec.configure_limits({}::jsonb)", Literal(limits_json))
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# What limits (SPEC item 12) cost a person's statements (a measurement, not a test), side by side
+# in one run on 1,000,000 rows: the same statements by the same login through the same policies,
+# with limits off (no role has one: `rowsec.configure_limits('{}')`) and on (its role has select
+# 1,000,000, update 1,000, delete 100, so nothing fails and every row is counted). Off and on
+# alternate, ROUNDS times; the best of each is kept (noise on a shared machine only slows).
+#   point lookup, 50-row page, one-row update: pgbench, one client, SECONDS each, mean latency
+#   100k-row scan: SELECT count(*) over 100,000 rows, median of 5 inside each round
+#   extension/bench/limits_overhead.sh           # builds and installs the release build first
+#   SKIP_INSTALL=1 extension/bench/limits_overhead.sh
+# Own cluster under /tmp from the private PostgreSQL copy (tests/pg.sh), torn down at the end.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=tests/pg.sh
+source "$ROOT/tests/pg.sh"
+BIN=${ROWSEC_PG_BIN:-$("$(private_pg 15 /usr/lib/postgresql/15/bin/pg_config)" --bindir)}
+export PGRX_HOME=${PGRX_HOME:-$ROOT/target/pgrx-home}
+PORT=${PORT:-$(free_port)}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HERE/../target}
+ROWS=${ROWS:-1000000}
+ROUNDS=${ROUNDS:-3}
+SECONDS_EACH=${SECONDS_EACH:-5}
+
+if [ -z "${SKIP_INSTALL:-}" ]; then
+    log=$(mktemp /tmp/rowsec-bench-build.XXXXXX)
+    (cd "$HERE" && cargo pgrx install --release --pg-config "$BIN/pg_config") >"$log" 2>&1 || { cat "$log"; exit 1; }
+    rm -f "$log"
+fi
+
+WORK=$(mktemp -d /tmp/rowsec-limits-bench.XXXXXX)
+chmod 777 "$WORK"
+DATA="$WORK/data"
+as_pg() { if [ "$(id -u)" = 0 ]; then sudo -u postgres "$@"; else "$@"; fi; }
+cleanup() {
+    as_pg "$BIN/pg_ctl" -D "$DATA" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mkdir -p "$WORK/lib"
+cp "$CARGO_TARGET_DIR/release/librowsec.so" "$WORK/lib/rowsec.so"
+chmod -R a+rX "$WORK/lib"
+as_pg "$BIN/initdb" -D "$DATA" >/dev/null 2>&1
+echo "dynamic_library_path = '$WORK/lib:\$libdir'" | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
+as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK -c shared_buffers=512MB -c jit=off -c shared_preload_libraries=rowsec \
+    -c max_parallel_workers_per_gather=0" -l "$WORK/log" -w start >/dev/null
+PSQL=("$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres)
+"${PSQL[@]}" -c "CREATE DATABASE bench"
+PSQL+=(-d bench)
+
+# rep (person 1) manages people 2..1000; the rows belong to all of them, so rep sees every row
+# through rowsec.in_subtree, as a manager does.
+"${PSQL[@]}" >/dev/null <<SQL
+CREATE EXTENSION rowsec;
+CREATE SCHEMA bench;
+CREATE TABLE bench.people (id bigint PRIMARY KEY, manager_id bigint, team text, login text, active boolean);
+INSERT INTO bench.people SELECT g, CASE WHEN g > 1 THEN 1 END, 't', CASE WHEN g = 1 THEN 'rep' END, true FROM generate_series(1, 1000) g;
+SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active');
+CREATE TABLE bench.deals (id bigint PRIMARY KEY, owner_id bigint NOT NULL, name text, amount numeric);
+INSERT INTO bench.deals SELECT g, g % 1000 + 1, 'deal ' || g, g * 1.5 FROM generate_series(1, $ROWS) g;
+CREATE INDEX ON bench.deals (owner_id);
+ALTER TABLE bench.deals ENABLE ROW LEVEL SECURITY;
+ALTER TABLE bench.deals FORCE ROW LEVEL SECURITY;
+CREATE ROLE managers;
+CREATE ROLE rep LOGIN IN ROLE managers;
+GRANT USAGE ON SCHEMA bench TO managers;
+GRANT SELECT, UPDATE ON bench.deals TO managers;
+CREATE POLICY sel ON bench.deals FOR SELECT TO managers USING (rowsec.in_subtree(owner_id));
+CREATE POLICY upd ON bench.deals FOR UPDATE TO managers USING (rowsec.in_subtree(owner_id));
+SELECT rowsec.protect_table('bench.deals', 'id', 'owner_id', false);
+VACUUM ANALYZE bench.deals;
+SQL
+
+cat >"$WORK/point.sql" <<'SQL'
+\set id random(1, 1000000)
+SELECT * FROM bench.deals WHERE id = :id;
+SQL
+cat >"$WORK/page.sql" <<'SQL'
+\set id random(1, 999000)
+SELECT * FROM bench.deals WHERE id > :id ORDER BY id LIMIT 50;
+SQL
+cat >"$WORK/update.sql" <<'SQL'
+\set id random(1, 1000000)
+UPDATE bench.deals SET amount = amount + 1 WHERE id = :id;
+SQL
+
+# Mean latency in ms of a pgbench script, as rep.
+latency() {
+    "$BIN/pgbench" -n -h "$WORK" -p "$PORT" -U rep -c 1 -T "$SECONDS_EACH" -f "$WORK/$1.sql" bench 2>/dev/null |
+        sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
+}
+# Median ms of the 100k-row scan, as rep, measured by the server.
+scan() {
+    for _ in 1 2 3 4 5; do
+        "$BIN/psql" -X -q -h "$WORK" -p "$PORT" -U rep -d bench -At -c \
+            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM bench.deals WHERE id <= 100000" |
+            sed -n 's/.*"Execution Time": \([0-9.]*\).*/\1/p'
+    done | sort -n | sed -n 3p
+}
+best() { printf '%s\n' "$@" | sort -n | head -n1; }
+
+declare -A t
+for round in $(seq "$ROUNDS"); do
+    for mode in off on; do
+        if [ "$mode" = on ]; then
+            "${PSQL[@]}" -c "SELECT rowsec.configure_limits('{\"managers\": {\"select\": 1000000, \"update\": 1000, \"delete\": 100}}')" >/dev/null
+        else
+            "${PSQL[@]}" -c "SELECT rowsec.configure_limits('{}')" >/dev/null
+        fi
+        for q in point page update; do t[${q}_$mode]+=" $(latency $q)"; done
+        t[scan_$mode]+=" $(scan)"
+    done
+    echo "round $round done" >&2
+done
+
+# The limit really counts when on: 100,001 rows of a 100,000 select limit fail.
+"${PSQL[@]}" -c "SELECT rowsec.configure_limits('{\"managers\": {\"select\": 100000}}')" >/dev/null
+check=$("$BIN/psql" -X -q -h "$WORK" -p "$PORT" -U rep -d bench -At -c "SELECT count(*) FROM bench.deals WHERE id <= 100001" 2>&1 || true)
+
+printf '\n%s rows, %s rounds alternating off/on, best of each (%s)\n' "$ROWS" "$ROUNDS" "$("$BIN/postgres" --version)"
+printf '| statement | limits off | limits on | ratio |\n|---|---|---|---|\n'
+for q in point page update scan; do
+    # shellcheck disable=SC2086
+    off=$(best ${t[${q}_off]})
+    # shellcheck disable=SC2086
+    on=$(best ${t[${q}_on]})
+    case $q in
+        point) name="point lookup (pgbench, mean latency)" ;;
+        page) name="50-row page (pgbench, mean latency)" ;;
+        update) name="one-row update (pgbench, mean latency)" ;;
+        scan) name="count(*) over 100,000 rows (execution time, median of 5)" ;;
+    esac
+    printf '| %s | %s ms | %s ms | %sx |\n' "$name" "$off" "$on" "$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }')"
+done
+echo "with a select limit of 100,000, reading 100,001 rows: $check"

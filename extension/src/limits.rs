@@ -1,0 +1,634 @@
+//! Bulk-operation limits (SPEC item 12): a statement that reads or changes more rows of one
+//! protected table than the person's roles allow fails at the row that passes the limit.
+//!
+//! Where rows are counted: at the output of every scan node over a protected table. A scan
+//! node returns the rows that passed the table's row-level security (its security quals are
+//! evaluated in the scan, before the user's non-leakproof conditions) and the conditions pushed
+//! into the scan; everything above it (joins, aggregates, `LIMIT`, the client, a cursor, `COPY
+//! ... TO`, a function's caller) only ever sees rows that went through that count. The
+//! ExecutorStart hook finds those nodes after `standard_ExecutorStart` and replaces their
+//! `ExecProcNodeReal` with [`counted_scan`], which counts and raises 42501 before handing over
+//! the row past the limit. A restrictive policy calling a counting function was the other
+//! design; PostgreSQL evaluates restrictive quals *before* the permissive ones (lower security
+//! level), so it would count rows that RLS then rejects, and a non-leakproof user condition
+//! after it would count rows the query never used.
+//!
+//! Per statement: one counter per (table, command), shared by every executor started while the
+//! statement runs (functions, triggers), so a function reading a table in many small queries
+//! counts once per statement. A cursor is one statement across its fetches. Parallel workers
+//! count into their leader's slot in shared memory ([`shared`]), set up by the leader at
+//! ExecutorStart; the leader and its workers add to the same atomic counter.
+//!
+//! Which limit: `rowsec.role_limits` (written by `rowsec.configure_limits` from the spec) lists
+//! every spec role with its limit per command (NULL: none); the current user holds a role when
+//! it has its privileges (`has_privs_of_role`), and the union rule is
+//! `rowsec_core::limits::person_limit`.
+
+use crate::catalog;
+use crate::errors::{nullable, required, OrRaise, RowsecError};
+use crate::owner::{extension_owner_cached, AsRole};
+use crate::types::Text;
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+use rowsec_core::limits::{person_limit, Command, LimitExceeded, RoleLimits};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::ffi::CString;
+use std::rc::Rc;
+
+pub mod shared;
+
+/// Whether the hooks are installed: only when the library is in `shared_preload_libraries`
+/// (the shared memory parallel workers count into exists only then).
+static mut PRELOADED: bool = false;
+
+pub fn preloaded() -> bool {
+    unsafe { PRELOADED }
+}
+
+static mut PREV_START: pg_sys::ExecutorStart_hook_type = None;
+static mut PREV_RUN: pg_sys::ExecutorRun_hook_type = None;
+static mut PREV_FINISH: pg_sys::ExecutorFinish_hook_type = None;
+static mut PREV_END: pg_sys::ExecutorEnd_hook_type = None;
+
+/// From `_PG_init` while shared_preload_libraries is processed.
+pub fn install_hooks() {
+    unsafe {
+        if !pg_sys::process_shared_preload_libraries_in_progress {
+            return;
+        }
+        PRELOADED = true;
+        shared::request();
+        PREV_START = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(executor_start);
+        PREV_RUN = pg_sys::ExecutorRun_hook;
+        pg_sys::ExecutorRun_hook = Some(crate::compat::executor_run);
+        PREV_FINISH = pg_sys::ExecutorFinish_hook;
+        pg_sys::ExecutorFinish_hook = Some(executor_finish);
+        PREV_END = pg_sys::ExecutorEnd_hook;
+        pg_sys::ExecutorEnd_hook = Some(executor_end);
+        pg_sys::RegisterXactCallback(Some(at_transaction_end), std::ptr::null_mut());
+        pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0));
+        for cache in [pg_sys::SysCacheIdentifier::AUTHOID, pg_sys::SysCacheIdentifier::AUTHMEMMEMROLE] {
+            pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(on_role_invalidation), pg_sys::Datum::from(0));
+        }
+    }
+}
+
+/// Rows counted so far of one table for one command.
+type Count = (pg_sys::Oid, Command, Rc<Cell<u64>>);
+
+/// The counters of one statement.
+#[derive(Default)]
+struct Counters(RefCell<Vec<Count>>);
+
+impl Counters {
+    fn counter(&self, relid: pg_sys::Oid, command: Command) -> Rc<Cell<u64>> {
+        let mut v = self.0.borrow_mut();
+        if let Some((_, _, c)) = v.iter().find(|(r, k, _)| *r == relid && *k == command) {
+            return c.clone();
+        }
+        let c = Rc::new(Cell::new(0));
+        v.push((relid, command, c.clone()));
+        c
+    }
+}
+
+#[derive(Clone)]
+enum Counter {
+    Local(Rc<Cell<u64>>),
+    /// An entry of the leader's slot in shared memory (parallel query).
+    Shared(&'static shared::Entry),
+}
+
+impl Counter {
+    /// Adds one row; returns the rows counted so far.
+    fn add_one(&self) -> u64 {
+        match self {
+            Counter::Local(c) => {
+                let n = c.get() + 1;
+                c.set(n);
+                n
+            }
+            Counter::Shared(e) => e.add_one(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Wrapped {
+    query: usize,
+    real: pg_sys::ExecProcNodeMtd,
+    relid: pg_sys::Oid,
+    command: Command,
+    limit: u64,
+    counter: Counter,
+}
+
+thread_local! {
+    /// Scan nodes being counted, by address: a short list (the scans of the running queries),
+    /// searched once per row, so a linear probe beats hashing. Boxed: a row's count reads its
+    /// entry while the list may grow (a function in the scan's quals starting a query).
+    static WRAPPED: RefCell<Vec<(usize, Box<Wrapped>)>> = const { RefCell::new(Vec::new()) };
+    /// The counters of each started query (by QueryDesc address).
+    static STATEMENTS: RefCell<HashMap<usize, Rc<Counters>>> = RefCell::new(HashMap::new());
+    /// The counters of the executors running now, innermost last: an executor started while
+    /// one runs belongs to its statement.
+    static RUNNING: RefCell<Vec<Rc<Counters>>> = const { RefCell::new(Vec::new()) };
+    /// Parallel queries of this backend set up and not yet ended; their counters live in this
+    /// backend's slot of shared memory meanwhile.
+    static PARALLEL: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    static PUBLISHED: RefCell<Option<Rc<Counters>>> = const { RefCell::new(None) };
+    static CONFIG: RefCell<Option<(u64, Option<Rc<Config>>)>> = const { RefCell::new(None) };
+    static INVALIDATIONS: Cell<u64> = const { Cell::new(1) };
+    static WATCHED: Cell<[pg_sys::Oid; 2]> = const { Cell::new([pg_sys::InvalidOid; 2]) };
+    static LOADING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What limits are configured in this database.
+struct Config {
+    protected: HashSet<pg_sys::Oid>,
+    roles: Vec<(CString, RoleLimits)>,
+    /// (user, command) -> limit, for the current configuration and memberships.
+    memo: RefCell<HashMap<(pg_sys::Oid, Command), Option<u64>>>,
+}
+
+impl Config {
+    fn limit(&self, user: pg_sys::Oid, command: Command) -> Option<u64> {
+        if let Some(l) = self.memo.borrow().get(&(user, command)) {
+            return *l;
+        }
+        let limit = if unsafe { pg_sys::superuser_arg(user) } {
+            None
+        } else {
+            let held: Vec<&RoleLimits> = self
+                .roles
+                .iter()
+                .filter(|(name, _)| {
+                    let role = unsafe { pg_sys::get_role_oid(name.as_ptr(), true) };
+                    role != pg_sys::InvalidOid && unsafe { pg_sys::has_privs_of_role(user, role) }
+                })
+                .map(|(_, l)| l)
+                .collect();
+            person_limit(held, command)
+        };
+        self.memo.borrow_mut().insert((user, command), limit);
+        limit
+    }
+}
+
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    let watched = WATCHED.with(Cell::get);
+    // Not installed (nothing watched): any new relation may be rowsec's, so look again.
+    if relid == pg_sys::InvalidOid || watched.contains(&relid) || watched[0] == pg_sys::InvalidOid {
+        INVALIDATIONS.with(|c| c.set(c.get().wrapping_add(1)));
+    }
+}
+
+unsafe extern "C-unwind" fn on_role_invalidation(_arg: pg_sys::Datum, _cacheid: i32, _hash: u32) {
+    INVALIDATIONS.with(|c| c.set(c.get().wrapping_add(1)));
+}
+
+/// The configuration, reloaded when an invalidation arrived; `None`: rowsec is not installed
+/// here or no role has a limit.
+fn config() -> Option<Rc<Config>> {
+    let now = INVALIDATIONS.with(Cell::get);
+    if let Some((seen, c)) = CONFIG.with(|c| c.borrow().clone()) {
+        if seen == now {
+            return c;
+        }
+    }
+    LOADING.with(|l| l.set(true));
+    let _done = scopeguard(|| LOADING.with(|l| l.set(false)));
+    let loaded = load_config();
+    CONFIG.with(|c| *c.borrow_mut() = Some((now, loaded.clone())));
+    loaded
+}
+
+struct Guard<F: FnMut()>(F);
+impl<F: FnMut()> Drop for Guard<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+fn scopeguard<F: FnMut()>(f: F) -> Guard<F> {
+    Guard(f)
+}
+
+fn load_config() -> Option<Rc<Config>> {
+    let installed = unsafe { pg_sys::get_extension_oid(c"rowsec".as_ptr(), true) } != pg_sys::InvalidOid;
+    let tables = installed
+        .then(|| catalog::extension_relation(c"role_limits").zip(catalog::extension_relation(c"protected_tables")))
+        .flatten();
+    let Some((limits_oid, protected_oid)) = tables else {
+        WATCHED.with(|w| w.set([pg_sys::InvalidOid; 2]));
+        return None;
+    };
+    WATCHED.with(|w| w.set([limits_oid, protected_oid]));
+    let _owner = AsRole::switch(extension_owner_cached());
+    let what = "reading rowsec.role_limits";
+    let (roles, protected) = Spi::connect(|c| -> Result<_, RowsecError> {
+        let mut roles: Vec<(CString, RoleLimits)> = Vec::new();
+        let rows = c
+            .select("SELECT role::pg_catalog.text, command, max_rows FROM rowsec.role_limits ORDER BY role", None, &[])
+            .map_err(|e| RowsecError::internal(what, e))?;
+        for r in rows {
+            let role = required(r.get::<Text>(1), what, "role")?.0;
+            let command = required(r.get::<Text>(2), what, "command")?.0;
+            let max = nullable(r.get::<i64>(3), what, "max_rows")?;
+            let Some(command) = Command::parse(&command) else {
+                return Err(RowsecError::internal(what, format!("unknown command {command:?}")));
+            };
+            let name = CString::new(role).map_err(|_| RowsecError::internal(what, "a role name with a NUL byte"))?;
+            if roles.last().is_none_or(|(n, _)| *n != name) {
+                roles.push((name, [None; 3]));
+            }
+            if let Some((_, limits)) = roles.last_mut() {
+                limits[command.index()] = max.map(|m| m.max(0) as u64);
+            }
+        }
+        let mut protected = HashSet::new();
+        let rows = c
+            .select("SELECT tbl::pg_catalog.oid FROM rowsec.protected_tables", None, &[])
+            .map_err(|e| RowsecError::internal("reading rowsec.protected_tables", e))?;
+        for r in rows {
+            protected.insert(required(r.get::<pg_sys::Oid>(1), "reading rowsec.protected_tables", "tbl")?);
+        }
+        Ok((roles, protected))
+    })
+    .or_raise();
+    let any_limit = roles.iter().any(|(_, l)| l.iter().any(Option::is_some));
+    any_limit.then(|| Rc::new(Config { protected, roles, memo: RefCell::new(HashMap::new()) }))
+}
+
+/// A scan node over a table, with the range table index it scans.
+struct Scan {
+    node: *mut pg_sys::PlanState,
+    relid: pg_sys::Oid,
+    rti: u32,
+}
+
+unsafe fn list_ptrs(list: *mut pg_sys::List) -> Vec<*mut std::ffi::c_void> {
+    unsafe {
+        if list.is_null() {
+            return Vec::new();
+        }
+        (0..(*list).length as usize).map(|i| (*(*list).elements.add(i)).ptr_value).collect()
+    }
+}
+
+unsafe fn list_ints(list: *mut pg_sys::List) -> Vec<i32> {
+    unsafe {
+        if list.is_null() {
+            return Vec::new();
+        }
+        (0..(*list).length as usize).map(|i| (*(*list).elements.add(i)).int_value).collect()
+    }
+}
+
+/// Every heap scan node under `ps` (subqueries, appends and subplans included).
+unsafe fn collect_scans(ps: *mut pg_sys::PlanState, out: &mut Vec<Scan>) {
+    use pg_sys::NodeTag as T;
+    unsafe {
+        if ps.is_null() {
+            return;
+        }
+        match (*ps).type_ {
+            T::T_SeqScanState
+            | T::T_SampleScanState
+            | T::T_IndexScanState
+            | T::T_IndexOnlyScanState
+            | T::T_BitmapHeapScanState
+            | T::T_TidScanState
+            | T::T_TidRangeScanState => {
+                let ss = ps.cast::<pg_sys::ScanState>();
+                let rel = (*ss).ss_currentRelation;
+                if !rel.is_null() {
+                    let rti = (*(*ps).plan.cast::<pg_sys::Scan>()).scanrelid;
+                    out.push(Scan { node: ps, relid: (*rel).rd_id, rti });
+                }
+            }
+            T::T_AppendState => {
+                let a = ps.cast::<pg_sys::AppendState>();
+                for i in 0..(*a).as_nplans as usize {
+                    collect_scans(*(*a).appendplans.add(i), out);
+                }
+            }
+            T::T_MergeAppendState => {
+                let a = ps.cast::<pg_sys::MergeAppendState>();
+                for i in 0..(*a).ms_nplans as usize {
+                    collect_scans(*(*a).mergeplans.add(i), out);
+                }
+            }
+            T::T_SubqueryScanState => collect_scans((*ps.cast::<pg_sys::SubqueryScanState>()).subplan, out),
+            _ => {}
+        }
+        collect_scans((*ps).lefttree, out);
+        collect_scans((*ps).righttree, out);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_start(qd: *mut pg_sys::QueryDesc, eflags: i32) {
+    unsafe {
+        match PREV_START {
+            Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(qd, eflags)),
+            None => pg_sys::standard_ExecutorStart(qd, eflags),
+        }
+        if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 || LOADING.with(Cell::get) {
+            return;
+        }
+        // A new parallel query starts with an empty slot: its workers must never count into
+        // what an earlier query (perhaps of another user, with other limits) left there.
+        let parallel = !(*qd).plannedstmt.is_null() && (*(*qd).plannedstmt).parallelModeNeeded;
+        if parallel && pg_sys::ParallelWorkerNumber < 0 && PARALLEL.with(|p| p.borrow().is_empty()) {
+            shared::reset_own_if_allocated();
+        }
+        arm(qd);
+    }
+}
+
+/// Finds the protected scans of a started query and wraps those that have a limit.
+unsafe fn arm(qd: *mut pg_sys::QueryDesc) {
+    unsafe {
+        let estate = (*qd).estate;
+        if estate.is_null() {
+            return;
+        }
+        let mut scans = Vec::new();
+        collect_scans((*qd).planstate, &mut scans);
+        for sub in list_ptrs((*estate).es_subplanstates) {
+            collect_scans(sub.cast(), &mut scans);
+        }
+        if scans.is_empty() {
+            return;
+        }
+        if pg_sys::ParallelWorkerNumber >= 0 {
+            arm_worker(qd, &scans);
+            return;
+        }
+        let Some(config) = config() else { return };
+        let stmt = (*qd).plannedstmt;
+        let results = list_ints((*stmt).resultRelations);
+        let changing = match (*qd).operation {
+            pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_MERGE => Some(Command::Update),
+            pg_sys::CmdType::CMD_DELETE => Some(Command::Delete),
+            _ => None,
+        };
+        let user = pg_sys::GetUserId();
+        let counters = RUNNING.with(|r| r.borrow().last().cloned()).unwrap_or_default();
+        let parallel = (*stmt).parallelModeNeeded || PARALLEL.with(|p| !p.borrow().is_empty());
+        let mut armed = false;
+        for scan in scans {
+            if !config.protected.contains(&scan.relid) {
+                continue;
+            }
+            let command = match changing {
+                Some(c) if results.contains(&(scan.rti as i32)) => c,
+                _ => Command::Select,
+            };
+            let Some(limit) = config.limit(user, command) else { continue };
+            let local = counters.counter(scan.relid, command);
+            let counter = if parallel {
+                if PARALLEL.with(|p| p.borrow().is_empty()) && !armed {
+                    shared::reset_own();
+                    PUBLISHED.with(|p| *p.borrow_mut() = Some(counters.clone()));
+                }
+                Counter::Shared(shared::publish(scan.relid, command, limit, local.get()).or_raise())
+            } else {
+                Counter::Local(local)
+            };
+            wrap(qd, scan, command, limit, counter);
+            armed = true;
+        }
+        if parallel && armed {
+            PARALLEL.with(|p| p.borrow_mut().push(qd as usize));
+        }
+        STATEMENTS.with(|s| s.borrow_mut().insert(qd as usize, counters));
+    }
+}
+
+/// In a parallel worker: count into the leader's entries (the leader decided the limits).
+unsafe fn arm_worker(qd: *mut pg_sys::QueryDesc, scans: &[Scan]) {
+    for scan in scans {
+        if let Some(entry) = shared::leader_entry(scan.relid, Command::Select) {
+            let limit = entry.limit();
+            unsafe {
+                wrap(
+                    qd,
+                    Scan { node: scan.node, relid: scan.relid, rti: scan.rti },
+                    Command::Select,
+                    limit,
+                    Counter::Shared(entry),
+                )
+            };
+        }
+    }
+}
+
+unsafe fn wrap(qd: *mut pg_sys::QueryDesc, scan: Scan, command: Command, limit: u64, counter: Counter) {
+    unsafe {
+        let real = (*scan.node).ExecProcNodeReal;
+        (*scan.node).ExecProcNodeReal = Some(counted_scan);
+        let w = Wrapped { query: qd as usize, real, relid: scan.relid, command, limit, counter };
+        WRAPPED.with(|m| {
+            let mut m = m.borrow_mut();
+            m.retain(|(n, _)| *n != scan.node as usize);
+            m.push((scan.node as usize, Box::new(w)));
+        });
+    }
+}
+
+/// A counted scan node: the real node's next row, counted; past the limit, an error instead.
+#[pg_guard]
+unsafe extern "C-unwind" fn counted_scan(node: *mut pg_sys::PlanState) -> *mut pg_sys::TupleTableSlot {
+    let entry =
+        WRAPPED.with(|m| m.borrow().iter().find(|(n, _)| *n == node as usize).map(|(_, w)| &**w as *const Wrapped));
+    let Some(entry) = entry else {
+        RowsecError::internal("counting rows for limits", "a scan node rowsec did not wrap").raise()
+    };
+    // SAFETY: an entry is removed only when its own query ends (or its transaction does), never
+    // while its scan node runs; the Box keeps its address when the list changes.
+    let w = unsafe { &*entry };
+    let Some(real) = w.real else {
+        RowsecError::internal("counting rows for limits", "a scan node without its function").raise()
+    };
+    let slot = unsafe { pg_sys::ffi::pg_guard_ffi_boundary(|| real(node)) };
+    if slot.is_null() || unsafe { (*slot).tts_flags } & pg_sys::TTS_FLAG_EMPTY as u16 != 0 {
+        return slot;
+    }
+    if w.counter.add_one() > w.limit {
+        let table = catalog::relation_name(w.relid);
+        let e = LimitExceeded { table: &table, command: w.command, limit: w.limit };
+        RowsecError::new(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, e.message(), e.detail(), e.hint()).raise();
+    }
+    slot
+}
+
+/// Keeps the statement's counters current while an executor runs (nested executors join them).
+pub fn running<R>(qd: *mut pg_sys::QueryDesc, f: impl FnOnce() -> R) -> R {
+    let no_limits =
+        CONFIG.with(|c| matches!(&*c.borrow(), Some((seen, None)) if *seen == INVALIDATIONS.with(Cell::get)));
+    if no_limits {
+        return f();
+    }
+    let counters = STATEMENTS.with(|s| s.borrow().get(&(qd as usize)).cloned()).or_else(|| {
+        // A top-level statement without counted scans of its own still owns the count of
+        // the executors it starts (a function reading row by row counts as its caller).
+        RUNNING.with(|r| r.borrow().is_empty()).then(|| {
+            let c = Rc::new(Counters::default());
+            STATEMENTS.with(|s| s.borrow_mut().insert(qd as usize, c.clone()));
+            c
+        })
+    });
+    let Some(counters) = counters else {
+        // Nested and not counted: the executors it starts join the running statement.
+        return f();
+    };
+    RUNNING.with(|r| r.borrow_mut().push(counters));
+    // Popped also when an error unwinds through here (pgrx turns it into a panic).
+    let _pop = scopeguard(|| {
+        RUNNING.with(|r| {
+            r.borrow_mut().pop();
+        })
+    });
+    f()
+}
+
+pub fn previous_run() -> pg_sys::ExecutorRun_hook_type {
+    unsafe { PREV_RUN }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_finish(qd: *mut pg_sys::QueryDesc) {
+    running(qd, || unsafe {
+        match PREV_FINISH {
+            Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(qd)),
+            None => pg_sys::standard_ExecutorFinish(qd),
+        }
+    })
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_end(qd: *mut pg_sys::QueryDesc) {
+    forget(qd as usize);
+    unsafe {
+        match PREV_END {
+            Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(qd)),
+            None => pg_sys::standard_ExecutorEnd(qd),
+        }
+    }
+}
+
+fn forget(qd: usize) {
+    WRAPPED.with(|m| m.borrow_mut().retain(|(_, w)| w.query != qd));
+    STATEMENTS.with(|s| s.borrow_mut().remove(&qd));
+    let last_parallel = PARALLEL.with(|p| {
+        let mut p = p.borrow_mut();
+        let before = p.len();
+        p.retain(|q| *q != qd);
+        before > 0 && p.is_empty()
+    });
+    if last_parallel {
+        // The workers are gone: the shared counts go back to the statement's counters.
+        if let Some(counters) = PUBLISHED.with(|p| p.borrow_mut().take()) {
+            for (relid, command, count) in shared::own_counts() {
+                counters.counter(relid, command).set(count);
+            }
+        }
+    }
+}
+
+unsafe extern "C-unwind" fn at_transaction_end(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    use pg_sys::XactEvent as E;
+    if matches!(
+        event,
+        E::XACT_EVENT_COMMIT
+            | E::XACT_EVENT_ABORT
+            | E::XACT_EVENT_PREPARE
+            | E::XACT_EVENT_PARALLEL_ABORT
+            | E::XACT_EVENT_PARALLEL_COMMIT
+    ) {
+        // Every executor of the transaction has ended (or was abandoned by an error).
+        WRAPPED.with(|m| m.borrow_mut().clear());
+        STATEMENTS.with(|s| s.borrow_mut().clear());
+        RUNNING.with(|r| r.borrow_mut().clear());
+        PARALLEL.with(|p| p.borrow_mut().clear());
+        PUBLISHED.with(|p| *p.borrow_mut() = None);
+    }
+}
+
+/// `rowsec.configure_limits(limits jsonb)`: the spec's roles, each with its limit per command
+/// (`{"sales_rep": {"select": 500, "update": 50}, "crm_admin": {}}`: a role without a command
+/// has no limit for it). Replaces what an earlier spec configured. Owner only.
+#[pg_extern(volatile, parallel_unsafe)]
+fn configure_limits(limits: pgrx::JsonB) {
+    let serde_json::Value::Object(roles) = limits.0 else {
+        bad_limits(
+            "limits must be a JSON object of role names",
+            "rowsec.configure_limits was called with a JSON value that is not an object.",
+        )
+    };
+    let mut rows: Vec<(String, Command, Option<i64>)> = Vec::new();
+    for (role, commands) in &roles {
+        let serde_json::Value::Object(commands) = commands else {
+            bad_limits(
+                format!("the limits of role \"{role}\" must be a JSON object"),
+                "Each role maps commands (select, update, delete) to a number of rows.",
+            )
+        };
+        for (command, n) in commands {
+            let Some(c) = Command::parse(command) else {
+                bad_limits(
+                    format!("unknown command \"{command}\" in the limits of role \"{role}\""),
+                    "Limits exist for select, update and delete.",
+                )
+            };
+            let Some(n) = n.as_i64().filter(|n| *n >= 0) else {
+                bad_limits(
+                    format!("the {command} limit of role \"{role}\" must be a number of rows of zero or more, not {n}"),
+                    "A limit is the most rows of one table one statement may read or change.",
+                )
+            };
+            rows.push((role.clone(), c, Some(n)));
+        }
+        for c in Command::ALL {
+            if !commands.contains_key(c.name()) {
+                rows.push((role.clone(), c, None));
+            }
+        }
+    }
+    let any = rows.iter().any(|(_, _, n)| n.is_some());
+    if any && !preloaded() {
+        RowsecError::new(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "limits need the rowsec library in shared_preload_libraries",
+            "The spec gives roles limits: (SPEC item 12); rowsec counts rows in every session, parallel workers included, only when PostgreSQL loads it at server start.",
+            "Add rowsec to shared_preload_libraries in postgresql.conf, restart the server, and run the script again.",
+        )
+        .raise();
+    }
+    let what = "storing rowsec.role_limits";
+    Spi::connect_mut(|c| -> Result<(), RowsecError> {
+        c.update("DELETE FROM rowsec.role_limits", None, &[]).map_err(|e| RowsecError::internal(what, e))?;
+        for (role, command, n) in &rows {
+            c.update(
+                "INSERT INTO rowsec.role_limits (role, command, max_rows) VALUES ($1, $2, $3)",
+                None,
+                &[role.as_str().into(), command.name().into(), (*n).into()],
+            )
+            .map_err(|e| RowsecError::internal(what, e))?;
+        }
+        Ok(())
+    })
+    .or_raise();
+}
+
+fn bad_limits(message: impl Into<String>, detail: impl Into<String>) -> ! {
+    RowsecError::invalid_parameter(
+        message,
+        detail,
+        "rowsec.configure_limits is called by the script rowsec compile writes from roles.<name>.limits.",
+    )
+    .raise()
+}
