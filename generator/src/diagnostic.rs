@@ -26,20 +26,40 @@ impl Span {
     pub fn point(source: &str, line: usize, col: usize) -> Span {
         // saphyr can place an error past the end of the text (a flow mapping cut short; found
         // by fuzzing): point at the end instead, on a line the reader has.
-        let lines: Vec<&str> = source.split('\n').collect();
+        let lines = lines(source);
         let (line, col) = match lines.get(line.saturating_sub(1)) {
-            Some(text) => (line, col.min(text.chars().count())),
-            None => (lines.len(), lines.last().map_or(0, |l| l.chars().count())),
+            Some((_, text)) => (line.max(1), col.min(text.chars().count())),
+            None => (lines.len(), lines.last().map_or(0, |(_, l)| l.chars().count())),
         };
-        let line_start: usize = source.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
-        let offset = line_start + source[line_start..].chars().take(col).map(char::len_utf8).sum::<usize>();
-        Span { line: line.max(1), col, start: offset, end: offset }
+        let (line_start, text) = lines[line - 1];
+        let offset = line_start + text.chars().take(col).map(char::len_utf8).sum::<usize>();
+        Span { line, col, start: offset, end: offset }
     }
 
     /// The span from the start of `self` to the end of `other`.
     pub fn to(&self, other: &Span) -> Span {
         Span { end: other.end.max(self.end), ..*self }
     }
+}
+
+/// The text's lines as YAML counts them (a line break is `\r\n`, `\r` or `\n`: positions come
+/// from the YAML parser), each with the byte offset it starts at; at least one.
+pub fn lines(source: &str) -> Vec<(usize, &str)> {
+    let bytes = source.as_bytes();
+    let mut out = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' | b'\r' => {
+                out.push((start, &source[start..i]));
+                i += if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push((start, &source[start..]));
+    out
 }
 
 /// Character index -> byte offset, in O(1): saphyr counts characters, slicing needs bytes.
@@ -121,13 +141,16 @@ impl fmt::Display for Report {
         let mut diagnostics = self.diagnostics.clone();
         // By place, then code: the order does not depend on which check ran first.
         diagnostics.sort_by_key(|d| (d.span.line, d.span.col, d.code.code()));
+        let lines = lines(&self.source);
         for d in &diagnostics {
             writeln!(f, "{}:{}:{}: error[{}]: {}", self.file, d.span.line, d.span.col + 1, d.code, d.message)?;
-            let line_text = self.source.lines().nth(d.span.line - 1).unwrap_or("");
+            // Lines as the YAML parser counts them, so a file with lone `\r` line breaks shows
+            // the line the position names (found by fuzzing).
+            let (line_start, line_text) =
+                lines.get(d.span.line.saturating_sub(1)).copied().unwrap_or((self.source.len(), ""));
             let gutter = d.span.line.to_string().len();
             writeln!(f, "{:gutter$} |", "")?;
             writeln!(f, "{} | {}", d.span.line, line_text)?;
-            let line_start: usize = self.source.split_inclusive('\n').take(d.span.line - 1).map(str::len).sum();
             let line_end = line_start + line_text.len();
             let width = self
                 .source
@@ -161,5 +184,23 @@ pub fn suggestion(word: &str, candidates: &[&str], what: &str) -> String {
         None => {
             format!("expected one of: {}", candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "))
         }
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn lines_break_where_yaml_breaks_them() {
+        assert_eq!(lines("a\nb\r\nc\rd"), vec![(0, "a"), (2, "b"), (5, "c"), (7, "d")]);
+        assert_eq!(lines(""), vec![(0, "")]);
+        assert_eq!(lines("a\n"), vec![(0, "a"), (2, "")]);
+    }
+
+    #[test]
+    fn a_point_past_the_end_is_moved_to_the_end() {
+        assert_eq!(Span::point("ab\ncd", 9, 4), Span { line: 2, col: 2, start: 5, end: 5 });
+        assert_eq!(Span::point("ab\rcd", 2, 1), Span { line: 2, col: 1, start: 4, end: 4 });
     }
 }

@@ -207,9 +207,9 @@ fn check_spec(source: &str, schema: &Schema) -> Result<(), String> {
     }
 }
 
-/// Line 1 or more and within the text; byte offsets inside it, on character boundaries.
+/// Line 1 or more and within the text (lines as YAML counts them); byte offsets inside it, on character boundaries.
 fn valid_position(source: &str, s: rowsec_generator::diagnostic::Span) -> bool {
-    let lines = source.split('\n').count();
+    let lines = rowsec_generator::diagnostic::lines(source).len();
     s.line >= 1
         && s.line <= lines + 1
         && s.start <= s.end

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::reader::Reader;
-use crate::diagnostic::Span;
+use crate::diagnostic::{Code, Span};
 use crate::model::Directory;
 use crate::yaml::Node;
 
@@ -20,6 +20,17 @@ pub(super) struct DirectoryPlaces {
 
 /// `key_span` is where `directory:` itself was written.
 pub(super) fn read(r: &mut Reader, node: &Node, key_span: Span) -> Option<(Directory, DirectoryPlaces)> {
+    if node.is_null() {
+        // `directory:` with nothing under it is no empty part: the spec cannot do without it
+        // (found by fuzzing: such a spec was rejected without a diagnostic).
+        r.error(
+            Code::MissingKey,
+            key_span,
+            "`directory` is missing the required keys `table`, `id` and `manager`",
+            "add `table: <schema.table>`, `id: <column>` and `manager: <column>` under it",
+        );
+        return None;
+    }
     let e = r.fields(node, "`directory`", KEYS, &["table", "id", "manager"], key_span)?;
     let table_node = e.get("table");
     let table = table_node.and_then(|n| r.qualified_name(n, "`directory.table`"));
