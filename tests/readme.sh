@@ -27,7 +27,7 @@ trap stop EXIT
 
 as_pg "$ROWSEC_PG_BIN/initdb" -D "$DIR/data" -U postgres --auth=trust >/dev/null
 as_pg "$ROWSEC_PG_BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w \
-    -o "-p $PORT -k $DIR -c listen_addresses=''" start >/dev/null
+    -o "-p $PORT -k $DIR -c listen_addresses='' -c shared_preload_libraries=rowsec" start >/dev/null
 
 export PATH="$ROWSEC_PG_BIN:$PATH" PGHOST="$DIR" PGPORT="$PORT"
 
