@@ -303,7 +303,13 @@ unsafe fn collect_scans(ps: *mut pg_sys::PlanState, out: &mut Vec<Scan>) {
             | T::T_TidRangeScanState => {
                 let ss = ps.cast::<pg_sys::ScanState>();
                 let rel = (*ss).ss_currentRelation;
-                if !rel.is_null() {
+                // The script forces row-level security on every table it protects: a scan of
+                // any other table needs no look at the configuration (nor its tables' locks).
+                let forced = !rel.is_null()
+                    && !(*rel).rd_rel.is_null()
+                    && (*(*rel).rd_rel).relrowsecurity
+                    && (*(*rel).rd_rel).relforcerowsecurity;
+                if forced {
                     let rti = (*(*ps).plan.cast::<pg_sys::Scan>()).scanrelid;
                     out.push(Scan { node: ps, relid: (*rel).rd_id, rti });
                 }
