@@ -93,8 +93,17 @@ pub fn append(kind: Kind, object: Option<&str>, detail: &Value, actor: Option<i6
     .or_raise()
 }
 
-/// The trigger data of a C trigger function, or 0A000 when it was called directly.
-unsafe fn trigger_data(fcinfo: pg_sys::FunctionCallInfo, function: &str) -> *mut pg_sys::TriggerData {
+/// The hint of rowsec's own triggers called directly.
+const INSTALLED_BY_ROWSEC: &str = "rowsec installs it as a trigger";
+
+/// The trigger data of a C trigger function, or 0A000 when it was called directly (pgrx's
+/// `#[pg_trigger]` wrapper would panic with XX000 instead).
+/// `installed_by` says who installs the trigger, for the hint.
+pub(crate) unsafe fn trigger_data(
+    fcinfo: pg_sys::FunctionCallInfo,
+    function: &str,
+    installed_by: &str,
+) -> *mut pg_sys::TriggerData {
     unsafe {
         let data = if !fcinfo.is_null() && pgrx::trigger_support::called_as_trigger(fcinfo) {
             (*fcinfo).context.cast::<pg_sys::TriggerData>()
@@ -106,7 +115,7 @@ unsafe fn trigger_data(fcinfo: pg_sys::FunctionCallInfo, function: &str) -> *mut
                 PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
                 "trigger functions can only be called as triggers",
                 format!("{function} was called directly."),
-                "rowsec installs it as a trigger; nothing else needs to call it.",
+                format!("{installed_by}; nothing else needs to call it."),
             )
             .raise();
         }
@@ -195,7 +204,7 @@ fn not_a_row_trigger(function: &str) -> ! {
 #[no_mangle]
 pub extern "C-unwind" fn rowsec_audit_seal(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     let id = unsafe {
-        let data = trigger_data(fcinfo, "rowsec.audit_seal()");
+        let data = trigger_data(fcinfo, "rowsec.audit_seal()", INSTALLED_BY_ROWSEC);
         let desc = (*(*data).tg_relation).rd_att;
         let mut isnull = false;
         let d = pg_sys::SPI_getbinval((*data).tg_trigtuple, desc, 1, &mut isnull);
@@ -404,7 +413,7 @@ fn verify_audit() -> Option<i64> {
 pub extern "C-unwind" fn rowsec_audit_data(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     const NAME: &str = "rowsec.audit_data()";
     let (relid, details) = unsafe {
-        let data = trigger_data(fcinfo, NAME);
+        let data = trigger_data(fcinfo, NAME, INSTALLED_BY_ROWSEC);
         let event = (*data).tg_event;
         let rel = (*data).tg_relation;
         if event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_TRUNCATE {
@@ -584,7 +593,7 @@ pub extern "C-unwind" fn rowsec_audit_directory(fcinfo: pg_sys::FunctionCallInfo
     let dir = cache::directory();
     let config = &dir.config;
     let (relid, op, old, new) = unsafe {
-        let data = trigger_data(fcinfo, NAME);
+        let data = trigger_data(fcinfo, NAME, INSTALLED_BY_ROWSEC);
         let event = (*data).tg_event;
         let Some(op) = Op::of(event).filter(|_| event & pg_sys::TRIGGER_EVENT_ROW != 0) else {
             not_a_row_trigger(NAME)

@@ -82,20 +82,11 @@ pub fn register_invalidation_callback() {
 #[no_mangle]
 pub extern "C-unwind" fn rowsec_invalidate_caches(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     let relid = unsafe {
-        let data = if !fcinfo.is_null() && pgrx::trigger_support::called_as_trigger(fcinfo) {
-            (*fcinfo).context.cast::<pg_sys::TriggerData>()
-        } else {
-            std::ptr::null_mut()
-        };
-        if data.is_null() || (*data).tg_relation.is_null() {
-            RowsecError::new(
-                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                "trigger functions can only be called as triggers",
-                "rowsec.invalidate_caches() was called directly.",
-                "rowsec.configure installs it as a statement trigger on the directory; nothing else needs to call it.",
-            )
-            .raise();
-        }
+        let data = crate::audit::trigger_data(
+            fcinfo,
+            "rowsec.invalidate_caches()",
+            "rowsec.configure installs it as a statement trigger on the directory",
+        );
         (*(*data).tg_relation).rd_id
     };
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };

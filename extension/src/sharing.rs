@@ -253,33 +253,8 @@ fn share(
         Some(d) => d.expires.map(|e| timestamptz(e, "capping the share's expiry")),
         None => expires_at,
     };
-    let args: [DatumWithOid; 10] = [
-        RegClass(tbl).into(),
-        key.into(),
-        to_person.into(),
-        to_team.into(),
-        request.access.as_str().into(),
-        expires.into(),
-        actor.into(),
-        reason.into(),
-        derived.map(|d| d.parent).into(),
-        derived.is_some_and(|d| d.capped).into(),
-    ];
-    // No row limit: with a limit the executor stops ModifyTable early and the AFTER STATEMENT
-    // trigger that invalidates every backend's shares cache would never fire.
-    let id = Spi::connect_mut(|c| {
-        c.update(
-            "INSERT INTO rowsec.shares (tbl, row_key, grantee_person, grantee_team, access, expires_at, granted_by, reason, derived_from, expiry_capped) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-            None,
-            &args,
-        )?
-        .first()
-        .get_one::<i64>()
-    });
-    let id = required(id, "inserting the share", "id").or_raise();
-    let record = ShareRecord {
-        id,
+    let mut record = ShareRecord {
+        id: 0,
         tbl,
         key,
         person: to_person,
@@ -289,6 +264,8 @@ fn share(
         derived_from: derived.map(|d| d.parent),
         expiry_capped: derived.is_some_and(|d| d.capped),
     };
+    record.id = insert_share(&record, actor, reason);
+    let id = record.id;
     audit(Kind::Share, &record, Some(actor), &actor_role, reason, expires_at);
     if let Some(d) = derived.filter(|d| d.capped) {
         let until = d.expires.map_or_else(|| "never".to_owned(), timestamp_text);
@@ -308,6 +285,37 @@ fn share(
     id
 }
 
+/// Inserts the share `record` describes (its `id` is ignored) granted by person `granter`,
+/// as the extension owner (the caller holds an [`AsRole`]); returns the new id. One INSERT for
+/// `rowsec.share` and for approved requests, so both fill every column the same way.
+fn insert_share(record: &ShareRecord, granter: i64, reason: Option<&str>) -> i64 {
+    let args: [DatumWithOid; 10] = [
+        RegClass(record.tbl).into(),
+        record.key.into(),
+        record.person.into(),
+        record.team.as_deref().into(),
+        record.access.as_str().into(),
+        record.expires.into(),
+        granter.into(),
+        reason.into(),
+        record.derived_from.into(),
+        record.expiry_capped.into(),
+    ];
+    // No row limit: with a limit the executor stops ModifyTable early and the AFTER STATEMENT
+    // trigger that invalidates every backend's shares cache would never fire.
+    let id = Spi::connect_mut(|c| {
+        c.update(
+            "INSERT INTO rowsec.shares (tbl, row_key, grantee_person, grantee_team, access, expires_at, granted_by, reason, derived_from, expiry_capped) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            None,
+            &args,
+        )?
+        .first()
+        .get_one::<i64>()
+    });
+    required(id, "inserting the share", "id").or_raise()
+}
+
 /// Shares row `key` of `tbl` with `person` until `until` on behalf of `granter`, who approved
 /// request `request` (`rowsec.decide`, which checked the granter's right): inserts the share and
 /// records it, as the extension owner. Returns the share id.
@@ -323,28 +331,8 @@ pub(crate) fn share_for_request(
     let actor_role = role_name(unsafe { pg_sys::GetUserId() });
     let reason = format!("request {request}");
     let _owner = AsRole::switch(extension_owner());
-    let args: [DatumWithOid; 7] = [
-        RegClass(tbl).into(),
-        key.into(),
-        person.into(),
-        access.as_str().into(),
-        until.into(),
-        granter.into(),
-        reason.as_str().into(),
-    ];
-    let id = Spi::connect_mut(|c| {
-        c.update(
-            "INSERT INTO rowsec.shares (tbl, row_key, grantee_person, access, expires_at, granted_by, reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            None,
-            &args,
-        )?
-        .first()
-        .get_one::<i64>()
-    });
-    let id = required(id, "inserting the share", "id").or_raise();
-    let record = ShareRecord {
-        id,
+    let mut record = ShareRecord {
+        id: 0,
         tbl,
         key,
         person: Some(person),
@@ -354,6 +342,8 @@ pub(crate) fn share_for_request(
         derived_from: None,
         expiry_capped: false,
     };
+    record.id = insert_share(&record, granter, Some(&reason));
+    let id = record.id;
     audit(Kind::Share, &record, Some(granter), &actor_role, Some(&reason), Some(until));
     id
 }
