@@ -9,43 +9,12 @@
 # Own cluster under /tmp from the private PostgreSQL copy (tests/pg.sh), torn down at the end.
 set -euo pipefail
 
-HERE=$(cd "$(dirname "$0")/.." && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-# shellcheck source=tests/pg.sh
-source "$ROOT/tests/pg.sh"
-BIN=${ROWSEC_PG_BIN:-$("$(private_pg 15 /usr/lib/postgresql/15/bin/pg_config)" --bindir)}
-export PGRX_HOME=${PGRX_HOME:-$ROOT/target/pgrx-home}
-PORT=${PORT:-$(free_port)}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HERE/../target}
+# shellcheck source=extension/bench/common.sh
+source "$(dirname "$0")/common.sh"
 ROWS=${ROWS:-100000}
 RUNS=${RUNS:-3}
 
-if [ -z "${SKIP_INSTALL:-}" ]; then
-    log=$(mktemp /tmp/rowsec-bench-build.XXXXXX)
-    (cd "$HERE" && cargo pgrx install --release --pg-config "$BIN/pg_config") >"$log" 2>&1 || { cat "$log"; exit 1; }
-    rm -f "$log"
-fi
-
-WORK=$(mktemp -d /tmp/rowsec-audit-bench.XXXXXX)
-chmod 777 "$WORK"
-DATA="$WORK/data"
-as_pg() { if [ "$(id -u)" = 0 ]; then sudo -u postgres "$@"; else "$@"; fi; }
-cleanup() {
-    as_pg "$BIN/pg_ctl" -D "$DATA" -m fast stop >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-mkdir -p "$WORK/lib"
-cp "$CARGO_TARGET_DIR/release/librowsec.so" "$WORK/lib/rowsec.so"
-chmod -R a+rX "$WORK/lib"
-as_pg "$BIN/initdb" -D "$DATA" >/dev/null 2>&1
-echo "dynamic_library_path = '$WORK/lib:\$libdir'" | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
-as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK -c shared_buffers=512MB -c jit=off -c shared_preload_libraries=rowsec" \
-    -l "$WORK/log" -w start >/dev/null
-PSQL=("$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres)
-"${PSQL[@]}" -c "CREATE DATABASE bench"
-PSQL+=(-d bench)
+bench_cluster audit-bench
 
 "${PSQL[@]}" >/dev/null <<'SQL'
 CREATE EXTENSION rowsec;

@@ -11,49 +11,10 @@
 # Every figure is the median of 5 runs after a warm-up, with max_parallel_workers_per_gather = 0.
 set -euo pipefail
 
-HERE=$(cd "$(dirname "$0")/.." && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-# shellcheck source=tests/pg.sh
-source "$ROOT/tests/pg.sh"
-# ROWSEC_PG_VERSION=18 benchmarks on the private PostgreSQL 18 (tests/pg.sh) instead of 15.
-case "${ROWSEC_PG_VERSION:-15}" in
-    15) default_config() { private_pg 15 "${SYSTEM_PG15_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"; } ;;
-    18) default_config() { wheel_pg18; } ;;
-    *) echo "ROWSEC_PG_VERSION must be 15 or 18" >&2; exit 2 ;;
-esac
-BIN=${ROWSEC_PG_BIN:-$("$(default_config)" --bindir)}
-export PGRX_HOME=${PGRX_HOME:-$ROOT/target/pgrx-home}
-PORT=${PORT:-$(free_port)}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HERE/../target}
+# shellcheck source=extension/bench/common.sh
+source "$(dirname "$0")/common.sh"
 
-if [ -z "${SKIP_INSTALL:-}" ]; then
-    log=$(mktemp /tmp/rowsec-bench-build.XXXXXX)
-    (cd "$HERE" && cargo pgrx install --release --pg-config "$BIN/pg_config") >"$log" 2>&1 || { cat "$log"; exit 1; }
-    rm -f "$log"
-fi
-
-WORK=$(mktemp -d /tmp/rowsec-bench.XXXXXX)
-chmod 777 "$WORK"
-DATA="$WORK/data"
-as_pg() { if [ "$(id -u)" = 0 ]; then sudo -u postgres "$@"; else "$@"; fi; }
-cleanup() {
-    as_pg "$BIN/pg_ctl" -D "$DATA" -m fast stop >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# Load this build's release library even if someone installs another build meanwhile
-# (module_pathname is plain 'rowsec', so dynamic_library_path decides).
-mkdir -p "$WORK/lib"
-cp "$CARGO_TARGET_DIR/release/librowsec.so" "$WORK/lib/rowsec.so"
-chmod -R a+rX "$WORK/lib"
-as_pg "$BIN/initdb" -D "$DATA" >/dev/null 2>&1
-echo "dynamic_library_path = '$WORK/lib:\$libdir'" | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
-as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK -c shared_buffers=512MB -c max_parallel_workers_per_gather=0 -c jit=off -c shared_preload_libraries=rowsec" \
-    -l "$WORK/log" -w start >/dev/null
-PSQL=("$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres)
-"${PSQL[@]}" -c "CREATE DATABASE bench"
-PSQL+=(-d bench)
+bench_cluster bench -c max_parallel_workers_per_gather=0
 
 echo "== setup: 100,000 people, 1,000,000 rows"
 "${PSQL[@]}" >/dev/null <<'SQL'
