@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use rowsec_generator::init::Template;
 use rowsec_generator::matrix::{self, Format};
 // The spec report's closing words (`Outcome` below is this command's exit).
 use rowsec_generator::{LockTimeout, Options, Outcome as ReportOutcome};
@@ -14,17 +15,29 @@ use rowsec_live::connect::Target;
 use rowsec_live::plan::{self, Mode, Retry};
 use rowsec_live::verify;
 
-const EXIT_STATUSES: &str = "Exit status: 0 ok (no change, no finding), 1 changes or findings, 2 bad input (spec, \
---db, a database that does not match the spec, an unknown person), 3 the run failed (a query, a lock \
-timeout, another apply running).";
+mod color;
+mod exit;
+
+use color::ColorChoice;
+
+/// Each command's help ends with this; the table itself is `exit::STATUSES`.
+const EXIT_STATUSES: &str =
+    "Exit status: 0 ok, 1 changes or findings, 2 bad input, 3 the run failed (the table: rowsec --help, man rowsec, docs/cli.md).";
 
 #[derive(Parser)]
 #[command(
     name = "rowsec",
     version,
-    about = "Compile a declarative CRM access spec into PostgreSQL row-level security, and check a live database against it"
+    about = "Compile a declarative CRM access spec into PostgreSQL row-level security, and check a live database against it",
+    after_help = exit::help()
 )]
 struct Cli {
+    /// Colour diagnostics and errors on standard error: auto (a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    color: ColorChoice,
+    /// No notes or progress on standard error, and no summary from a successful `check`; errors are always printed.
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,9 +86,29 @@ struct Run {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write a commented starter spec that compiles as it is.
+    #[command(after_help = format!("Templates: three-level (full, manager, individual: the levels CRM vendors describe), \
+two-level (manager, staff: for small firms where the same people sell and serve), blank (the required parts, no \
+role). Without --schema the spec protects the CRM example's tables; with it, the directory, each table's key and \
+owner columns and sensitive columns are guessed from the DDL's names and types, each guess marked in a comment.\n\n\
+Example:\n  rowsec init --template two-level --schema schema.sql -o spec.yaml\n  rowsec check spec.yaml --schema schema.sql\n\n\
+{EXIT_STATUSES}"))]
+    Init {
+        #[arg(long, value_enum, default_value_t = TemplateArg::ThreeLevel)]
+        template: TemplateArg,
+        /// The database's DDL (plain, or pg_dump --schema-only output) to guess tables and columns from.
+        #[arg(long)]
+        schema: Option<PathBuf>,
+        /// Write the spec here instead of standard output (an existing file is kept unless --force).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Overwrite the --output file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Validate a spec and print a one-screen summary.
     #[command(
-        after_help = "Example:\n  rowsec check examples/crm.yaml --schema examples/crm-schema.sql\n\nExit status: 0 valid, 2 invalid spec/schema or unreadable file, 1 internal error."
+        after_help = format!("Example:\n  rowsec check examples/crm.yaml --schema examples/crm-schema.sql\n\n{EXIT_STATUSES}")
     )]
     Check {
         /// The spec file (YAML).
@@ -87,7 +120,7 @@ enum Command {
     },
     /// Compile a spec into one SQL script (a single transaction, safe to re-run).
     #[command(
-        after_help = "Example:\n  rowsec compile examples/crm.yaml --schema examples/crm-schema.sql -o crm.sql\n  psql -v ON_ERROR_STOP=1 -f crm.sql\n\nExit status: 0 written, 2 invalid input (nothing written), 1 internal error.\nWithout --schema, the script checks the tables and columns it names when it runs."
+        after_help = format!("Example:\n  rowsec compile examples/crm.yaml --schema examples/crm-schema.sql -o crm.sql\n  psql -v ON_ERROR_STOP=1 -f crm.sql\n\nWithout --schema, the script checks the tables and columns it names when it runs.\n\n{EXIT_STATUSES}")
     )]
     Compile {
         spec: PathBuf,
@@ -108,7 +141,7 @@ enum Command {
     },
     /// Print the role x table x command matrix with column rights.
     #[command(
-        after_help = "Example:\n  rowsec matrix examples/crm.yaml --format markdown\n\nJSON (--format json) is stable: see docs/matrix.md."
+        after_help = format!("Example:\n  rowsec matrix examples/crm.yaml --format markdown\n  rowsec matrix examples/crm.yaml --format html > matrix.html\n\nJSON (--format json) is stable: see docs/matrix.md.\n\n{EXIT_STATUSES}")
     )]
     Matrix {
         spec: PathBuf,
@@ -129,7 +162,7 @@ examples/crm.yaml --db postgresql://postgres@db.internal/crm\n\n{EXIT_STATUSES}"
     /// Apply the spec to a live database in one transaction (retrying on lock timeouts).
     #[command(after_help = format!("Two applies never interleave (a transaction-level advisory lock); a killed \
 client or backend leaves the database as it was.\n\nExample:\n  rowsec apply examples/crm.yaml --db \
-postgresql://postgres@db.internal/crm\n\nExit status: 0 applied (or nothing to change), 2 bad input, 3 the run failed."))]
+postgresql://postgres@db.internal/crm\n\n{EXIT_STATUSES}"))]
     Apply {
         spec: PathBuf,
         #[command(flatten)]
@@ -159,8 +192,7 @@ back, and a disagreement with the spec is reported (exit 1).\n\nExample:\n  rows
     /// Run a read-only query as a person (their login role) and print the result as psql would.
     #[command(after_help = format!("The query runs in a read-only transaction that is rolled back; anything but \
 one query is refused.\n\nExample:\n  rowsec preview examples/crm.yaml --db postgresql://postgres@db.internal/crm \
---person bob -c 'SELECT name FROM crm.accounts'\n\nExit status: 0 the query ran, 1 PostgreSQL refused it for the \
-person, 2 bad input (a query that is not read-only, an unknown person), 3 the run failed."))]
+--person bob -c 'SELECT name FROM crm.accounts'\n\n{EXIT_STATUSES}"))]
     Preview {
         spec: PathBuf,
         #[command(flatten)]
@@ -173,10 +205,10 @@ person, 2 bad input (a query that is not read-only, an unknown person), 3 the ru
         sql: String,
     },
     /// The manager review (SPEC item 17): per manager, each person below them, their roles, rows and shares.
-    #[command(after_help = "Built from the directory, the spec's roles, rowsec.shares and rowsec.share_audit; \
+    #[command(after_help = format!("Built from the directory, the spec's roles, rowsec.shares and rowsec.share_audit; \
 the parts with no data source in this database (audit trail, activity, alerts, attestations) are named as \
 such, never filled in.\n\nExample:\n  rowsec review examples/crm.yaml --db postgresql://postgres@db.internal/crm \
---since 2026-01-01 --format html > review.html\n\nExit status: 0 written, 2 bad input, 3 the run failed.")]
+--since 2026-01-01 --format html > review.html\n\n{EXIT_STATUSES}"))]
     Review {
         spec: PathBuf,
         /// As for the other commands.
@@ -220,6 +252,44 @@ meaning.\n\nExample:\n  rowsec verify examples/crm.yaml --db postgresql://postgr
         #[arg(long, value_name = "FILE", num_args = 2, value_names = ["pgtap", "FILE"])]
         emit: Option<Vec<String>>,
     },
+    /// Print the JSON Schema of the spec (draft-07), for editors' completion and checks.
+    #[command(
+        after_help = "Example:\n  rowsec schema > rowsec.schema.json\n  # then, as the first line of a spec:\n  \
+# yaml-language-server: $schema=rowsec.schema.json\n\nIt checks the shape of a spec only; rowsec check says whether it is valid."
+    )]
+    Schema,
+    /// Print a shell completion script.
+    #[command(after_help = "Example:\n  rowsec completions bash > /etc/bash_completion.d/rowsec\n  \
+rowsec completions zsh > \"${fpath[1]}/_rowsec\"\n  rowsec completions fish > ~/.config/fish/completions/rowsec.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a directory.
+    #[command(after_help = "Example:\n  rowsec man | man -l -\n  rowsec man --out-dir /usr/share/man/man1")]
+    Man {
+        /// Write rowsec.1 and rowsec-COMMAND.1 here instead of printing rowsec.1.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+/// `--template` of `rowsec init`.
+#[derive(Clone, Copy, ValueEnum)]
+enum TemplateArg {
+    ThreeLevel,
+    TwoLevel,
+    Blank,
+}
+
+impl From<TemplateArg> for Template {
+    fn from(t: TemplateArg) -> Template {
+        match t {
+            TemplateArg::ThreeLevel => Template::ThreeLevel,
+            TemplateArg::TwoLevel => Template::TwoLevel,
+            TemplateArg::Blank => Template::Blank,
+        }
+    }
 }
 
 /// `--format` of `rowsec matrix`.
@@ -228,6 +298,8 @@ enum FormatArg {
     Text,
     Markdown,
     Json,
+    /// One self-contained page (no script, nothing fetched), readable on a phone.
+    Html,
 }
 
 impl From<FormatArg> for Format {
@@ -236,26 +308,41 @@ impl From<FormatArg> for Format {
             FormatArg::Text => Format::Text,
             FormatArg::Markdown => Format::Markdown,
             FormatArg::Json => Format::Json,
+            FormatArg::Html => Format::Html,
         }
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let color = color::enabled(
+        cli.color,
+        std::env::var("NO_COLOR").ok().as_deref(),
+        std::env::var("TERM").ok().as_deref(),
+        std::io::stderr().is_terminal(),
+    );
+    let prefixed = |message: &str| match message.strip_prefix("rowsec:") {
+        Some(rest) => format!("{}{rest}", color::prefix(color)),
+        None => message.to_owned(),
+    };
     match run(cli) {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Findings) => ExitCode::from(1),
+        Err(Failure::Spec(e)) => {
+            eprintln!("{}", e.render(color));
+            ExitCode::from(2)
+        }
         Err(Failure::BadInput(message)) => {
-            eprintln!("{message}");
+            eprintln!("{}", prefixed(&message));
             ExitCode::from(2)
         }
         Err(Failure::Failed(message)) => {
-            eprintln!("rowsec: {message}");
+            eprintln!("{} {message}", color::prefix(color));
             ExitCode::from(3)
         }
         Err(Failure::Internal(message)) => {
-            eprintln!("rowsec: internal error: {message}");
-            ExitCode::from(1)
+            eprintln!("{} internal error: {message}", color::prefix(color));
+            ExitCode::from(3)
         }
     }
 }
@@ -267,6 +354,8 @@ enum Outcome {
 }
 
 enum Failure {
+    /// The spec or the DDL, with its diagnostics (exit 2).
+    Spec(rowsec_generator::Error),
     BadInput(String),
     /// The run failed against the database (exit 3).
     Failed(String),
@@ -283,14 +372,26 @@ impl From<rowsec_live::Error> for Failure {
     }
 }
 
-/// Progress goes to standard error, and only when it is a terminal.
-fn progress() -> impl Fn(&str) {
-    let tty = std::io::stderr().is_terminal();
+/// Progress goes to standard error, and only when it is a terminal and not `--quiet`.
+fn progress(quiet: bool) -> impl Fn(&str) {
+    let tty = std::io::stderr().is_terminal() && !quiet;
     move |line: &str| {
         if tty {
             eprintln!("rowsec: {line}");
         }
     }
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+    std::io::stdout().write_all(bytes).map_err(|e| Failure::Internal(format!("cannot write to standard output: {e}")))
+}
+
+/// A man page from clap's description of `cmd`, with the exit statuses.
+fn man_page(cmd: &clap::Command) -> Result<Vec<u8>, Failure> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out).map_err(|e| Failure::Internal(e.to_string()))?;
+    out.extend_from_slice(exit::roff().as_bytes());
+    Ok(out)
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
@@ -299,7 +400,14 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     Ok(())
 }
 
-fn plan_or_apply(spec: PathBuf, db: Db, run: Run, mode: Mode, exit_on_changes: bool) -> Result<Outcome, Failure> {
+fn plan_or_apply(
+    spec: PathBuf,
+    db: Db,
+    run: Run,
+    mode: Mode,
+    exit_on_changes: bool,
+    quiet: bool,
+) -> Result<Outcome, Failure> {
     let loaded = rowsec_generator::load(&spec, run.schema.as_deref())?;
     let target = Target::new(db.db.as_deref())?;
     let mut client = target.connect()?;
@@ -309,7 +417,7 @@ fn plan_or_apply(spec: PathBuf, db: Db, run: Run, mode: Mode, exit_on_changes: b
         embedded: false,
     };
     let retry = Retry { attempts: run.attempts, first_wait: Duration::from_secs(1) };
-    let plan = plan::run(&mut client, &target.database(), &loaded, &options, mode, &retry, &progress())?;
+    let plan = plan::run(&mut client, &target.database(), &loaded, &options, mode, &retry, &progress(quiet))?;
     match db.format {
         OutputFormat::Text => print!("{}", plan.render()),
         OutputFormat::Json => print_json(&plan)?,
@@ -320,13 +428,16 @@ fn plan_or_apply(spec: PathBuf, db: Db, run: Run, mode: Mode, exit_on_changes: b
 impl From<rowsec_generator::Error> for Failure {
     fn from(e: rowsec_generator::Error) -> Self {
         // Every library error is about the user's input.
-        Failure::BadInput(e.to_string())
+        Failure::Spec(e)
     }
 }
 
 /// What was and was not checked against a database schema, on stderr: standard output is the
 /// summary or the SQL. `compile` scripts check names when they run.
-fn schema_note(loaded: &rowsec_generator::Loaded, at_apply_time: &str) {
+fn schema_note(loaded: &rowsec_generator::Loaded, at_apply_time: &str, quiet: bool) {
+    if quiet {
+        return;
+    }
     match &loaded.schema {
         Some(schema) => eprintln!("note: schema: {}", schema.describe()),
         None => eprintln!(
@@ -336,19 +447,60 @@ fn schema_note(loaded: &rowsec_generator::Loaded, at_apply_time: &str) {
 }
 
 fn run(cli: Cli) -> Result<Outcome, Failure> {
+    let quiet = cli.quiet;
     match cli.command {
+        Command::Init { template, schema, output, force } => {
+            let template = Template::from(template);
+            let layout = match &schema {
+                Some(path) => {
+                    let file = path.display().to_string();
+                    let schema = rowsec_generator::load_schema(path)?;
+                    rowsec_generator::init::guess(&schema, &file).map_err(|e| Failure::BadInput(e.to_string()))?
+                }
+                None => rowsec_generator::init::crm_example(),
+            };
+            let mut command = format!("rowsec init --template {}", template.name());
+            if let Some(path) = &schema {
+                command.push_str(&format!(" --schema {}", path.display()));
+            }
+            let text = rowsec_generator::init::render(template, &layout, &command);
+            match output {
+                Some(path) => {
+                    let mut file = std::fs::OpenOptions::new();
+                    file.write(true);
+                    if force {
+                        file.create(true).truncate(true);
+                    } else {
+                        file.create_new(true);
+                    }
+                    file.open(&path).and_then(|mut f| f.write_all(text.as_bytes())).map_err(|e| {
+                        let fix =
+                            if e.kind() == std::io::ErrorKind::AlreadyExists { " (--force overwrites it)" } else { "" };
+                        Failure::BadInput(format!("rowsec: cannot write {}: {e}{fix}", path.display()))
+                    })?;
+                }
+                None => std::io::stdout().write_all(text.as_bytes()).map_err(|e| Failure::Internal(e.to_string()))?,
+            }
+            Ok(Outcome::Clean)
+        }
         Command::Check { spec, schema } => {
             let loaded = rowsec_generator::load(&spec, schema.as_deref())
                 .map_err(|e| e.with_outcome(ReportOutcome::SpecInvalid, ReportOutcome::SpecNotChecked))?;
-            print!("{}", rowsec_generator::summary::render(&loaded));
+            if !quiet {
+                print!("{}", rowsec_generator::summary::render(&loaded));
+            }
             if loaded.schema.is_none() {
-                schema_note(&loaded, "give --schema with the database's DDL (pg_dump --schema-only) to check them");
+                schema_note(
+                    &loaded,
+                    "give --schema with the database's DDL (pg_dump --schema-only) to check them",
+                    quiet,
+                );
             }
             Ok(Outcome::Clean)
         }
         Command::Compile { spec, schema, output, lock_timeout, drop_roles_with_members } => {
             let loaded = rowsec_generator::load(&spec, schema.as_deref())?;
-            schema_note(&loaded, "the script checks them when it runs");
+            schema_note(&loaded, "the script checks them when it runs", quiet);
             let options = Options { lock_timeout, drop_roles_with_members, embedded: false };
             let sql = rowsec_generator::compile_with(&loaded, &options);
             match output {
@@ -425,9 +577,9 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             };
             let mut client = target.connect()?;
             let options = verify::Options { people, rows, truth: !no_truth, ..verify::Options::default() };
-            let report = verify::run(&mut client, &target.database(), &loaded, &options, &progress())?;
+            let report = verify::run(&mut client, &target.database(), &loaded, &options, &progress(quiet))?;
             if let Some(file) = emit {
-                let tap = rowsec_live::pgtap::emit(&mut client, &loaded, &options, &progress())?;
+                let tap = rowsec_live::pgtap::emit(&mut client, &loaded, &options, &progress(quiet))?;
                 std::fs::write(&file, tap)
                     .map_err(|e| Failure::BadInput(format!("rowsec: cannot write {}: {e}", file.display())))?;
             }
@@ -437,9 +589,49 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             }
             Ok(if report.clean() { Outcome::Clean } else { Outcome::Findings })
         }
-        Command::Plan { spec, db, run } => plan_or_apply(spec, db, run, Mode::DryRun, true),
+        Command::Plan { spec, db, run } => plan_or_apply(spec, db, run, Mode::DryRun, true, quiet),
         Command::Apply { spec, db, run, dry_run } => {
-            plan_or_apply(spec, db, run, if dry_run { Mode::DryRun } else { Mode::Commit }, false)
+            plan_or_apply(spec, db, run, if dry_run { Mode::DryRun } else { Mode::Commit }, false, quiet)
         }
+        Command::Schema => {
+            write_stdout(rowsec_generator::json_schema::JSON_SCHEMA.as_bytes())?;
+            Ok(Outcome::Clean)
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "rowsec", &mut out);
+            write_stdout(&out)?;
+            Ok(Outcome::Clean)
+        }
+        Command::Man { out_dir } => {
+            let cli = Cli::command();
+            match out_dir {
+                None => write_stdout(&man_page(&cli)?)?,
+                Some(dir) => {
+                    let cannot = |e: std::io::Error| {
+                        Failure::BadInput(format!("rowsec: cannot write into {}: {e}", dir.display()))
+                    };
+                    std::fs::create_dir_all(&dir).map_err(cannot)?;
+                    std::fs::write(dir.join("rowsec.1"), man_page(&cli)?).map_err(cannot)?;
+                    for sub in cli.get_subcommands() {
+                        let name = format!("rowsec-{}", sub.get_name());
+                        let sub =
+                            sub.clone().name(name.clone()).version(cli.get_version().unwrap_or_default().to_owned());
+                        std::fs::write(dir.join(format!("{name}.1")), man_page(&sub)?).map_err(cannot)?;
+                    }
+                }
+            }
+            Ok(Outcome::Clean)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_commands_help_names_the_statuses_of_the_table() {
+        let brief: Vec<String> =
+            super::exit::STATUSES.iter().map(|(code, short, _)| format!("{code} {short}")).collect();
+        assert!(super::EXIT_STATUSES.contains(&brief.join(", ")), "{}", super::EXIT_STATUSES);
     }
 }

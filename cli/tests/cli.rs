@@ -1,4 +1,9 @@
-//! The `rowsec` binary: exit codes (0 ok, 2 bad input, 1 internal), output places, help.
+//! The `rowsec` binary: exit codes (0 ok, 1 findings, 2 bad input, 3 failed), output places,
+//! help, templates, the JSON Schema, the matrix page, completions, the man page, colour, quiet.
+
+mod browser;
+
+use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -6,7 +11,21 @@ use predicates::prelude::*;
 fn rowsec() -> Command {
     let mut cmd = Command::cargo_bin("rowsec").unwrap();
     cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    // Colour is the test's to ask for.
+    cmd.env_remove("NO_COLOR");
     cmd
+}
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rowsec-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stdout(cmd: &mut Command) -> String {
+    String::from_utf8(cmd.assert().code(0).get_output().stdout.clone()).unwrap()
 }
 
 const BAD: &str = "generator/tests/bad-specs/06-unknown-level.yaml";
@@ -313,4 +332,283 @@ fn verify_emits_only_pgtap() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--emit xml out.xml: unknown format"));
+}
+
+const TEMPLATES: [&str; 3] = ["three-level", "two-level", "blank"];
+
+/// The DDL files init is tested with: the repository's, and the contract's where it is here.
+fn crm_schemas() -> Vec<String> {
+    let mut out = vec!["examples/crm-schema.sql".to_owned(), CRM_DUMP.to_owned()];
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/crm-schema.sql");
+    if shared.exists() {
+        out.push(shared.display().to_string());
+    }
+    out
+}
+
+#[test]
+fn every_template_compiles_unchanged() {
+    let dir = scratch("init");
+    for template in TEMPLATES {
+        let spec = dir.join(format!("{template}.yaml"));
+        rowsec().args(["init", "--template", template, "-o"]).arg(&spec).assert().code(0).stdout("");
+        let text = std::fs::read_to_string(&spec).unwrap();
+        assert!(text
+            .starts_with(&format!("# A rowsec spec, a starting point written by `rowsec init --template {template}`")));
+        rowsec().args(["compile"]).arg(&spec).args(["--schema", "examples/crm-schema.sql"]).assert().code(0);
+    }
+    // The three-level template without --schema is the CRM example's shape.
+    let text = stdout(rowsec().args(["init"]));
+    for line in [
+        "  full:       { select: all,  insert: all,     update: all,     delete: all }",
+        "  individual: { select: team, insert: own,     update: own,     delete: own }",
+        "    columns: { annual_revenue: financial, credit_limit: financial }",
+        "    always: \"NOT voided\"",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    let two = stdout(rowsec().args(["init", "--template", "two-level"]));
+    assert!(two.contains("  staff:   { select: all, insert: own, update: own, delete: own }"), "{two}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn with_a_schema_init_guesses_tables_keys_and_owners_and_the_spec_compiles_against_it() {
+    let dir = scratch("init-schema");
+    for (i, ddl) in crm_schemas().iter().enumerate() {
+        for template in TEMPLATES {
+            let spec = dir.join(format!("{template}-{i}.yaml"));
+            rowsec().args(["init", "--template", template, "--schema", ddl, "-o"]).arg(&spec).assert().code(0);
+            let text = std::fs::read_to_string(&spec).unwrap();
+            for line in [
+                "  table: crm.app_users   # guessed",
+                "  manager: manager_id   # guessed; the person's manager, NULL at the top",
+                "  login: db_login   # guessed; the person's PostgreSQL login role",
+                "  crm.opportunities:\n    key: id   # guessed\n    owner: owner_id   # guessed\n",
+            ] {
+                assert!(text.contains(line), "{ddl}, {template}: missing {line:?} in\n{text}");
+            }
+            if template != "blank" {
+                assert!(text.contains("    columns: { phone: pii, email: pii }   # guessed"), "{text}");
+            }
+            rowsec().arg("check").arg(&spec).args(["--schema", ddl]).assert().code(0);
+            rowsec().arg("compile").arg(&spec).args(["--schema", ddl, "-o"]).arg(dir.join("out.sql")).assert().code(0);
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn init_says_what_it_left_out_and_adapts_to_a_directory_without_team_or_login() {
+    let dir = scratch("init-small");
+    let ddl = dir.join("small.sql");
+    std::fs::write(
+        &ddl,
+        "CREATE TABLE staff (id bigint PRIMARY KEY, name text, reports_to bigint);\n\
+         CREATE TABLE deals (deal_id bigint PRIMARY KEY, assigned_to bigint, amount numeric, customer_email text);\n\
+         CREATE TABLE settings (key text, value text);\n",
+    )
+    .unwrap();
+    let text = stdout(rowsec().args(["init", "--schema"]).arg(&ddl));
+    assert!(text.contains("#   public.settings: no bigint key column (id, settings_id)"), "{text}");
+    assert!(text.contains("identity: { setting: app.person_id }"), "{text}");
+    assert!(text.contains("select: own,  insert: own"), "{text}");
+    assert!(text.contains("    columns: { amount: financial, customer_email: pii }   # guessed"), "{text}");
+    let spec = dir.join("small.yaml");
+    std::fs::write(&spec, &text).unwrap();
+    rowsec().arg("compile").arg(&spec).arg("--schema").arg(&ddl).assert().code(0);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn init_without_a_directory_table_or_over_an_existing_file_is_bad_input() {
+    let dir = scratch("init-bad");
+    let ddl = dir.join("nodir.sql");
+    std::fs::write(&ddl, "CREATE TABLE users (id integer, manager_id integer);\n").unwrap();
+    rowsec()
+        .args(["init", "--schema"])
+        .arg(&ddl)
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("nodir.sql: error[E1506 no-directory-table]: no table of this DDL"))
+        .stderr(predicate::str::contains("hint: write the `directory:` part by hand"));
+    let spec = dir.join("spec.yaml");
+    std::fs::write(&spec, "mine").unwrap();
+    rowsec()
+        .args(["init", "-o"])
+        .arg(&spec)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("(--force overwrites it)"));
+    assert_eq!(std::fs::read_to_string(&spec).unwrap(), "mine");
+    rowsec().args(["init", "--force", "-o"]).arg(&spec).assert().code(0);
+    assert!(std::fs::read_to_string(&spec).unwrap().contains("version: 1"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn schema_prints_the_repositorys_json_schema() {
+    let printed = stdout(rowsec().arg("schema"));
+    let file =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/rowsec.schema.json")).unwrap();
+    assert_eq!(printed, file);
+    let json: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(json["$schema"], "http://json-schema.org/draft-07/schema#");
+}
+
+#[test]
+fn the_matrix_page_is_self_contained_and_renders_on_a_phone_and_a_desktop() {
+    let html = stdout(rowsec().args(["matrix", "examples/crm.yaml", "--format", "html"]));
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"));
+    // Nothing fetched, nothing run.
+    for outside in ["<script", "http:", "https:", "src=", "<link", "@import", "url("] {
+        assert!(!html.contains(outside), "the page has {outside}");
+    }
+    // Every role of every table, with its scopes, classes and the limits.
+    assert!(html.contains("<h2 id=\"crm.invoices\"><code>crm.invoices</code></h2>"), "{html}");
+    assert!(html.contains("<span>always: <code>NOT voided</code></span>"), "{html}");
+    assert!(html.contains("<tr><th>sales_rep</th><td><span class=\"s team\">team</span></td><td><span class=\"s own\">own</span></td>"), "{html}");
+    assert!(html.contains("<tr><th>sales_rep</th><td>500</td><td>50</td><td>10</td></tr>"), "{html}");
+    assert_eq!(html.matches("<tr><th>marketer</th>").count(), 5);
+    let dir = scratch("matrix-html");
+    let page = dir.join("matrix.html");
+    std::fs::write(&page, &html).unwrap();
+    browser::render_and_check(&page, &dir, "phone", 390, 844);
+    browser::render_and_check(&page, &dir, "desktop", 1280, 900);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_matrix_page_escapes_what_the_spec_names() {
+    let dir = scratch("matrix-escape");
+    let spec = dir.join("spec.yaml");
+    let crm = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/crm.yaml")).unwrap();
+    std::fs::write(&spec, crm.replace("always: \"NOT voided\"", "always: \"total < 100 AND NOT voided\"")).unwrap();
+    let html = stdout(rowsec().arg("matrix").arg(&spec).args(["--format", "html"]));
+    assert!(html.contains("<code>total &lt; 100 AND NOT voided</code>"), "{html}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn installed(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn completion_scripts_parse_in_their_shells() {
+    let dir = scratch("completions");
+    for (shell, check) in [("bash", ["bash", "-n"]), ("zsh", ["zsh", "-n"]), ("fish", ["fish", "--no-execute"])] {
+        let script = stdout(rowsec().args(["completions", shell]));
+        let flag = if shell == "fish" { "-l template" } else { "--template" };
+        assert!(script.contains("rowsec") && script.contains("init") && script.contains(flag), "{shell}:\n{script}");
+        if !installed(check[0]) {
+            eprintln!("{} is not installed: its completion script was generated but not parsed", check[0]);
+            continue;
+        }
+        let file = dir.join(format!("rowsec.{shell}"));
+        std::fs::write(&file, script).unwrap();
+        let out = std::process::Command::new(check[0]).arg(check[1]).arg(&file).output().unwrap();
+        assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(installed("bash"), "bash is always here: the bash script must be checked");
+    rowsec().args(["completions", "tcsh"]).assert().code(2);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_man_page_renders_with_every_command_and_the_exit_statuses() {
+    let dir = scratch("man");
+    let page = dir.join("rowsec.1");
+    std::fs::write(&page, stdout(rowsec().arg("man"))).unwrap();
+    let out = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(&page)
+        .output()
+        .expect("groff (Debian package groff-base) runs");
+    assert!(out.status.success() && out.stderr.is_empty(), "groff: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("man").arg("-l").arg(&page).env("MANWIDTH", "100").output().unwrap();
+    assert!(out.status.success(), "man -l: {}", String::from_utf8_lossy(&out.stderr));
+    // man's bold and underline are overstrikes (`X\bX`, `_\bX`): keep the last character of each.
+    let mut text = String::new();
+    for c in String::from_utf8_lossy(&out.stdout).chars() {
+        if c == '\u{8}' {
+            text.pop();
+        } else {
+            text.push(c);
+        }
+    }
+    let text = text.replace(['\u{2010}', '\u{2212}'], "-");
+    for word in [
+        "init",
+        "compile",
+        "matrix",
+        "schema",
+        "completions",
+        "verify",
+        "EXIT STATUS",
+        "the run failed",
+        "--color",
+        "--quiet",
+    ] {
+        assert!(text.contains(word), "man rowsec lacks {word}:\n{text}");
+    }
+    rowsec().args(["man", "--out-dir"]).arg(dir.join("man1")).assert().code(0).stdout("");
+    for name in ["rowsec.1", "rowsec-init.1", "rowsec-matrix.1", "rowsec-verify.1"] {
+        assert!(dir.join("man1").join(name).exists(), "{name}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+const ANSI: &str = "\x1b[";
+
+#[test]
+fn colour_is_asked_for_by_flag_and_refused_by_no_color() {
+    let red = predicate::str::contains(format!("{ANSI}1;31merror[E1404 unknown-level]{ANSI}0m"));
+    rowsec().args(["check", BAD, "--color", "always"]).assert().code(2).stderr(red);
+    // An explicit flag beats NO_COLOR; auto on a pipe (as here) never colours.
+    rowsec()
+        .args(["check", BAD, "--color=always"])
+        .env("NO_COLOR", "1")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(ANSI));
+    for args in [vec!["--color", "never"], vec!["--color", "auto"], vec![]] {
+        rowsec().args(["check", BAD]).args(&args).assert().code(2).stderr(predicate::str::contains(ANSI).not());
+    }
+    rowsec().args(["check", BAD, "--color", "sometimes"]).assert().code(2);
+}
+
+#[test]
+fn quiet_keeps_errors_and_drops_notes_and_the_check_summary() {
+    rowsec().args(["--quiet", "check", "examples/crm.yaml"]).assert().code(0).stdout("").stderr("");
+    rowsec().args(["check", "examples/crm.yaml", "-q"]).assert().code(0).stdout("").stderr("");
+    rowsec()
+        .args(["compile", "examples/crm.yaml", "--quiet"])
+        .assert()
+        .code(0)
+        .stderr("")
+        .stdout(predicate::str::starts_with("-- Generated by rowsec"));
+    rowsec()
+        .args(["check", BAD, "--quiet"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("error[E1404 unknown-level]"));
+}
+
+#[test]
+fn help_prints_the_exit_status_table() {
+    rowsec()
+        .arg("--help")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Exit status (all commands; docs/cli.md, man rowsec):\n  0  ok\n  1  changes or findings\n  2  bad input\n  3  the run failed"));
+    for command in ["check", "compile", "init", "plan", "verify"] {
+        rowsec().args([command, "--help"]).assert().code(0).stdout(predicate::str::contains(
+            "Exit status: 0 ok, 1 changes or findings, 2 bad input, 3 the run failed (the table: rowsec --help, man rowsec, docs/cli.md).",
+        ));
+    }
 }

@@ -2,6 +2,7 @@
 //! counted per table, shares, access changes and earlier reviews from the audit trail, the parts
 //! without a data source named as such; the HTML page renders in headless Chromium without console messages.
 
+mod browser;
 mod common;
 
 use common::{rowsec, url};
@@ -107,26 +108,7 @@ fn the_html_page_renders_in_headless_chromium_without_console_messages() {
     assert!(html.starts_with("<!DOCTYPE html>") && !html.contains("<script") && !html.contains("http"));
     let dir = env().cluster.dir.join("review");
     std::fs::create_dir_all(&dir).unwrap();
-    let (page, shot) = (dir.join("review.html"), dir.join("review.png"));
+    let page = dir.join("review.html");
     std::fs::write(&page, html).unwrap();
-    let out = std::process::Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=1200,2000",
-        ])
-        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium (Debian package chromium) runs");
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
-    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
-    assert!(console.is_empty(), "console messages: {console:#?}");
-    let png = std::fs::read(&shot).unwrap();
-    assert!(png.len() > 10_000 && png.starts_with(b"\x89PNG"), "screenshot of {} bytes", png.len());
+    browser::render_and_check(&page, &dir, "review", 1200, 2000);
 }

@@ -95,6 +95,8 @@ codes! {
     ColumnType = "E1504" "column-type",
     /// A CREATE or ALTER TABLE in `--schema` whose columns rowsec cannot know.
     SchemaUnsupported = "E1505" "schema-unsupported",
+    /// `rowsec init --schema`: no table of the DDL can be the directory of people.
+    NoDirectoryTable = "E1506" "no-directory-table",
 
     AlwaysSyntax = "E1601" "always-syntax",
     AlwaysNotOneExpression = "E1602" "always-not-one-expression",

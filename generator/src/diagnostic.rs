@@ -138,31 +138,75 @@ impl Outcome {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+/// ANSI styles for a terminal; empty strings when colour is off.
+struct Style {
+    place: &'static str,
+    error: &'static str,
+    hint: &'static str,
+    reset: &'static str,
+}
+
+impl Style {
+    fn new(color: bool) -> Style {
+        if color {
+            Style { place: "\x1b[1m", error: "\x1b[1;31m", hint: "\x1b[36m", reset: "\x1b[0m" }
+        } else {
+            Style { place: "", error: "", hint: "", reset: "" }
+        }
+    }
+}
+
+impl Report {
+    /// The report as `Display` prints it; with `color`, the place bold, the error and its
+    /// underline red, the hint cyan (for a terminal: `rowsec --color`).
+    pub fn render(&self, color: bool) -> String {
+        use std::fmt::Write;
+        let s = Style::new(color);
+        let mut f = String::new();
         let mut diagnostics = self.diagnostics.clone();
         // By place, then code: the order does not depend on which check ran first.
         diagnostics.sort_by_key(|d| (d.span.line, d.span.col, d.code.code()));
         let lines = lines(&self.source);
         for d in &diagnostics {
-            writeln!(f, "{}:{}:{}: error[{}]: {}", self.file, d.span.line, d.span.col + 1, d.code, d.message)?;
+            let _ = writeln!(
+                f,
+                "{}{}:{}:{}:{} {}error[{}]{}: {}",
+                s.place,
+                self.file,
+                d.span.line,
+                d.span.col + 1,
+                s.reset,
+                s.error,
+                d.code,
+                s.reset,
+                d.message
+            );
             // Lines as the YAML parser counts them, so a file with lone `\r` line breaks shows
             // the line the position names (found by fuzzing).
             let (line_start, line_text) =
                 lines.get(d.span.line.saturating_sub(1)).copied().unwrap_or((self.source.len(), ""));
             let gutter = d.span.line.to_string().len();
-            writeln!(f, "{:gutter$} |", "")?;
-            writeln!(f, "{} | {}", d.span.line, line_text)?;
+            let _ = writeln!(f, "{:gutter$} |", "");
+            let _ = writeln!(f, "{} | {}", d.span.line, line_text);
             let line_end = line_start + line_text.len();
             let width = self
                 .source
                 .get(d.span.start.min(line_end)..d.span.end.min(line_end))
                 .map_or(1, |s| s.chars().count().max(1));
-            writeln!(f, "{:gutter$} | {}{}", "", " ".repeat(d.span.col), "^".repeat(width))?;
+            let _ =
+                writeln!(f, "{:gutter$} | {}{}{}{}", "", " ".repeat(d.span.col), s.error, "^".repeat(width), s.reset);
             if let Some(hint) = &d.hint {
-                writeln!(f, "{:gutter$} = hint: {}", "", hint)?;
+                let _ = writeln!(f, "{:gutter$} = {}hint{}: {}", "", s.hint, s.reset, hint);
             }
         }
         let n = diagnostics.len();
-        write!(f, "{}: {} problem{} found; {}", self.file, n, if n == 1 { "" } else { "s" }, self.outcome.as_str())
+        let _ =
+            write!(f, "{}: {} problem{} found; {}", self.file, n, if n == 1 { "" } else { "s" }, self.outcome.as_str());
+        f
     }
 }
 

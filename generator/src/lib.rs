@@ -14,6 +14,8 @@
 pub mod always;
 pub mod codes;
 pub mod diagnostic;
+pub mod init;
+pub mod json_schema;
 pub mod load;
 pub mod matrix;
 pub mod model;
@@ -53,26 +55,28 @@ pub struct Loaded {
     pub sha256: String,
 }
 
+fn read(p: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(p).map_err(|source| Error::Read { path: p.to_owned(), source })
+}
+
 /// Reads and checks a spec file, and the DDL file it must match when given.
 pub fn load(spec_path: &Path, schema_path: Option<&Path>) -> Result<Loaded, Error> {
-    let read = |p: &Path| std::fs::read_to_string(p).map_err(|source| Error::Read { path: p.to_owned(), source });
     let source = read(spec_path)?;
-    let schema = match schema_path {
-        Some(path) => {
-            let ddl = read(path)?;
-            let schema = Schema::parse(&ddl).map_err(|d| {
-                Error::InvalidSchema(Report {
-                    file: path.display().to_string(),
-                    source: ddl.clone(),
-                    diagnostics: vec![d],
-                    outcome: Outcome::default(),
-                })
-            })?;
-            Some(schema)
-        }
-        None => None,
-    };
+    let schema = schema_path.map(load_schema).transpose()?;
     load_str(&spec_path.display().to_string(), &source, schema)
+}
+
+/// Reads a DDL file (`--schema`): its tables and columns.
+pub fn load_schema(path: &Path) -> Result<Schema, Error> {
+    let ddl = read(path)?;
+    Schema::parse(&ddl).map_err(|d| {
+        Error::InvalidSchema(Report {
+            file: path.display().to_string(),
+            source: ddl.clone(),
+            diagnostics: vec![d],
+            outcome: Outcome::default(),
+        })
+    })
 }
 
 /// Like [`load()`], from text already in memory.
@@ -90,6 +94,15 @@ pub fn load_str(file: &str, source: &str, schema: Option<Schema>) -> Result<Load
 }
 
 impl Error {
+    /// The error as `Display` prints it, coloured for a terminal when `color` is set.
+    pub fn render(&self, color: bool) -> String {
+        match self {
+            Error::InvalidSpec(report) | Error::InvalidSchema(report) => report.render(color),
+            Error::Read { .. } if color => format!("\x1b[1;31m{self}\x1b[0m"),
+            Error::Read { .. } => self.to_string(),
+        }
+    }
+
     /// The same error, saying `outcome` after its count of problems.
     pub fn with_outcome(self, spec: Outcome, schema: Outcome) -> Error {
         match self {

@@ -124,6 +124,8 @@ pub enum Format {
     Text,
     Markdown,
     Json,
+    /// One self-contained page (inline CSS, no script, nothing fetched), readable on a phone.
+    Html,
 }
 
 pub fn render(m: &Matrix, format: Format) -> String {
@@ -131,7 +133,146 @@ pub fn render(m: &Matrix, format: Format) -> String {
         Format::Json => serde_json::to_string_pretty(m).expect("matrix serializes") + "\n",
         Format::Text => render_table(m, false),
         Format::Markdown => render_table(m, true),
+        Format::Html => render_html(m),
     }
+}
+
+/// Text for HTML: every name and rule of the spec goes through here.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Scopes and class rights are coloured by how much they give, from none to all or write.
+const STYLE: &str = "\
+:root{color-scheme:light;--line:#d0d7de;--muted:#57606a}
+*{box-sizing:border-box}
+body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;padding:1rem;color:#1f2328;background:#fff}
+main{max-width:64rem;margin:0 auto}
+h1{font-size:1.35rem;margin:.2rem 0 .6rem;overflow-wrap:anywhere}
+h2{font-size:1.1rem;margin:1.6rem 0 .3rem;overflow-wrap:anywhere}
+p,dl,ul{margin:.3rem 0}
+.muted{color:var(--muted)}
+code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f6f8fa;padding:0 .2em;border-radius:3px;overflow-wrap:anywhere}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;border:1px solid var(--line);border-radius:6px;margin:.4rem 0}
+table{border-collapse:collapse;width:100%;min-width:32rem}
+th,td{padding:.35rem .5rem;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap}
+thead th{background:#f6f8fa;font-weight:600}
+tbody th{position:sticky;left:0;background:#fff;font-weight:600}
+tr:last-child td,tr:last-child th{border-bottom:0}
+.s{display:inline-block;min-width:4.2em;text-align:center;border-radius:999px;padding:0 .5em;font-size:13px}
+.none{background:#eaeef2;color:#57606a}.own{background:#ddf4ff;color:#0550ae}.team{background:#d8f3e3;color:#116329}
+.subtree{background:#fff1c2;color:#7d4e00}.all{background:#ffe2dd;color:#a40e26}
+.read{background:#ddf4ff;color:#0550ae}.write{background:#ffe2dd;color:#a40e26}
+.tags span{display:inline-block;margin:.15rem .3rem .15rem 0;padding:0 .45em;border:1px solid var(--line);border-radius:4px;font-size:13px}
+h1 code,h2 code{font-size:1em}
+@media (max-width:40rem){body{padding:.6rem;font-size:14px}th,td{padding:.3rem .3rem}table{min-width:0}.s{min-width:0;padding:0 .35em;font-size:12px}}
+";
+
+fn render_html(m: &Matrix) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">");
+    let _ = writeln!(w, "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    let _ = writeln!(
+        w,
+        "<title>Access matrix: {}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n<main>",
+        esc(&m.spec)
+    );
+    let _ = writeln!(w, "<h1>Access matrix for <code>{}</code></h1>", esc(&m.spec));
+    let _ = writeln!(
+        w,
+        "<p class=\"muted\">spec SHA-256 <code>{}</code>. Each cell is the scope a role has for a command (which rows); \
+class columns say what it may do with the table's classed columns. A person gets the union of their roles.</p>",
+        esc(&m.sha256)
+    );
+    let scope_legend: Vec<String> =
+        ["none", "own", "team", "subtree", "all"].iter().map(|s| format!("<span class=\"s {s}\">{s}</span>")).collect();
+    let _ = writeln!(
+        w,
+        "<p>Scopes: {} (own: the owner is the person; team: or a teammate; subtree: or anyone below them).</p>",
+        scope_legend.join(" ")
+    );
+    let readers = if m.audit_readers.is_empty() {
+        "superusers only".to_owned()
+    } else {
+        m.audit_readers.iter().map(|r| format!("<code>{}</code>", esc(r))).collect::<Vec<_>>().join(", ")
+    };
+    let requests = m.requests_max_days.map_or_else(|| "not taken".to_owned(), |d| format!("up to {d} days"));
+    let _ = writeln!(w, "<ul>\n<li>Audit trail readers: {readers}</li>\n<li>Access requests: {requests}</li>\n</ul>");
+    if !m.limits.is_empty() {
+        let _ = writeln!(w, "<h2>Limits</h2>");
+        let _ = writeln!(
+            w,
+            "<p class=\"muted\">Rows of one protected table per statement; a person gets the largest of their roles', and a role without one lifts it.</p>"
+        );
+        let _ = writeln!(w, "<div class=\"scroll\"><table>\n<thead><tr><th>role</th><th>select</th><th>update</th><th>delete</th></tr></thead>\n<tbody>");
+        for (role, limits) in &m.limits {
+            let cell = |c: &str| {
+                limits.get(c).map_or_else(|| "<span class=\"muted\">none</span>".to_owned(), |n| n.to_string())
+            };
+            let _ = writeln!(
+                w,
+                "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(role),
+                cell("select"),
+                cell("update"),
+                cell("delete")
+            );
+        }
+        let _ = writeln!(w, "</tbody>\n</table></div>");
+    }
+    for t in &m.tables {
+        let _ = writeln!(w, "<h2 id=\"{}\"><code>{}</code></h2>", esc(&t.table), esc(&t.table));
+        let mut tags = Vec::new();
+        if t.sharing {
+            tags.push("sharing".to_owned());
+        }
+        if t.audited {
+            tags.push("audited: every row change recorded".to_owned());
+        }
+        if let Some(a) = &t.always {
+            tags.push(format!("always: <code>{}</code>", esc(a)));
+        }
+        for (column, class) in &t.classes {
+            tags.push(format!("<code>{}</code>: {}", esc(column), esc(class)));
+        }
+        if !tags.is_empty() {
+            let tags: Vec<String> = tags.into_iter().map(|t| format!("<span>{t}</span>")).collect();
+            let _ = writeln!(w, "<p class=\"tags\">{}</p>", tags.join(""));
+        }
+        let classes: Vec<&str> = t.classes.values().map(String::as_str).collect::<BTreeSet<_>>().into_iter().collect();
+        let _ = write!(w, "<div class=\"scroll\"><table>\n<thead><tr><th>role</th><th>select</th><th>insert</th><th>update</th><th>delete</th>");
+        for c in &classes {
+            let _ = write!(w, "<th>{}</th>", esc(c));
+        }
+        let _ = writeln!(w, "</tr></thead>\n<tbody>");
+        for r in &t.roles {
+            let _ = write!(w, "<tr><th>{}</th>", esc(&r.role));
+            for s in [r.select, r.insert, r.update, r.delete] {
+                let s = s.to_string();
+                let _ = write!(w, "<td><span class=\"s {s}\">{s}</span></td>");
+            }
+            for c in &classes {
+                let a = r.classes[*c].as_str();
+                let _ = write!(w, "<td><span class=\"s {a}\">{a}</span></td>");
+            }
+            let _ = writeln!(w, "</tr>");
+        }
+        let _ = writeln!(w, "</tbody>\n</table></div>");
+    }
+    let _ = writeln!(w, "</main>\n</body>\n</html>");
+    out
 }
 
 fn render_table(m: &Matrix, markdown: bool) -> String {

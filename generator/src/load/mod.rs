@@ -30,8 +30,9 @@ use crate::schema::Schema;
 use crate::yaml::Node;
 use reader::Reader;
 
-const TOP_KEYS: &[&str] = &["version", "directory", "identity", "levels", "tables", "roles", "audit", "requests"];
-const REQUIRED_TOP_KEYS: &[&str] = &["version", "directory", "identity", "tables", "roles"];
+pub(crate) const TOP_KEYS: &[&str] =
+    &["version", "directory", "identity", "levels", "tables", "roles", "audit", "requests"];
+pub(crate) const REQUIRED_TOP_KEYS: &[&str] = &["version", "directory", "identity", "tables", "roles"];
 
 /// Loads a spec from its text. `schema`, when given, is checked against every table and column
 /// the spec names.
