@@ -2,7 +2,8 @@
 # The whole check of the repository, for CI and for people: installs what is missing
 # (idempotently), then formatting, lints, the generator's tests, the extension's pgrx tests,
 # installs the extension into a private copy of PostgreSQL 15 (target/pg, see tests/pg.sh; the
-# system's PostgreSQL is never written to), and runs the end-to-end tests on clusters of that copy.
+# system's PostgreSQL is never written to, except by the packaging test at the end, which installs
+# the .deb there and removes it), and runs the end-to-end tests on clusters of that copy.
 # Exits non-zero on the first failure. Long runs (issue 14) are behind variables; their small
 # fixed-seed versions run here always: ROWSEC_CASES=10000 (differential, tests/tests/differential.rs,
 # default 12), ROWSEC_FUZZ_CASES / generator/fuzz.sh SECONDS (fuzzing, default 3000 inputs a target),
@@ -147,6 +148,17 @@ for v in $PG_VERSIONS; do
     step "PostgreSQL $v: the CLI against live databases (cargo test -p rowsec --test 'live_*': plan, apply, verify, ...)"
     cargo test -p rowsec --test 'live_*' 2>&1 | tally
 done
+
+step "packaging: the .deb packages for PostgreSQL 15 (packaging/build-deb.sh)"
+bash packaging/build-deb.sh
+
+# The one step that writes into the system's PostgreSQL 15: it installs the packages there (a
+# clean one: the script refuses if any rowsec file is present), tests them and removes them.
+step "packaging: install into the system's PostgreSQL 15, apply the CRM example, remove (packaging/test-deb.sh)"
+as_root bash packaging/test-deb.sh
+
+step "packaging: the Docker image (packaging/Dockerfile), where docker works"
+bash packaging/test-docker.sh
 
 step "all checks passed ($ROOT)"
 passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$RESULTS" | awk '{ s += $1 } END { print s + 0 }')
