@@ -115,7 +115,11 @@ fn the_blank_template_protects_the_tables_and_opens_them_to_nobody() {
         .unwrap()
         .get(0);
     assert_eq!(forced, 5, "the five CRM tables besides the directory");
-    admin.batch_execute(&format!("CREATE ROLE {db}_x LOGIN; GRANT SELECT ON crm.accounts TO {db}_x")).unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {db}_x LOGIN; GRANT USAGE ON SCHEMA crm TO {db}_x; GRANT SELECT ON crm.accounts TO {db}_x"
+        ))
+        .unwrap();
     admin.batch_execute("INSERT INTO crm.app_users (id, name) VALUES (1, 'A'); INSERT INTO crm.accounts (owner_id, name) VALUES (1, 'Acme')").unwrap();
     // Even a direct grant sees nothing: no role, no policy.
     let mut x = env().cluster.connect(&format!("{db}_x"), &db).unwrap();
