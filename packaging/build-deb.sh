@@ -8,6 +8,8 @@
 # installed: packaging/test-deb.sh installs the result into a clean PostgreSQL 15 and tests it.
 #   PG_CONFIG   default /usr/lib/postgresql/15/bin/pg_config: its paths are the package's paths
 #   REVISION    the Debian revision (default 1)
+#   PROFILE     release (default: what a user installs) or debug (tests/run.sh: the test checks
+#               the packaging, and two release builds would cost CI about ten minutes)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -17,6 +19,12 @@ OUT_DIR=${OUT_DIR:-$ROOT/packaging/out}
 REVISION=${REVISION:-1}
 export PGRX_HOME=${PGRX_HOME:-$ROOT/target/pgrx-home}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+PROFILE=${PROFILE:-release}
+case $PROFILE in
+    release) pgrx_profile=(); cargo_profile=(--release); bin_dir=release ;;
+    debug) pgrx_profile=(--debug); cargo_profile=(); bin_dir=debug ;;
+    *) echo "build-deb.sh: PROFILE is release or debug, not '$PROFILE'" >&2; exit 2 ;;
+esac
 
 major=$("$PG_CONFIG" --version | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p')
 [ "$major" = 15 ] || { echo "build-deb.sh: $PG_CONFIG is PostgreSQL $major; the packages are for 15" >&2; exit 2; }
@@ -71,7 +79,7 @@ docs() {
 }
 
 echo "==> the extension: cargo pgrx package --pg-config $PG_CONFIG"
-(cd extension && cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$stage/pgrx")
+(cd extension && cargo pgrx package "${pgrx_profile[@]}" --pg-config "$PG_CONFIG" --out-dir "$stage/pgrx")
 ext="$stage/postgresql-15-rowsec"
 mkdir -p "$ext"
 libdir=$("$PG_CONFIG" --pkglibdir)
@@ -98,10 +106,10 @@ fi
 POSTINST
 chmod 0755 "$ext/DEBIAN/postinst"
 
-echo "==> the CLI: cargo build --release -p rowsec"
-cargo build --release --locked -p rowsec
+echo "==> the CLI: cargo build ${cargo_profile[*]} -p rowsec"
+cargo build "${cargo_profile[@]}" --locked -p rowsec
 cli="$stage/rowsec"
-install -D -m 0755 "$TARGET/release/rowsec" "$cli/usr/bin/rowsec"
+install -D -m 0755 "$TARGET/$bin_dir/rowsec" "$cli/usr/bin/rowsec"
 strip --strip-unneeded "$cli/usr/bin/rowsec"
 install -d "$cli/usr/share/man/man1" "$cli/usr/share/bash-completion/completions" \
     "$cli/usr/share/zsh/vendor-completions" "$cli/usr/share/fish/vendor_completions.d"
