@@ -214,8 +214,9 @@ fn role_of(kind: &str, object: &str, state: Option<&str>) -> Option<String> {
         "membership" => word(object, 0),
         "privilege" if object.starts_with("schema ") => word(object, 2),
         "privilege" => word(object, 1),
-        // polcmd, polpermissive, then the roles as {a,b}
-        "policy" => state.and_then(|s| word(s, 2)),
+        // polcmd, polpermissive, then the roles as {a,b}: a policy shared by several roles
+        // (one per condition) belongs to none of them, only to its table.
+        "policy" => state.and_then(|s| word(s, 2)).filter(|roles| !roles.contains(',')),
         _ => None,
     }
 }
@@ -344,12 +345,20 @@ mod tests {
         assert_eq!((c.group.as_str(), c.role.as_deref()), ("schema crm", Some("sales_rep")));
         let c = change(
             "policy",
-            "crm.accounts rowsec_cxo_select",
+            "crm.accounts rowsec_select_all",
             ChangeKind::Created,
             None,
             Some("r true {cxo} (rowsec.current_person() IS NOT NULL)".into()),
         );
         assert_eq!((c.group.as_str(), c.role.as_deref()), ("crm.accounts", Some("cxo")));
+        let c = change(
+            "policy",
+            "crm.accounts rowsec_select_all",
+            ChangeKind::Changed,
+            Some("r true {cxo} (rowsec.current_person() IS NOT NULL)".into()),
+            Some("r true {crm_admin,cxo} (rowsec.current_person() IS NOT NULL)".into()),
+        );
+        assert_eq!((c.group.as_str(), c.role), ("crm.accounts", None));
         let c = change("membership", "sales_rep <- bob", ChangeKind::Removed, Some("false".into()), None);
         assert_eq!((c.group.as_str(), c.role.as_deref()), ("roles", Some("sales_rep")));
         let c = change("table", "crm.accounts", ChangeKind::Changed, Some("a".into()), Some("b".into()));
