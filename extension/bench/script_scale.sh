@@ -13,6 +13,7 @@
 #     CacheMemoryContext and all its memory contexts (pg_backend_memory_contexts)
 #   extension/bench/script_scale.sh                  # 200 x 100, then 2000 x 200 (compile only)
 #   SIZES="200x100" APPLY_LARGE=1 extension/bench/script_scale.sh
+#   BENCH_COMPILE=/path/to/an/older/bench_compile extension/bench/script_scale.sh   # before/after
 # Runs on the private PostgreSQL copy (tests/pg.sh) with the extension tests/run.sh installed
 # there (ROWSEC_PG_BIN overrides it), in a cluster under /tmp torn down at the end.
 set -euo pipefail
@@ -28,8 +29,13 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
-(cd "$ROOT" && cargo build -q --release -p rowsec-generator --example bench_compile)
-COMPILE=$CARGO_TARGET_DIR/release/examples/bench_compile
+# BENCH_COMPILE: another build of the example (to measure an older rowsec side by side).
+if [ -n "${BENCH_COMPILE:-}" ]; then
+    COMPILE=$BENCH_COMPILE
+else
+    (cd "$ROOT" && cargo build -q --release -p rowsec-generator --example bench_compile)
+    COMPILE=$CARGO_TARGET_DIR/release/examples/bench_compile
+fi
 
 WORK=$(mktemp -d /tmp/rowsec-script-scale.XXXXXX)
 chmod 777 "$WORK"

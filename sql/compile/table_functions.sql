@@ -16,16 +16,16 @@ DO $rowsec$
 BEGIN
 CREATE OR REPLACE FUNCTION pg_temp.rowsec_table_state(tbl regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-    WITH managed_roles AS (
-        -- A join rather than shobj_description() per role: this runs for every table.
-        SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r
-        JOIN pg_catalog.pg_shdescription d ON d.objoid = r.oid AND d.classoid = 'pg_catalog.pg_authid'::regclass
-        WHERE d.description LIKE {{owned_comment}}
-    ), relations AS (
+    WITH managed AS MATERIALIZED (
+        -- rowsec's roles, once: a join rather than shobj_description() per role.
+        SELECT pg_catalog.array_agg(d.objoid) AS oids FROM pg_catalog.pg_shdescription d
+        WHERE d.classoid = 'pg_catalog.pg_authid'::regclass AND d.description LIKE {{owned_comment}}
+    ), relations AS MATERIALIZED (
         SELECT tbl::oid AS oid
         UNION ALL
         SELECT d.objid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
-        WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refobjid = tbl AND d.deptype = 'a'
+        WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = tbl
+          AND d.classid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'a'
     )
     SELECT pg_catalog.concat_ws(E'\n',
         (SELECT 'registry ' || pg_catalog.concat_ws(' ', p.key_column, p.owner_column, p.sharing)
@@ -41,16 +41,16 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
          FROM pg_catalog.pg_policy p
          WHERE p.polrelid = tbl AND p.polname LIKE {{policy_names}}
            AND pg_catalog.obj_description(p.oid, 'pg_policy') LIKE {{owned_comment}}),
-        (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'acl', c.oid::regclass, o.rolname, x.privilege_type, x.is_grantable),
-                E'\n' ORDER BY c.oid, o.rolname, x.privilege_type)
-         FROM pg_catalog.pg_class c JOIN relations r ON r.oid = c.oid
-         CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) x JOIN managed_roles o ON o.oid = x.grantee),
-        (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'column acl', pg_catalog.quote_ident(a.attname), o.rolname,
-                    x.privilege_type, x.is_grantable),
-                E'\n' ORDER BY a.attnum, o.rolname, x.privilege_type)
+        -- Each ACL exploded once, then kept to rowsec's roles (not a role-by-ACL nested loop).
+        (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'acl', c.oid::regclass, x.grantee::pg_catalog.regrole,
+                    x.privilege_type, x.is_grantable), E'\n' ORDER BY c.oid, x.grantee, x.privilege_type)
+         FROM pg_catalog.pg_class c CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) x
+         WHERE c.oid IN (SELECT oid FROM relations) AND x.grantee = ANY ((SELECT oids FROM managed)::pg_catalog.oid[])),
+        (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'column acl', pg_catalog.quote_ident(a.attname),
+                    x.grantee::pg_catalog.regrole, x.privilege_type, x.is_grantable),
+                E'\n' ORDER BY a.attnum, x.grantee, x.privilege_type)
          FROM pg_catalog.pg_attribute a CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) x
-         JOIN managed_roles o ON o.oid = x.grantee
-         WHERE a.attrelid = tbl))
+         WHERE a.attrelid = tbl AND a.attacl IS NOT NULL AND x.grantee = ANY ((SELECT oids FROM managed)::pg_catalog.oid[])))
 $fn$;
 
 -- Whether the table is as the block `wanted` (its SHA-256) left it.
@@ -85,24 +85,33 @@ BEGIN
     LOOP
         EXECUTE pg_catalog.format('DROP POLICY %I ON %s', r.polname, tbl);
     END LOOP;
+    -- One REVOKE per relation, from every rowsec role holding anything on it or its columns.
     FOR r IN
-        WITH managed_roles AS (
-            SELECT o.oid, o.rolname FROM pg_catalog.pg_roles o
-            JOIN pg_catalog.pg_shdescription d ON d.objoid = o.oid AND d.classoid = 'pg_catalog.pg_authid'::regclass
-            WHERE d.description LIKE {{owned_comment}}
-        )
-        SELECT c.oid::regclass AS rel, c.relkind, o.rolname
-        FROM pg_catalog.pg_class c CROSS JOIN managed_roles o
-        WHERE (c.oid = tbl
+        WITH managed AS MATERIALIZED (
+            SELECT pg_catalog.array_agg(d.objoid) AS oids FROM pg_catalog.pg_shdescription d
+            WHERE d.classoid = 'pg_catalog.pg_authid'::regclass AND d.description LIKE {{owned_comment}}
+        ), relations AS MATERIALIZED (
+            SELECT c.oid, c.relkind, c.relacl FROM pg_catalog.pg_class c
+            WHERE c.oid = tbl
                OR c.relkind = 'S' AND c.oid IN (SELECT d.objid FROM pg_catalog.pg_depend d
-                            WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refobjid = tbl AND d.deptype = 'a'))
-          AND (EXISTS (SELECT FROM pg_catalog.aclexplode(c.relacl) x WHERE x.grantee = o.oid)
-               OR EXISTS (SELECT FROM pg_catalog.pg_attribute a, pg_catalog.aclexplode(a.attacl) x
-                          WHERE a.attrelid = c.oid AND x.grantee = o.oid))
+                        WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = tbl
+                          AND d.classid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'a')
+        ), holders AS (
+            SELECT rel.oid, x.grantee FROM relations rel CROSS JOIN LATERAL pg_catalog.aclexplode(rel.relacl) x
+            UNION
+            SELECT a.attrelid, x.grantee FROM pg_catalog.pg_attribute a CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) x
+            WHERE a.attrelid = tbl AND a.attacl IS NOT NULL
+        )
+        SELECT rel.oid::regclass AS rel, rel.relkind,
+               -- regrole prints a quoted identifier already.
+               pg_catalog.string_agg(h.grantee::pg_catalog.regrole::text, ', ' ORDER BY h.grantee) AS roles
+        FROM relations rel JOIN holders h ON h.oid = rel.oid
+        WHERE h.grantee = ANY ((SELECT oids FROM managed)::pg_catalog.oid[])
+        GROUP BY rel.oid, rel.relkind
     LOOP
         -- On a table, also revokes the column privileges.
-        EXECUTE pg_catalog.format('REVOKE ALL ON %s %s FROM %I',
-                                  CASE WHEN r.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.rel, r.rolname);
+        EXECUTE pg_catalog.format('REVOKE ALL ON %s %s FROM %s',
+                                  CASE WHEN r.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.rel, r.roles);
     END LOOP;
 END
 $fn$;
