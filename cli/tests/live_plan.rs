@@ -29,7 +29,7 @@ fn plan_lists_a_changed_specs_changes_per_table_exits_1_and_changes_nothing() {
     // The delete policy is shared with support: it changes (sales_rep leaves its roles); the
     // revoked privilege is sales_rep's own.
     assert!(
-        out.contains("\n  ~ policy crm.activities rowsec_delete_own\n      was: d true {sales_rep,support} "),
+        out.contains("\n  ~ policy crm.activities rowsec_delete_own\n      was: d t {sales_rep,support} "),
         "the shared policy, with its roles before:\n{out}"
     );
     assert!(
