@@ -14,6 +14,7 @@
 #   extension/bench/script_scale.sh                  # 200 x 100, then 2000 x 200 (compile only)
 #   SIZES="200x100" APPLY_LARGE=1 extension/bench/script_scale.sh
 #   BENCH_COMPILE=/path/to/an/older/bench_compile extension/bench/script_scale.sh   # before/after
+#   SERVER_OPTS="-c max_locks_per_transaction=1024"   # settings beyond the defaults
 # Runs on the private PostgreSQL copy (tests/pg.sh) with the extension tests/run.sh installed
 # there (ROWSEC_PG_BIN overrides it), in a cluster under /tmp torn down at the end.
 set -euo pipefail
@@ -48,7 +49,7 @@ cleanup() {
 }
 trap cleanup EXIT
 as_pg "$BIN/initdb" -D "$DATA" >/dev/null
-as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK -c shared_preload_libraries=rowsec" -l "$WORK/log" -w start >/dev/null
+as_pg "$BIN/pg_ctl" -D "$DATA" -o "-p $PORT -k $WORK -c shared_preload_libraries=rowsec ${SERVER_OPTS:-}" -l "$WORK/log" -w start >/dev/null
 PSQL=("$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT")
 
 for size in $SIZES; do
