@@ -26,9 +26,15 @@ fn plan_lists_a_changed_specs_changes_per_table_exits_1_and_changes_nothing() {
     let out = rowsec().args(["plan", CHANGED, "--db", &url(&db)]).assert().code(1).get_output().stdout.clone();
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("\ncrm.activities\n"), "grouped under the table:\n{out}");
+    // The delete policy is shared with support: it changes (sales_rep leaves its roles); the
+    // revoked privilege is sales_rep's own.
     assert!(
-        out.contains("\n  role sales_rep\n    - policy crm.activities rowsec_sales_rep_delete\n    - privilege crm.activities sales_rep DELETE\n"),
-        "per role, the policy and the revoked privilege:\n{out}"
+        out.contains("\n  ~ policy crm.activities rowsec_delete_own\n      was: d t {sales_rep,support} "),
+        "the shared policy, with its roles before:\n{out}"
+    );
+    assert!(
+        out.contains("\n  role sales_rep\n    - privilege crm.activities sales_rep DELETE\n"),
+        "per role, the revoked privilege:\n{out}"
     );
     assert!(out.contains("policy crm.activities"), "the policy:\n{out}");
     assert!(!out.contains("crm.accounts"), "nothing else changes:\n{out}");

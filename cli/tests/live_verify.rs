@@ -99,9 +99,9 @@ fn row_level_security_not_forced_is_drift() {
 
 #[test]
 fn a_policy_edited_by_hand_is_drift() {
-    let (code, report) = verify_after("ALTER POLICY rowsec_sales_rep_update ON crm.opportunities USING (true)", &[]);
+    let (code, report) = verify_after("ALTER POLICY rowsec_update_own ON crm.opportunities USING (true)", &[]);
     assert_eq!(code, 1);
-    assert_eq!(drift(&report), [("policy-edited".to_owned(), "crm.opportunities rowsec_sales_rep_update".to_owned())]);
+    assert_eq!(drift(&report), [("policy-edited".to_owned(), "crm.opportunities rowsec_update_own".to_owned())]);
     let what = report["drift"][0]["what"].as_str().unwrap();
     assert!(what.contains("USING is (true)"), "{what}");
 }

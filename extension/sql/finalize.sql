@@ -75,6 +75,23 @@ BEGIN
         END IF;
     END LOOP;
     args := (SELECT string_agg(quote_literal(a), ', ') FROM unnest(columns) a);
+    -- Already so (a script re-run): no DDL, so no SHARE ROW EXCLUSIVE lock that would stop the
+    -- table's writers until the script commits.
+    IF EXISTS (SELECT FROM rowsec.audited_tables a WHERE a.tbl = audit_table.tbl
+                 AND a.key_column = audit_table.key_column AND a.redacted = coalesce(audit_table.redacted, '{}'))
+       AND (SELECT count(*) FROM pg_trigger t
+            WHERE t.tgrelid = audit_table.tbl AND t.tgenabled = 'O'
+              AND pg_get_triggerdef(t.oid) = ANY (ARRAY[
+                  format('CREATE TRIGGER rowsec_audit_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS rowsec_new '
+                         'FOR EACH STATEMENT EXECUTE FUNCTION rowsec.audit_data(%s)', audit_table.tbl, args),
+                  format('CREATE TRIGGER rowsec_audit_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS rowsec_old NEW TABLE AS rowsec_new '
+                         'FOR EACH STATEMENT EXECUTE FUNCTION rowsec.audit_data(%s)', audit_table.tbl, args),
+                  format('CREATE TRIGGER rowsec_audit_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS rowsec_old '
+                         'FOR EACH STATEMENT EXECUTE FUNCTION rowsec.audit_data(%s)', audit_table.tbl, args),
+                  format('CREATE TRIGGER rowsec_audit_truncate AFTER TRUNCATE ON %s '
+                         'FOR EACH STATEMENT EXECUTE FUNCTION rowsec.audit_data(%s)', audit_table.tbl, args)])) = 4 THEN
+        RETURN;
+    END IF;
     -- Statement triggers over transition tables (one table per event: PostgreSQL allows no
     -- transition tables on a trigger for several events).
     EXECUTE format('CREATE OR REPLACE TRIGGER rowsec_audit_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS rowsec_new '

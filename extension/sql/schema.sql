@@ -31,7 +31,11 @@ CREATE TABLE rowsec.protected_tables (
     tbl          regclass PRIMARY KEY,
     key_column   name NOT NULL,
     owner_column name NOT NULL,
-    sharing      boolean NOT NULL
+    sharing      boolean NOT NULL,
+    -- Written by the compiled script only: a SHA-256 of the table's block of the script and of the
+    -- catalog state that block left (sql/compile/table_functions.sql). A later script whose block
+    -- and the catalog still match skips the table: no DDL, so no ACCESS EXCLUSIVE lock.
+    applied      text
 );
 
 CREATE TABLE rowsec.shares (

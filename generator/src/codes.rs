@@ -57,8 +57,6 @@ codes! {
     BadTableName = "E1204" "bad-table-name",
     ReservedSchema = "E1205" "reserved-schema",
     ReservedRoleName = "E1206" "reserved-role-name",
-    /// The role's policy names would be longer than PostgreSQL's 63 bytes.
-    PolicyNameTooLong = "E1207" "policy-name-too-long",
     BadClassName = "E1208" "bad-class-name",
     BadSettingName = "E1209" "bad-setting-name",
 

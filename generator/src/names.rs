@@ -4,7 +4,7 @@
 //! and marks, so changing one changes what rowsec considers its own in databases that already
 //! ran a script: treat them as a stored format.
 
-use crate::model::Command;
+use crate::model::{Command, Scope};
 
 /// PostgreSQL truncates identifiers longer than this many bytes (NAMEDATALEN - 1); rowsec
 /// rejects such names instead.
@@ -17,8 +17,8 @@ pub const POLICY_PREFIX: &str = "rowsec_";
 /// so the converge step drops it like the others).
 pub const ALWAYS_POLICY: &str = "rowsec_always";
 
-/// The restrictive policy of a table's `references` (no role's policy ends this way: those end
-/// in a command).
+/// The restrictive policy of a table's `references` (no condition's policy is named this way:
+/// those start with a command).
 pub const REFERENCES_POLICY: &str = "rowsec_references";
 
 /// Start of the COMMENT on every role and policy rowsec owns: the converge step drops only
@@ -28,15 +28,17 @@ pub const OWNER_MARK: &str = "rowsec:";
 /// The dollar-quote tag of the script's DO blocks (`DO $rowsec$ ... $rowsec$;`).
 pub const DO_BLOCK_TAG: &str = "$rowsec$";
 
-/// `rowsec_<role>_<command>`: one permissive policy per role and command.
-pub fn policy_name(role: &str, command: Command) -> String {
-    format!("{POLICY_PREFIX}{role}_{}", command.as_str())
-}
-
-/// The longest policy name a role gets: it must fit in [`MAX_IDENTIFIER_BYTES`].
-pub fn longest_policy_name(role: &str) -> String {
-    // The first of the longest, so messages name the select policy (all commands are as long).
-    Command::ALL.map(|c| policy_name(role, c)).into_iter().rev().max_by_key(String::len).unwrap_or_default()
+/// `rowsec_<command>_<scope>[_seeing_<select scope>]`: one permissive policy per table, command
+/// and condition, for every role that shares the condition (`sql::policy::ConditionKey`). Named
+/// after the condition, not the roles: a role added or removed leaves the name (and the other
+/// roles' policies) as they were, and no role name can push it past 63 bytes (at most 36).
+pub fn policy_name(command: Command, scope: Scope, seeing: Option<Scope>) -> String {
+    let mut name = format!("{POLICY_PREFIX}{}_{}", command.as_str(), scope.as_str());
+    if let Some(seeing) = seeing {
+        name.push_str("_seeing_");
+        name.push_str(seeing.as_str());
+    }
+    name
 }
 
 /// LIKE pattern of rowsec's policy names (`_` escaped: it is a wildcard in LIKE).
@@ -81,8 +83,15 @@ mod tests {
     }
 
     #[test]
-    fn policy_names_join_prefix_role_and_command() {
-        assert_eq!(policy_name("sales_rep", Command::Update), "rowsec_sales_rep_update");
-        assert_eq!(longest_policy_name("r").len(), "rowsec_r_select".len());
+    fn policy_names_say_the_command_and_the_condition() {
+        assert_eq!(policy_name(Command::Update, Scope::Own, None), "rowsec_update_own");
+        assert_eq!(
+            policy_name(Command::Delete, Scope::Subtree, Some(Scope::Team)),
+            "rowsec_delete_subtree_seeing_team"
+        );
+        // Neither rule's name is a condition's.
+        for name in [ALWAYS_POLICY, REFERENCES_POLICY] {
+            assert!(!Command::ALL.iter().any(|c| name.starts_with(&format!("{POLICY_PREFIX}{}_", c.as_str()))));
+        }
     }
 }

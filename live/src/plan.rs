@@ -194,7 +194,21 @@ fn config(tx: &mut Transaction<'_>) -> Result<Option<String>, postgres::Error> {
 }
 
 fn change(kind: &str, object: &str, change: ChangeKind, before: Option<String>, after: Option<String>) -> Change {
-    let role = role_of(kind, object, after.as_deref().or(before.as_deref()));
+    let role = match kind {
+        // A policy shared by several roles (one per condition) belongs to none of them, and one
+        // whose roles change belongs to its table: only a policy of one role, before and after,
+        // is listed under that role.
+        "policy" => {
+            let (b, a) = (role_of(kind, object, before.as_deref()), role_of(kind, object, after.as_deref()));
+            match (b, a) {
+                (Some(b), Some(a)) if a == b => Some(a),
+                (None, a) if before.is_none() => a,
+                (b, None) if after.is_none() => b,
+                _ => None,
+            }
+        }
+        _ => role_of(kind, object, after.as_deref().or(before.as_deref())),
+    };
     Change {
         group: group_of(kind, object),
         role,
@@ -214,8 +228,8 @@ fn role_of(kind: &str, object: &str, state: Option<&str>) -> Option<String> {
         "membership" => word(object, 0),
         "privilege" if object.starts_with("schema ") => word(object, 2),
         "privilege" => word(object, 1),
-        // polcmd, polpermissive, then the roles as {a,b}
-        "policy" => state.and_then(|s| word(s, 2)),
+        // polcmd, polpermissive, then the roles as {a,b}: only a policy of one role is its.
+        "policy" => state.and_then(|s| word(s, 2)).filter(|roles| !roles.contains(',')),
         _ => None,
     }
 }
@@ -344,12 +358,28 @@ mod tests {
         assert_eq!((c.group.as_str(), c.role.as_deref()), ("schema crm", Some("sales_rep")));
         let c = change(
             "policy",
-            "crm.accounts rowsec_cxo_select",
+            "crm.accounts rowsec_select_all",
             ChangeKind::Created,
             None,
             Some("r true {cxo} (rowsec.current_person() IS NOT NULL)".into()),
         );
         assert_eq!((c.group.as_str(), c.role.as_deref()), ("crm.accounts", Some("cxo")));
+        let c = change(
+            "policy",
+            "crm.accounts rowsec_select_all",
+            ChangeKind::Changed,
+            Some("r true {cxo} (rowsec.current_person() IS NOT NULL)".into()),
+            Some("r true {crm_admin,cxo} (rowsec.current_person() IS NOT NULL)".into()),
+        );
+        assert_eq!((c.group.as_str(), c.role), ("crm.accounts", None));
+        let c = change(
+            "policy",
+            "crm.accounts rowsec_delete_own",
+            ChangeKind::Changed,
+            Some("d t {sales_rep,support} (owner_id = rowsec.current_person())".into()),
+            Some("d t {support} (owner_id = rowsec.current_person())".into()),
+        );
+        assert_eq!(c.role, None, "a policy whose roles change is its table's");
         let c = change("membership", "sales_rep <- bob", ChangeKind::Removed, Some("false".into()), None);
         assert_eq!((c.group.as_str(), c.role.as_deref()), ("roles", Some("sales_rep")));
         let c = change("table", "crm.accounts", ChangeKind::Changed, Some("a".into()), Some("b".into()));

@@ -289,6 +289,13 @@ pub(crate) fn policy_shapes(client: &mut Client, spec: &Spec) -> Result<PolicySh
     let expected = expected_policies(spec);
     let mut out = Vec::new();
     let mut tx = client.transaction().map_err(Error::query("verify: begin"))?;
+    let spec_roles: Vec<&str> = spec.roles.keys().map(String::as_str).collect();
+    let existing: BTreeSet<String> = tx
+        .query("SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolname = ANY ($1)", &[&spec_roles])
+        .map_err(Error::query("verify: roles"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     for (n, t) in spec.tables.values().enumerate() {
         let name = t.name.dotted().to_string();
         let real = quoted(&t.name);
@@ -296,15 +303,11 @@ pub(crate) fn policy_shapes(client: &mut Client, spec: &Spec) -> Result<PolicySh
         tx.batch_execute(&format!("CREATE TEMP TABLE rowsec_verify_{n} (LIKE {real})"))
             .map_err(Error::query(format!("verify: copying {name}")))?;
         for p in expected.iter().filter(|p| p.table == t.name) {
-            let role_exists = match &p.role {
-                None => true,
-                Some(r) => tx
-                    .query_one("SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $1)", &[r])
-                    .map_err(Error::query("verify: roles"))?
-                    .get(0),
-            };
-            if role_exists {
-                tx.batch_execute(&create_policy(p, &copy))
+            // Roles the database lacks are left out (the roles check reports them); a policy
+            // none of whose roles exist is left out too.
+            let roles: Vec<&str> = p.roles.iter().filter(|r| existing.contains(*r)).map(String::as_str).collect();
+            if p.roles.is_empty() || !roles.is_empty() {
+                tx.batch_execute(&create_policy(p, &roles, &copy))
                     .map_err(Error::query(format!("verify: the spec's policy {} on a copy of {name}", p.name)))?;
             }
         }
@@ -386,13 +389,19 @@ fn describe_difference(want: &PolicyShape, have: &PolicyShape) -> String {
     parts.join("; ")
 }
 
-fn create_policy(p: &ExpectedPolicy, table: &str) -> String {
+/// `roles`: those of the policy's roles that exist (none: PUBLIC, for a policy without roles).
+fn create_policy(p: &ExpectedPolicy, roles: &[&str], table: &str) -> String {
+    let to = if roles.is_empty() {
+        "PUBLIC".to_owned()
+    } else {
+        roles.iter().map(|r| quote_ident(r)).collect::<Vec<_>>().join(", ")
+    };
     let mut s = format!(
         "CREATE POLICY {} ON {table} AS {} FOR {} TO {}",
         quote_ident(&p.name),
         if p.permissive { "PERMISSIVE" } else { "RESTRICTIVE" },
         p.command.map_or("ALL", |c| c.as_str()),
-        p.role.as_deref().map_or("PUBLIC".to_owned(), quote_ident)
+        to
     );
     if let Some(u) = &p.using {
         s.push_str(&format!(" USING ({u})"));

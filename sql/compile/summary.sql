@@ -16,27 +16,30 @@ DECLARE
     totals text[] := '{}';
     summary jsonb := '{}';
 BEGIN
+    -- The state after, read once (the view reads every policy and ACL rowsec manages).
+    CREATE TEMP TABLE rowsec_after ON COMMIT DROP AS SELECT * FROM pg_temp.rowsec_state;
     CREATE TEMP TABLE rowsec_changes ON COMMIT DROP AS
     SELECT coalesce(a.kind, b.kind) AS kind, coalesce(a.object, b.object) AS object,
            CASE WHEN b.object IS NULL THEN 'created' WHEN a.object IS NULL THEN 'removed' ELSE 'changed' END AS change,
            b.state AS before, a.state AS after
-    FROM pg_temp.rowsec_state a FULL JOIN pg_temp.rowsec_before b ON a.kind = b.kind AND a.object = b.object
+    FROM pg_temp.rowsec_after a FULL JOIN pg_temp.rowsec_before b ON a.kind = b.kind AND a.object = b.object
     WHERE a.object IS NULL OR b.object IS NULL OR a.state IS DISTINCT FROM b.state;
     FOR r IN
-        WITH diff AS (
-            SELECT coalesce(a.kind, b.kind) AS kind, coalesce(a.object, b.object) AS object, a.object IS NOT NULL AS now,
-                   CASE WHEN b.object IS NULL THEN 'created' WHEN a.object IS NULL THEN 'removed'
-                        WHEN a.state IS DISTINCT FROM b.state THEN 'changed' END AS change
-            FROM pg_temp.rowsec_state a FULL JOIN pg_temp.rowsec_before b ON a.kind = b.kind AND a.object = b.object
+        -- From the difference computed once above, and the state after.
+        WITH changes AS (
+            SELECT c.kind,
+                   pg_catalog.count(*) FILTER (WHERE c.change = 'created') AS created,
+                   pg_catalog.count(*) FILTER (WHERE c.change = 'changed') AS changed,
+                   pg_catalog.count(*) FILTER (WHERE c.change = 'removed') AS removed
+            FROM pg_temp.rowsec_changes c GROUP BY c.kind
+        ), totals AS (
+            SELECT a.kind, pg_catalog.count(*) AS now FROM pg_temp.rowsec_after a GROUP BY a.kind
         )
-        SELECT k.kind, k.ord,
-               pg_catalog.count(d.object) FILTER (WHERE d.change = 'created') AS created,
-               pg_catalog.count(d.object) FILTER (WHERE d.change = 'changed') AS changed,
-               pg_catalog.count(d.object) FILTER (WHERE d.change = 'removed') AS removed,
-               pg_catalog.count(d.object) FILTER (WHERE d.now) AS now
+        SELECT k.kind, k.ord, coalesce(c.created, 0) AS created, coalesce(c.changed, 0) AS changed,
+               coalesce(c.removed, 0) AS removed, coalesce(t.now, 0) AS now
         FROM unnest(ARRAY['role', 'membership', 'table', 'policy', 'privilege']) WITH ORDINALITY AS k(kind, ord)
-        LEFT JOIN diff d ON d.kind = k.kind
-        GROUP BY k.kind, k.ord ORDER BY k.ord
+        LEFT JOIN changes c ON c.kind = k.kind LEFT JOIN totals t ON t.kind = k.kind
+        ORDER BY k.ord
     LOOP
         -- created, changed, removed in the words of each kind
         words := CASE r.kind
@@ -57,7 +60,7 @@ BEGIN
     END LOOP;
     FOR r IN
         SELECT b.object FROM pg_temp.rowsec_before b
-        WHERE b.kind = 'membership' AND NOT EXISTS (SELECT FROM pg_temp.rowsec_state a WHERE a.kind = b.kind AND a.object = b.object)
+        WHERE b.kind = 'membership' AND NOT EXISTS (SELECT FROM pg_temp.rowsec_after a WHERE a.kind = b.kind AND a.object = b.object)
         ORDER BY b.object
     LOOP
         RAISE NOTICE 'rowsec: membership ended: %', r.object;

@@ -7,7 +7,6 @@ use super::levels;
 use super::reader::Reader;
 use crate::diagnostic::{suggestion, Code, Span};
 use crate::model::{Access, Command, Role, TableOverride, TableSelector};
-use crate::names::{longest_policy_name, MAX_IDENTIFIER_BYTES};
 use crate::yaml::{Node, NodeKind};
 
 const KEYS: &[&str] = &["level", "tables", "fields", "adopt", "limits"];
@@ -149,17 +148,6 @@ fn check_role_name(r: &mut Reader, name: &str, span: Span) -> bool {
             span,
             format!("role name `{name}` is reserved by PostgreSQL or by rowsec"),
             "choose another name (not `public`, `none`, `pg_*`, `current_user`, `session_user` or `rowsec`)",
-        );
-        return false;
-    }
-    let longest = longest_policy_name(name);
-    if longest.len() > MAX_IDENTIFIER_BYTES {
-        let bytes = longest.len();
-        r.error(
-            Code::PolicyNameTooLong,
-            span,
-            format!("role name `{name}` makes the policy name `{longest}` ({bytes} bytes), longer than PostgreSQL's {MAX_IDENTIFIER_BYTES}"),
-            format!("shorten the role name to at most {} bytes", MAX_IDENTIFIER_BYTES - (bytes - name.len())),
         );
         return false;
     }

@@ -14,6 +14,35 @@ pub struct PolicyConditions {
     pub with_check: Option<Condition>,
 }
 
+/// What a policy's conditions depend on, besides the table: the command, its scope and, for an
+/// update or delete whose scope the role's select scope does not cover, that select scope
+/// (`seeing`). Roles with the same key on a table get the same conditions, so they share one
+/// policy (`CREATE POLICY ... TO role_a, role_b`), named after the key (`names::policy_name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConditionKey {
+    pub command: Command,
+    pub scope: Scope,
+    pub seeing: Option<Scope>,
+}
+
+impl ConditionKey {
+    /// The key of `command` granted with `scope` to a role whose select scope is `select`.
+    pub fn new(command: Command, scope: Scope, select: Scope) -> ConditionKey {
+        // Mirrors `conditions`: only update and delete read the select scope, and only when it
+        // does not cover their own (then they act on rows in scope that are also visible).
+        let seeing = match command {
+            Command::Update | Command::Delete if !select.covers(scope) => Some(select),
+            _ => None,
+        };
+        ConditionKey { command, scope, seeing }
+    }
+
+    /// The conditions of every role with this key.
+    pub fn conditions(self, sharing: bool) -> PolicyConditions {
+        conditions(self.command, self.scope, self.seeing.unwrap_or(self.scope), sharing)
+    }
+}
+
 /// The conditions for `command` granted with `scope` to a role whose select scope is `select`,
 /// on a table with or without `sharing`. `scope` is never `none`: such a command gets no
 /// privilege and no policy.
@@ -53,6 +82,29 @@ mod tests {
         let c = conditions(command, scope, select, sharing);
         let show = |c: Option<Condition>| c.map_or("-".to_owned(), |c| c.to_string());
         format!("{} | {}", show(c.using), show(c.with_check))
+    }
+
+    #[test]
+    fn roles_with_the_same_key_get_the_same_conditions() {
+        let scopes = [None, Own, Team, Subtree, All];
+        for command in Command::ALL {
+            for scope in [Own, Team, Subtree, All] {
+                for select in scopes {
+                    // A role's select grant has its select scope.
+                    if command == Select && select != scope {
+                        continue;
+                    }
+                    for sharing in [false, true] {
+                        let key = ConditionKey::new(command, scope, select);
+                        assert_eq!(
+                            key.conditions(sharing),
+                            conditions(command, scope, select, sharing),
+                            "{command:?} {scope:?} seeing {select:?}, sharing {sharing}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,12 +1,20 @@
 //! The SQL script `rowsec compile` writes: one transaction that makes PostgreSQL enforce the
 //! spec and converges the database to it.
 //!
-//! Converging works by rebuilding: every policy rowsec created and every privilege its roles
-//! hold on protected tables is removed, then the spec's are created, all in one transaction, so
-//! the end state depends only on the spec and no reader ever sees the gap. What rowsec manages
-//! is snapshotted first, so the script ends with a summary of what it really created, changed
-//! and removed (a re-run says "nothing changed"), not with hundreds of statement echoes: each
-//! table's statements run in one DO block.
+//! Converging compares before it touches: each protected table has one DO block that first asks
+//! whether the table is as this very block left it (the block's SHA-256 and the catalog state it
+//! left, sealed in the registry: `sql/compile/table_functions.sql`). If so it does nothing, so an
+//! unchanged re-run runs no DDL and takes no table's ACCESS EXCLUSIVE lock. Otherwise it rebuilds
+//! the table: rowsec's policies and its roles' privileges on it are removed, then the spec's are
+//! created, all in the script's one transaction, so the end state depends only on the spec and no
+//! reader ever sees the gap. Tables the spec no longer has are released by the converge step.
+//! What rowsec manages is snapshotted first, so the script ends with a summary of what it really
+//! created, changed and removed (a re-run says "nothing changed"), not with hundreds of
+//! statement echoes.
+//!
+//! Policies are grouped by condition: one permissive policy per table, command and condition,
+//! `TO` every role that has it (`policy_groups`), its comment naming each role and the part of
+//! the spec that gave it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -21,7 +29,7 @@ use crate::schema::Schema;
 use crate::sql::condition::Condition;
 use crate::sql::extension_api as api;
 use crate::sql::ident::{Comment, Ident, Literal};
-use crate::sql::policy;
+use crate::sql::policy::ConditionKey;
 use crate::sql::statement::{
     privilege, AlterTableRowSecurity, CommentOnPolicy, CreatePolicy, GrantOnTable, GrantSchemaUsage, Grantee,
     PolicyKind, Privilege, Quoted, RowSecurity,
@@ -37,7 +45,8 @@ pub struct Provenance<'a> {
 /// How the script behaves, beyond what the spec says (`rowsec compile` flags).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
-    /// `lock_timeout` while the script runs: policy DDL takes each table's ACCESS EXCLUSIVE lock.
+    /// `lock_timeout` while the script runs: policy DDL takes the ACCESS EXCLUSIVE lock of each
+    /// table whose block changes it.
     pub lock_timeout: LockTimeout,
     /// Drop spec roles the spec no longer has even when logins are members (ending those
     /// memberships); without it such roles are kept and the script says so.
@@ -89,11 +98,13 @@ pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>
     let mut s = String::new();
     header(&mut s, provenance, options);
     extension(&mut s, spec);
+    table_functions(&mut s);
     snapshot(&mut s, spec);
     roles(&mut s, spec);
-    converge(&mut s, spec, options);
+    let usage = schema_usage_pairs(&grants);
+    converge(&mut s, spec, &usage);
     public_check(&mut s, spec);
-    schema_usage(&mut s, &grants);
+    schema_usage(&mut s, &usage);
     let names = RoleNames::all(spec);
     // `grants` is ordered by table, then role, then command.
     let mut by_table = grants.chunk_by(|a, b| a.table == b.table).peekable();
@@ -101,6 +112,7 @@ pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>
         let table_grants = by_table.next_if(|g| *g[0].table == table.name).unwrap_or_default();
         protect(&mut s, spec, &names, table, table_grants, schema);
     }
+    drop_roles(&mut s, spec, options);
     crate::sql::audit::section(&mut s, spec);
     s.push('\n');
     let (record_apply, spec_counts) = (api::record_apply(), crate::sql::audit::spec_counts(spec));
@@ -125,18 +137,19 @@ fn header(s: &mut String, p: &Provenance<'_>, options: &Options) {
     s.push_str(
         "--
 -- Apply as a superuser: psql -v ON_ERROR_STOP=1 -f THIS_FILE
--- One transaction: it applies whole or not at all. Running it again changes nothing; running the
--- script of a changed spec removes the policies, privileges and roles rowsec created for what the
--- spec no longer has, and touches nothing rowsec does not own.
+-- One transaction: it applies whole or not at all. Running it again changes nothing and locks no
+-- table (each table's block compares before it touches); running the script of a changed spec
+-- rebuilds only the tables that differ, removes the policies, privileges and roles rowsec created
+-- for what the spec no longer has, and touches nothing rowsec does not own.
 ",
     );
     if !options.embedded {
         s.push_str("BEGIN;\n");
     }
-    // Policy DDL locks each table; fail fast rather than queue behind long transactions.
+    // Policy DDL locks each table it changes; fail fast rather than queue behind long transactions.
     let _ = writeln!(
         s,
-        "-- Policy DDL locks each table: fail fast rather than queue behind long transactions (--lock-timeout).\n\
+        "-- Policy DDL locks each table it changes: fail fast rather than queue behind long transactions (--lock-timeout).\n\
          SET LOCAL lock_timeout = {};",
         Literal(&options.lock_timeout.to_string())
     );
@@ -184,20 +197,51 @@ fn role_names(spec: &Spec) -> Value<'_> {
     Value::TextArray(spec.roles.keys().map(String::as_str).collect())
 }
 
-fn converge(s: &mut String, spec: &Spec, options: &Options) {
+fn table_functions(s: &mut String) {
+    s.push('\n');
+    let (owned, policies) = (owned_comment_pattern(), policy_name_pattern());
+    let protected = api::protected_tables();
+    template::TABLE_FUNCTIONS.render(
+        s,
+        &[
+            ("protected_tables", Value::Name(&protected)),
+            ("owned_comment", Value::Literal(&owned)),
+            ("policy_names", Value::Literal(&policies)),
+        ],
+    );
+}
+
+fn converge(s: &mut String, spec: &Spec, usage: &SchemaUsage<'_>) {
     s.push('\n');
     let (owned, policies) = (owned_comment_pattern(), policy_name_pattern());
     let (protected, unprotect) = (api::protected_tables(), api::unprotect_table());
-    let prefix = role_comment_prefix();
+    let (schemas, roles): (Vec<&str>, Vec<&str>) =
+        usage.iter().flat_map(|(schema, roles)| roles.iter().map(move |r| (*schema, *r))).unzip();
     template::CONVERGE.render(
         s,
         &[
             ("spec_tables", Value::RegclassArray(spec.tables.keys().collect())),
-            ("spec_roles", role_names(spec)),
             ("protected_tables", Value::Name(&protected)),
             ("unprotect_table", Value::Name(&unprotect)),
             ("owned_comment", Value::Literal(&owned)),
             ("policy_names", Value::Literal(&policies)),
+            ("usage_schemas", Value::TextArray(schemas)),
+            ("usage_roles", Value::TextArray(roles)),
+        ],
+    );
+}
+
+/// Roles rowsec owns that the spec no longer has: after the tables' blocks, which took their
+/// privileges and policies away.
+fn drop_roles(s: &mut String, spec: &Spec, options: &Options) {
+    s.push('\n');
+    let owned = owned_comment_pattern();
+    let prefix = role_comment_prefix();
+    template::DROP_ROLES.render(
+        s,
+        &[
+            ("spec_roles", role_names(spec)),
+            ("owned_comment", Value::Literal(&owned)),
             ("role_comment", Value::Literal(&prefix)),
             ("adopted", Value::Literal(ADOPTED_MARK)),
             ("adopted_bare", Value::Literal(ADOPTED_WITHOUT_COMMENT_MARK)),
@@ -218,62 +262,64 @@ fn public_check(s: &mut String, spec: &Spec) {
     template::PUBLIC_CHECK.render(s, &[("classed_tables", Value::RegclassArray(classed))]);
 }
 
-fn schema_usage(s: &mut String, grants: &[Grant<'_>]) {
-    let mut by_schema: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+/// Per schema, the roles with any privilege on a table in it: they get USAGE on it.
+type SchemaUsage<'g> = BTreeMap<&'g str, BTreeSet<&'g str>>;
+
+fn schema_usage_pairs<'g>(grants: &[Grant<'g>]) -> SchemaUsage<'g> {
+    let mut by_schema: SchemaUsage<'g> = BTreeMap::new();
     for g in grants {
         by_schema.entry(g.table.schema.as_str()).or_default().insert(g.role);
     }
-    if by_schema.is_empty() {
+    by_schema
+}
+
+fn schema_usage(s: &mut String, usage: &SchemaUsage<'_>) {
+    if usage.is_empty() {
         return;
     }
     s.push_str("\n-- Schema access for roles with any privilege on a table in it\n");
-    for (schema, roles) in by_schema {
-        let roles: Vec<&str> = roles.into_iter().collect();
+    for (schema, roles) in usage {
+        let roles: Vec<&str> = roles.iter().copied().collect();
         let _ = writeln!(s, "{}", GrantSchemaUsage { schema, roles: &roles });
     }
 }
 
-/// A role's quoted name and policy names, quoted once for the whole script.
-struct RoleNames {
+/// Every spec role, in name order (the order of `resolve::grants`), with its name quoted once
+/// for the whole script. Grants are matched to it by position, not looked up by name: a large
+/// spec writes millions of role names.
+struct RoleNames<'s> {
+    name: &'s str,
     role: Quoted,
-    select: Quoted,
-    insert: Quoted,
-    update: Quoted,
-    delete: Quoted,
+    level: &'s str,
 }
 
-impl RoleNames {
-    fn all(spec: &Spec) -> BTreeMap<&str, RoleNames> {
+impl<'s> RoleNames<'s> {
+    fn all(spec: &'s Spec) -> Vec<RoleNames<'s>> {
         spec.roles
-            .keys()
-            .map(|r| {
-                let policy = |c| Quoted::ident(&policy_name(r, c));
-                let names = RoleNames {
-                    role: Quoted::ident(r),
-                    select: policy(Command::Select),
-                    insert: policy(Command::Insert),
-                    update: policy(Command::Update),
-                    delete: policy(Command::Delete),
-                };
-                (r.as_str(), names)
-            })
+            .values()
+            .map(|r| RoleNames { name: &r.name, role: Quoted::ident(&r.name), level: r.level.as_deref().unwrap_or("") })
             .collect()
     }
+}
 
-    fn policy(&self, command: Command) -> &Quoted {
-        match command {
-            Command::Select => &self.select,
-            Command::Insert => &self.insert,
-            Command::Update => &self.update,
-            Command::Delete => &self.delete,
+/// The grants of one table, one chunk per role, each with the role's index in `names`.
+fn by_role<'a, 'g>(grants: &'a [Grant<'g>], names: &[RoleNames<'_>]) -> Vec<(usize, &'a [Grant<'g>])> {
+    let mut next = 0;
+    let mut out = Vec::new();
+    for chunk in grants.chunk_by(|a, b| a.role == b.role) {
+        // Both in role name order: walk forward to this chunk's role.
+        while names[next].name != chunk[0].role {
+            next += 1;
         }
+        out.push((next, chunk));
     }
+    out
 }
 
 fn protect(
     s: &mut String,
     spec: &Spec,
-    names: &BTreeMap<&str, RoleNames>,
+    names: &[RoleNames<'_>],
     table: &Table,
     grants: &[Grant<'_>],
     schema: Option<&Schema>,
@@ -284,8 +330,10 @@ fn protect(
     if !table.columns.is_empty() && schema.is_none() {
         classed_columns(s, table);
     }
+    let regclass = api::regclass(t);
     let mut body = String::new();
     let b = &mut body;
+    let _ = writeln!(b, "PERFORM pg_temp.rowsec_release_table({regclass});");
     let _ = writeln!(b, "PERFORM {};", api::protect_table(t, &table.key, &table.owner, table.sharing));
     let _ = writeln!(b, "{}", AlterTableRowSecurity { table: &quoted, action: RowSecurity::Enable });
     let _ = writeln!(b, "{}", AlterTableRowSecurity { table: &quoted, action: RowSecurity::Force });
@@ -294,10 +342,10 @@ fn protect(
         let _ = writeln!(b, "-- Classed columns: {}", Comment(classes.join(", ")));
     }
 
-    // Column grants read from the catalog are DO blocks of their own: they follow this one.
+    // Column grants read from the catalog are blocks of their own, after the rest.
     let mut after = String::new();
     privileges(b, &mut after, names, t, &quoted, grants, schema);
-    policies(b, spec, names, table, &quoted, grants);
+    policies(b, names, table, &quoted, grants);
 
     if let Some(always) = &table.always {
         let expr = crate::always::normalize(always);
@@ -320,8 +368,28 @@ fn protect(
         references(b, spec, table, &quoted);
     }
     sequences(b, t, grants);
-    template::do_block(s, &body);
-    s.push_str(&after);
+    b.push_str(&after);
+
+    // Compare before touch: the block's own hash, and the state it leaves, sealed in the
+    // registry; a re-run finding both unchanged does nothing to the table (no DDL, no lock).
+    let wanted = hex_sha256(&body);
+    let mut block = String::new();
+    let _ = writeln!(
+        block,
+        "IF pg_temp.rowsec_table_is({regclass}, '{wanted}') THEN\n    RETURN;  -- as this block left it: nothing to change, no lock taken\nEND IF;"
+    );
+    block.push_str(&body);
+    let _ = writeln!(block, "PERFORM pg_temp.rowsec_seal_table({regclass}, '{wanted}');");
+    template::do_block(s, &block);
+}
+
+/// The SHA-256 of `text`, in hex.
+fn hex_sha256(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).iter().fold(String::with_capacity(64), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
 }
 
 /// `references`: a restrictive policy whose WITH CHECK (insert, update) asks, through the
@@ -366,12 +434,12 @@ fn classed_columns(s: &mut String, table: &Table) {
         .render(s, &[("table", Value::Regclass(&table.name)), ("classed", Value::Literals(classed))]);
 }
 
-/// GRANTs into `s`; the DO blocks of column grants whose columns are read when the script runs
+/// GRANTs into `s`; the blocks of column grants whose columns are read when the script runs
 /// into `deferred_blocks`.
 fn privileges(
     s: &mut String,
     deferred_blocks: &mut String,
-    names: &BTreeMap<&str, RoleNames>,
+    names: &[RoleNames<'_>],
     t: &QualifiedName,
     quoted: &Quoted,
     grants: &[Grant<'_>],
@@ -381,61 +449,78 @@ fn privileges(
         s.push_str("-- No role has any privilege on this table.\n");
         return;
     }
-    s.push_str("-- Privileges: one GRANT per role; a role lacking a column class gets column-level grants\n");
+    s.push_str(
+        "-- Privileges: one GRANT per set of privileges, to every role with it; a role lacking a column class gets column-level grants\n",
+    );
     let columns = schema.and_then(|sc| sc.columns(t)).map(|c| c.collect::<Vec<_>>());
-    // Ordered by role, then command.
-    for grants in grants.chunk_by(|a, b| a.role == b.role) {
-        let role = grants[0].role;
-        let mut items = Vec::new();
-        // Without --schema, column lists are read from the catalog when the script runs.
-        let mut deferred = Vec::new();
+    // Roles with the same privileges share their statements: (notes, privileges, deferred
+    // column grants) and the roles, in the order of each first role.
+    let mut shapes: Vec<(PrivilegeShape<'_>, Vec<usize>)> = Vec::new();
+    for (role, grants) in by_role(grants, names) {
+        let mut shape = PrivilegeShape::default();
         let mut notes: BTreeMap<&[String], BTreeSet<&str>> = BTreeMap::new();
         for g in grants {
             if let Columns::AllExcept(hidden) = &g.columns {
                 notes.entry(hidden).or_default().insert(if g.command == Command::Select { "read" } else { "write" });
             }
         }
-        for (hidden, verbs) in notes {
-            let verbs: Vec<&str> = verbs.into_iter().collect();
-            let _ = writeln!(s, "-- {} may not {} {}", Comment(role), verbs.join(" or "), Comment(hidden.join(", ")));
-        }
+        shape.notes = notes.into_iter().map(|(hidden, verbs)| (hidden, verbs.into_iter().collect())).collect();
+        // Without --schema, column lists are read from the catalog when the script runs.
+        let mut deferred: BTreeMap<&[String], Vec<&'static str>> = BTreeMap::new();
         for g in grants {
             match (&g.columns, &columns) {
-                (Columns::All, _) => items.push(Privilege { command: g.command, columns: None }),
+                (Columns::All, _) => shape.items.push(Privilege { command: g.command, columns: None }),
                 (Columns::AllExcept(hidden), Some(columns)) => {
                     let visible: Vec<&str> =
                         columns.iter().copied().filter(|c| !hidden.iter().any(|h| h == c)).collect();
                     if !visible.is_empty() {
-                        items.push(Privilege { command: g.command, columns: Some(visible) });
+                        shape.items.push(Privilege { command: g.command, columns: Some(visible) });
                     }
                 }
-                (Columns::AllExcept(hidden), None) => {
-                    deferred.push((g.command, hidden));
-                }
+                (Columns::AllExcept(hidden), None) => deferred.entry(hidden).or_default().push(privilege(g.command)),
             }
         }
-        if !items.is_empty() {
-            let _ = writeln!(s, "{}", GrantOnTable { privileges: &items, table: quoted, role: &names[role].role });
+        shape.deferred = deferred.into_iter().collect();
+        match shapes.iter_mut().find(|(s, _)| *s == shape) {
+            Some((_, roles)) => roles.push(role),
+            None => shapes.push((shape, vec![role])),
         }
-        let mut by_hidden: BTreeMap<&Vec<String>, Vec<&str>> = BTreeMap::new();
-        for (command, hidden) in deferred {
-            by_hidden.entry(hidden).or_default().push(privilege(command));
+    }
+    for (shape, roles) in &shapes {
+        // The statements below name the roles.
+        for (hidden, verbs) in &shape.notes {
+            let _ = writeln!(s, "-- these roles may not {} {}", verbs.join(" or "), Comment(hidden.join(", ")));
         }
-        for (hidden, privileges) in by_hidden {
-            // format()'s arguments: 1 the visible columns, 2 the table, 3 the role.
+        if !shape.items.is_empty() {
+            let quoted_roles: Vec<&Quoted> = roles.iter().map(|&r| &names[r].role).collect();
+            let _ = writeln!(s, "{}", GrantOnTable { privileges: &shape.items, table: quoted, roles: &quoted_roles });
+        }
+        for (hidden, privileges) in &shape.deferred {
+            // format()'s arguments: 1 the visible columns, 2 the table, 3 the roles (quoted).
             let list: Vec<String> = privileges.iter().map(|p| format!("{p} (%1$s)")).collect();
-            let grant = format!("GRANT {} ON %2$s TO %3$I", list.join(", "));
+            let grant = format!("GRANT {} ON %2$s TO %3$s", list.join(", "));
             template::COLUMN_GRANTS.render(
                 deferred_blocks,
                 &[
                     ("hidden_columns", Value::Literals(hidden.iter().map(String::as_str).collect())),
                     ("table", Value::Regclass(t)),
                     ("grant", Value::Literal(&grant)),
-                    ("role", Value::Literal(role)),
+                    ("roles", Value::IdentListLiteral(roles.iter().map(|&r| names[r].name).collect())),
                 ],
             );
         }
     }
+}
+
+/// What one role gets on a table, as the script writes it: roles with equal shapes share one
+/// GRANT (and one column-grant block).
+#[derive(Default, PartialEq)]
+struct PrivilegeShape<'g> {
+    /// The classed columns the role may not read or write, and which of the two.
+    notes: Vec<(&'g [String], Vec<&'g str>)>,
+    items: Vec<Privilege<'g>>,
+    /// Column grants whose columns are read when the script runs: hidden columns, privileges.
+    deferred: Vec<(&'g [String], Vec<&'static str>)>,
 }
 
 /// `bigserial` defaults call nextval(): roles that insert need USAGE on those sequences.
@@ -452,90 +537,119 @@ fn sequences(s: &mut String, t: &QualifiedName, grants: &[Grant<'_>]) {
     );
 }
 
-/// Each distinct policy of one table as SQL, rendered once: the roles of a spec share a few
-/// (command, scope, select scope) combinations, and a large spec writes millions of policies.
-struct PolicyBodies<'t> {
-    table: &'t Table,
-    rendered: BTreeMap<(Command, Scope, Scope), Body>,
+/// The permissive policies of one table: one per condition, with every role that has it (and
+/// which part of the spec gave it), in the order of the keys. `grants` is one table's, ordered by
+/// role, then command.
+fn policy_groups(grants: &[Grant<'_>], names: &[RoleNames<'_>]) -> BTreeMap<ConditionKey, Vec<(usize, Source)>> {
+    let mut groups: BTreeMap<ConditionKey, Vec<(usize, Source)>> = BTreeMap::new();
+    for (role, role_grants) in by_role(grants, names) {
+        let select = role_grants.iter().find(|g| g.command == Command::Select).map_or(Scope::None, |g| g.scope);
+        for g in role_grants {
+            groups.entry(ConditionKey::new(g.command, g.scope, select)).or_default().push((role, g.source));
+        }
+    }
+    groups
 }
 
 /// A policy's USING and WITH CHECK conditions as SQL.
-struct Body {
-    using: Option<String>,
-    with_check: Option<String>,
+fn bodies(key: ConditionKey, table: &Table) -> (Option<String>, Option<String>) {
+    let c = key.conditions(table.sharing);
+    let sql = |c: Option<Condition>| c.map(|c| c.sql(table).to_string());
+    (sql(c.using), sql(c.with_check))
 }
 
-impl<'t> PolicyBodies<'t> {
-    fn new(table: &'t Table) -> Self {
-        PolicyBodies { table, rendered: BTreeMap::new() }
-    }
-
-    /// USING and WITH CHECK for `command` with `scope`, for a role whose select scope is `select`.
-    fn get(&mut self, command: Command, scope: Scope, select: Scope) -> (Option<&str>, Option<&str>) {
-        let table = self.table;
-        let body = self.rendered.entry((command, scope, select)).or_insert_with(|| {
-            let c = policy::conditions(command, scope, select, table.sharing);
-            let sql = |c: Option<Condition>| c.map(|c| c.sql(table).to_string());
-            Body { using: sql(c.using), with_check: sql(c.with_check) }
-        });
-        (body.using.as_deref(), body.with_check.as_deref())
-    }
+fn key_name(key: ConditionKey) -> String {
+    policy_name(key.command, key.scope, key.seeing)
 }
 
-fn policies(
-    s: &mut String,
-    spec: &Spec,
-    names: &BTreeMap<&str, RoleNames>,
-    table: &Table,
-    quoted: &Quoted,
-    grants: &[Grant<'_>],
-) {
+fn policies(s: &mut String, names: &[RoleNames<'_>], table: &Table, quoted: &Quoted, grants: &[Grant<'_>]) {
     if grants.is_empty() {
         return;
     }
-    let mut bodies = PolicyBodies::new(table);
+    s.push_str(
+        "-- Policies: one per command and condition, for every role with it; PostgreSQL ORs the permissive ones a person holds\n",
+    );
     let mut comment = String::new();
-    s.push_str("-- Policies: one per role and command; PostgreSQL ORs the permissive ones a person holds\n");
-    // Ordered by role, then command.
-    for role_grants in grants.chunk_by(|a, b| a.role == b.role) {
-        let role = role_grants[0].role;
-        let n = &names[role];
-        let select = role_grants.iter().find(|g| g.command == Command::Select).map_or(Scope::None, |g| g.scope);
-        for &Grant { command, scope, source, .. } in role_grants {
-            let (using, with_check) = bodies.get(command, scope, select);
-            let policy = CreatePolicy {
-                name: n.policy(command),
-                table: quoted,
-                kind: PolicyKind::Permissive,
-                command: Some(command),
-                to: Grantee::Role(&n.role),
-                using,
-                with_check,
-            };
-            let _ = writeln!(s, "{policy}");
-            comment.clear();
-            for part in [OWNER_MARK, " ", role, " ", command.as_str(), " ", scope.as_str(), " ("] {
-                comment.push_str(part);
-            }
-            source_of(&mut comment, spec, role, &table.name, source);
-            comment.push(')');
-            let _ = writeln!(s, "{}", CommentOnPolicy { name: n.policy(command), table: quoted, comment: &comment });
+    for (key, roles) in policy_groups(grants, names) {
+        let (using, with_check) = bodies(key, table);
+        let name = Quoted::ident(&key_name(key));
+        let to: Vec<&Quoted> = roles.iter().map(|&(r, _)| &names[r].role).collect();
+        let policy = CreatePolicy {
+            name: &name,
+            table: quoted,
+            kind: PolicyKind::Permissive,
+            command: Some(key.command),
+            to: Grantee::Roles(&to),
+            using: using.as_deref(),
+            with_check: with_check.as_deref(),
+        };
+        let _ = writeln!(s, "{policy}");
+        comment.clear();
+        policy_comment(&mut comment, names, &table.name, key, &roles);
+        let _ = writeln!(s, "{}", CommentOnPolicy { name: &name, table: quoted, comment: &comment });
+    }
+}
+
+/// `rowsec: update own for sales_rep, support (level individual); marketer (roles.marketer...)`:
+/// what the policy grants and every role it is for, grouped by the part of the spec that gave it.
+fn policy_comment(
+    out: &mut String,
+    names: &[RoleNames<'_>],
+    table: &QualifiedName,
+    key: ConditionKey,
+    roles: &[(usize, Source)],
+) {
+    for part in [OWNER_MARK, " ", key.command.as_str(), " ", key.scope.as_str()] {
+        out.push_str(part);
+    }
+    if let Some(seeing) = key.seeing {
+        out.push_str(" of the rows it sees (select ");
+        out.push_str(seeing.as_str());
+        out.push(')');
+    }
+    out.push_str(" for ");
+    // Sources in the order of their first role; roles in name order within each. A level is
+    // shared by every role on it; the other sources name their role.
+    let mut by_source: Vec<((Source, &str), Vec<usize>)> = Vec::new();
+    for &(role, source) in roles {
+        let key = match source {
+            Source::Level => (source, names[role].level),
+            _ => (source, names[role].name),
+        };
+        match by_source.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, of)) => of.push(role),
+            None => by_source.push((key, vec![role])),
         }
+    }
+    for (i, ((source, _), of)) in by_source.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        for (j, &role) in of.iter().enumerate() {
+            if j > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(names[role].name);
+        }
+        out.push_str(" (");
+        source_of(out, &names[of[0]], table, *source);
+        out.push(')');
     }
 }
 
 /// Which part of the spec gave a role its scope, for the comments a reviewer reads.
-fn source_of(out: &mut String, spec: &Spec, role: &str, table: &QualifiedName, source: Source) {
+fn source_of(out: &mut String, role: &RoleNames<'_>, table: &QualifiedName, source: Source) {
+    let name = role.name;
     match source {
         Source::NamedTable => {
-            let _ = write!(out, "roles.{role}.tables.{}", table.dotted());
+            let _ = write!(out, "roles.{name}.tables.{}", table.dotted());
         }
         Source::EveryTable => {
-            let _ = write!(out, "roles.{role}.tables.\"*\"");
+            let _ = write!(out, "roles.{name}.tables.\"*\"");
         }
         Source::Level => {
             out.push_str("level ");
-            out.push_str(spec.roles.get(role).and_then(|r| r.level.as_deref()).unwrap_or(""));
+            out.push_str(role.level);
         }
         Source::Nothing => out.push_str("no grant"),
     }
@@ -547,8 +661,8 @@ fn source_of(out: &mut String, spec: &Spec, role: &str, table: &QualifiedName, s
 pub struct ExpectedPolicy {
     pub table: QualifiedName,
     pub name: String,
-    /// The role it applies to; `None`: PUBLIC (the `always` rule).
-    pub role: Option<String>,
+    /// The roles it applies to, in name order; empty: PUBLIC (the `always` rule).
+    pub roles: Vec<String>,
     /// `None`: every command.
     pub command: Option<Command>,
     pub permissive: bool,
@@ -559,33 +673,29 @@ pub struct ExpectedPolicy {
 /// Every policy the script for `spec` creates, table by table.
 pub fn expected_policies(spec: &Spec) -> Vec<ExpectedPolicy> {
     let grants = resolve::grants(spec);
+    let names = RoleNames::all(spec);
     let mut out = Vec::new();
     let mut by_table = grants.chunk_by(|a, b| a.table == b.table).peekable();
     for table in spec.tables.values() {
         let table_grants = by_table.next_if(|g| *g[0].table == table.name).unwrap_or_default();
-        let mut bodies = PolicyBodies::new(table);
-        for role_grants in table_grants.chunk_by(|a, b| a.role == b.role) {
-            let role = role_grants[0].role;
-            let select = role_grants.iter().find(|g| g.command == Command::Select).map_or(Scope::None, |g| g.scope);
-            for g in role_grants {
-                let (using, with_check) = bodies.get(g.command, g.scope, select);
-                out.push(ExpectedPolicy {
-                    table: table.name.clone(),
-                    name: policy_name(role, g.command),
-                    role: Some(role.to_owned()),
-                    command: Some(g.command),
-                    permissive: true,
-                    using: using.map(str::to_owned),
-                    with_check: with_check.map(str::to_owned),
-                });
-            }
+        for (key, roles) in policy_groups(table_grants, &names) {
+            let (using, with_check) = bodies(key, table);
+            out.push(ExpectedPolicy {
+                table: table.name.clone(),
+                name: key_name(key),
+                roles: roles.iter().map(|&(r, _)| names[r].name.to_owned()).collect(),
+                command: Some(key.command),
+                permissive: true,
+                using,
+                with_check,
+            });
         }
         if let Some(always) = &table.always {
             let expr = crate::always::normalize(always);
             out.push(ExpectedPolicy {
                 table: table.name.clone(),
                 name: ALWAYS_POLICY.to_owned(),
-                role: None,
+                roles: Vec::new(),
                 command: None,
                 permissive: false,
                 using: Some(expr.clone()),

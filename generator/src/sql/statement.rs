@@ -50,7 +50,8 @@ pub enum PolicyKind {
 #[derive(Debug, Clone, Copy)]
 pub enum Grantee<'a> {
     Public,
-    Role(&'a Quoted),
+    /// One or more roles (a policy shared by every role with the same condition).
+    Roles(&'a [&'a Quoted]),
 }
 
 /// `CREATE POLICY name ON table AS kind FOR command TO role USING (..) WITH CHECK (..);`
@@ -79,10 +80,17 @@ impl fmt::Display for CreatePolicy<'_> {
         })?;
         f.write_str(self.command.map_or("ALL", privilege))?;
         f.write_str(" TO ")?;
-        f.write_str(match self.to {
-            Grantee::Public => "PUBLIC",
-            Grantee::Role(role) => &role.0,
-        })?;
+        match self.to {
+            Grantee::Public => f.write_str("PUBLIC")?,
+            Grantee::Roles(roles) => {
+                for (i, role) in roles.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(&role.0)?;
+                }
+            }
+        }
         if let Some(using) = self.using {
             f.write_str("\n    USING (")?;
             f.write_str(using)?;
@@ -117,16 +125,18 @@ impl fmt::Display for CommentOnPolicy<'_> {
 }
 
 /// One privilege of a GRANT: on the whole table, or on these columns.
+#[derive(Debug, PartialEq)]
 pub struct Privilege<'a> {
     pub command: Command,
     pub columns: Option<Vec<&'a str>>,
 }
 
-/// `GRANT SELECT, UPDATE (a, b) ON table TO role;`
+/// `GRANT SELECT, UPDATE (a, b) ON table TO role, ...;`
 pub struct GrantOnTable<'a> {
     pub privileges: &'a [Privilege<'a>],
     pub table: &'a Quoted,
-    pub role: &'a Quoted,
+    /// One or more (every role with the same privileges on the table).
+    pub roles: &'a [&'a Quoted],
 }
 
 impl fmt::Display for GrantOnTable<'_> {
@@ -148,7 +158,14 @@ impl fmt::Display for GrantOnTable<'_> {
                 f.write_str(")")?;
             }
         }
-        write!(f, " ON {} TO {};", self.table, self.role)
+        write!(f, " ON {} TO ", self.table)?;
+        for (i, role) in self.roles.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(&role.0)?;
+        }
+        f.write_str(";")
     }
 }
 
@@ -206,13 +223,13 @@ mod tests {
             table: &table,
             kind: PolicyKind::Permissive,
             command: Some(Command::Insert),
-            to: Grantee::Role(&role),
+            to: Grantee::Roles(&[&role, &Quoted::ident("support")]),
             using: None,
             with_check: Some("x"),
         };
         assert_eq!(
             p.to_string(),
-            "CREATE POLICY rowsec_r_insert ON t AS PERMISSIVE FOR INSERT TO \"Sales Rep\"\n    WITH CHECK (x);"
+            "CREATE POLICY rowsec_r_insert ON t AS PERMISSIVE FOR INSERT TO \"Sales Rep\", support\n    WITH CHECK (x);"
         );
     }
 
@@ -223,8 +240,8 @@ mod tests {
             Privilege { command: Command::Select, columns: None },
             Privilege { command: Command::Update, columns: Some(vec!["id", "Amount'"]) },
         ];
-        let g = GrantOnTable { privileges: &privileges, table: &table, role: &role };
-        assert_eq!(g.to_string(), "GRANT SELECT, UPDATE (id, \"Amount'\") ON crm.a TO \"select\";");
+        let g = GrantOnTable { privileges: &privileges, table: &table, roles: &[&role, &Quoted::ident("b")] };
+        assert_eq!(g.to_string(), "GRANT SELECT, UPDATE (id, \"Amount'\") ON crm.a TO \"select\", b;");
         let u = GrantSchemaUsage { schema: "Odd Schema", roles: &["a", "user"] };
         assert_eq!(u.to_string(), "GRANT USAGE ON SCHEMA \"Odd Schema\" TO a, \"user\";");
     }
