@@ -74,7 +74,6 @@ const SEMANTIC: &[&str] = &[
     "19-always-volatile-function.yaml",
     "20-always-unknown-column.yaml",
     "21-reserved-role-names.yaml",
-    "22-role-name-too-long-for-policy.yaml",
     "23-table-in-reserved-schema.yaml",
     "25-identity-login-without-login-column.yaml",
     "26-team-scope-without-team-column.yaml",
