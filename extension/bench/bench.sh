@@ -137,7 +137,7 @@ done
 printf 'personas (id: owners visible, rows visible):'
 for line in "${PERSONAS[@]}"; do
     read -r id n _ <<<"$line"
-    printf ' %s: %s, %s;' "$id" "$n" "$("${PSQL[@]}" -At -c "SELECT count(*) FROM bench.t_plain WHERE owner_id = ANY('$(cat "$WORK/owners_$id")')")"
+    printf ' %s: %s, %s;' "$id" "$n" "$("${PSQL[@]}" -At -c "SELECT count(*) FROM bench.t_plain WHERE owner_id = ANY(rowsec.subtree_of($id))")"
 done
 echo
 
