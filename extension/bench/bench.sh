@@ -1,124 +1,359 @@
 #!/usr/bin/env bash
 # rowsec benchmark (not a test): one command, own cluster under /tmp, torn down at the end.
-#   extension/bench/bench.sh            # builds and installs the release build first
+#   extension/bench/bench.sh                         # builds and installs the release build first
 #   SKIP_INSTALL=1 extension/bench/bench.sh
+#   PEOPLE=10000 ROWS=100000 extension/bench/bench.sh   # a quick check at a small size
 # Like tests/run.sh it uses the private PostgreSQL copy under target/pg (never the system's),
-# unless ROWSEC_PG_BIN names another bin directory (run tests/run.sh once first: it also points
-# this checkout's PGRX_HOME, target/pgrx-home, at that copy).
-# Reports: warm per-call cost, cache rebuild time after a directory change, and a query over a
-# 1,000,000-row table under RLS for personas seeing ~1, ~10, ~1,000 and ~50,000 owners, each next
-# to the same query with a hand-written `owner_id = ANY('{...}'::bigint[])` and no RLS.
-# Every figure is the median of 5 runs after a warm-up, with max_parallel_workers_per_gather = 0.
+# unless ROWSEC_PG_BIN names another bin directory (ROWSEC_PG_VERSION=18 for the 18 copy).
+#
+# Side by side in one run, on PEOPLE people (default 100,000) in a tree of fan-out 8 and ROWS
+# rows (default 1,000,000), the same data in four tables:
+#   plain   no row-level security, no filter (what the person would see if they saw everything)
+#   any     no row-level security, the application passing the visible owners: owner_id = ANY($1)
+#   cte     row-level security with the recursive CTE policy a DBA writes by hand
+#   ltree   row-level security with an ltree path policy (gist index on the path)
+#   rowsec  row-level security with rowsec.in_subtree(owner_id)
+# Personas: the people whose subtrees are closest to 1, 9, 73, 4,681 and everyone (the CEO).
+# Queries: point lookup by key, `SELECT id, amount FROM t ORDER BY id LIMIT 50`,
+# `SELECT count(*), sum(amount) FROM t`, a one-row insert, a one-row update; each unprepared
+# (literal SQL) and prepared (PREPARE/EXECUTE: PostgreSQL's plan cache, as protocol-level
+# prepared statements of JDBC, psycopg 3, pgx use it; after 5 custom plans it may keep a generic
+# one, and a statement without parameters always runs its generic plan), in two connection modes:
+#   pooled  one connection (role `pool`), people in turn between transactions with
+#           SET LOCAL app.person_id, the CEO first, then ever smaller subtrees
+#   login   one connection per person, logged in as that person's role
+# Each cell: ROUNDS (default 11) executions per persona, the first WARMUP (default 6) dropped
+# (the plan cache has chosen its plan by then), the median of the rest, timed by psql (\timing,
+# client side). The table gives each policy's median over the best of `plain` and `any`, and
+# rowsec's over `any` alone (the application filtering by the same owners).
+# Then the plans rowsec ran (pooled, prepared) and planning times (EXPLAIN ANALYZE, SUMMARY).
+# Settings: max_parallel_workers_per_gather = 0 (plans comparable on a small machine),
+# work_mem = 64MB (the hand-written policies' hashed subplans fit in memory, as a DBA would set).
 set -euo pipefail
 
 # shellcheck source=extension/bench/common.sh
 source "$(dirname "$0")/common.sh"
+PEOPLE=${PEOPLE:-100000}
+ROWS=${ROWS:-1000000}
+ROUNDS=${ROUNDS:-11}
+WARMUP=${WARMUP:-6}
+[ "$ROUNDS" -gt "$WARMUP" ] || { echo "ROUNDS must be larger than WARMUP" >&2; exit 2; }
 
-bench_cluster bench -c max_parallel_workers_per_gather=0
+bench_cluster bench -c max_parallel_workers_per_gather=0 -c work_mem=64MB
+echo "== PostgreSQL $("$BIN/postgres" --version | awk '{print $3}'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC')"
 
-echo "== setup: 100,000 people, 1,000,000 rows"
-"${PSQL[@]}" >/dev/null <<'SQL'
+echo "== setup: $PEOPLE people (fan-out 8), $ROWS rows in each of 4 tables"
+"${PSQL[@]}" >/dev/null <<SQL
 CREATE EXTENSION rowsec;
+CREATE EXTENSION ltree;
 CREATE SCHEMA bench;
--- Person 1 manages 2 and 50002. Ids 2..50001 form a complete 8-ary tree under 2 (50,000 people);
--- ids 50002..100000 a complete 10-ary tree under 50002, whose subtrees have ~1, 11, 111, 1111 people.
-CREATE TABLE bench.people (id bigint PRIMARY KEY, manager_id bigint, team bigint, login text, active boolean NOT NULL);
+-- A complete tree of fan-out 8 in breadth-first order: person i manages 8(i-1)+2 .. 8(i-1)+9.
+CREATE TABLE bench.people (id bigint PRIMARY KEY, manager_id bigint, team bigint, login text, active boolean NOT NULL, path ltree);
 INSERT INTO bench.people
-SELECT id,
-       CASE WHEN id = 1 THEN NULL
-            WHEN id IN (2, 50002) THEN 1
-            WHEN id <= 50001 THEN 2 + (id - 3) / 8
-            ELSE 50002 + (id - 50003) / 10 END,
-       id / 10, 'u' || id, true
-FROM generate_series(1, 100000) id;
-SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active');
+SELECT id, CASE WHEN id > 1 THEN (id - 2) / 8 + 1 END, id / 10, 'u' || id, true
+FROM generate_series(1, $PEOPLE) id;
+CREATE INDEX ON bench.people (manager_id);
+CREATE UNIQUE INDEX ON bench.people (login);
+WITH RECURSIVE p(id, path) AS (
+    SELECT 1::bigint, '1'::ltree
+    UNION ALL
+    SELECT c.id, p.path || c.id::text FROM bench.people c JOIN p ON c.manager_id = p.id)
+UPDATE bench.people SET path = p.path FROM p WHERE people.id = p.id;
+CREATE INDEX ON bench.people USING gist (path);
+VACUUM ANALYZE bench.people;
 
-CREATE TABLE bench.deals (id bigint PRIMARY KEY, owner_id bigint NOT NULL, amount numeric NOT NULL, pad text);
-INSERT INTO bench.deals
-SELECT g, 1 + ((g::bigint * 2654435761) % 100000), (g % 1000)::numeric, 'x'
-FROM generate_series(1, 1000000) g;
-CREATE INDEX ON bench.deals (owner_id);
-VACUUM ANALYZE bench.deals;
--- RLS enabled but not forced: the superuser's hand-written query bypasses it on the same table.
-ALTER TABLE bench.deals ENABLE ROW LEVEL SECURITY;
-CREATE POLICY subtree ON bench.deals FOR SELECT USING (rowsec.in_subtree(owner_id));
+CREATE SEQUENCE bench.new_ids START 100000000;
+CREATE TABLE bench.t_plain (id bigint PRIMARY KEY DEFAULT nextval('bench.new_ids'), owner_id bigint NOT NULL, amount numeric NOT NULL, pad text);
+INSERT INTO bench.t_plain
+SELECT g, 1 + ((g::bigint * 2654435761) % $PEOPLE), (g % 1000)::numeric, 'x'
+FROM generate_series(1, $ROWS) g;
+CREATE TABLE bench.t_cte (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.t_ltree (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.t_rowsec (LIKE bench.t_plain INCLUDING ALL);
+INSERT INTO bench.t_cte SELECT * FROM bench.t_plain;
+INSERT INTO bench.t_ltree SELECT * FROM bench.t_plain;
+INSERT INTO bench.t_rowsec SELECT * FROM bench.t_plain;
+CREATE INDEX ON bench.t_plain (owner_id);
+CREATE INDEX ON bench.t_cte (owner_id);
+CREATE INDEX ON bench.t_ltree (owner_id);
+CREATE INDEX ON bench.t_rowsec (owner_id);
+VACUUM ANALYZE bench.t_plain, bench.t_cte, bench.t_ltree, bench.t_rowsec;
 
-CREATE FUNCTION bench.median_ms(q text, n int DEFAULT 5) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE t0 timestamptz; times float8[] := '{}';
-BEGIN
-    EXECUTE q;                                   -- warm-up (also warms rowsec's caches)
-    FOR i IN 1..n LOOP
-        t0 := clock_timestamp();
-        EXECUTE q;
-        times := times || extract(epoch FROM clock_timestamp() - t0)::float8 * 1000;
-    END LOOP;
-    RETURN (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(times) x);
-END $$;
+-- Who is asking, for the hand-written policies: the setting (pooled) or the login (redefined
+-- before the login phase), as rowsec.configure's identity says for rowsec.
+CREATE FUNCTION bench.me() RETURNS bigint STABLE LANGUAGE sql
+    AS \$\$ SELECT nullif(current_setting('app.person_id', true), '')::bigint \$\$;
+ALTER TABLE bench.t_cte ENABLE ROW LEVEL SECURITY;
+ALTER TABLE bench.t_cte FORCE ROW LEVEL SECURITY;
+CREATE POLICY subtree ON bench.t_cte
+    USING (owner_id IN (WITH RECURSIVE sub(id) AS (
+                            SELECT bench.me()
+                            UNION ALL
+                            SELECT p.id FROM bench.people p JOIN sub ON p.manager_id = sub.id)
+                        SELECT id FROM sub));
+ALTER TABLE bench.t_ltree ENABLE ROW LEVEL SECURITY;
+ALTER TABLE bench.t_ltree FORCE ROW LEVEL SECURITY;
+CREATE POLICY subtree ON bench.t_ltree
+    USING (owner_id IN (SELECT id FROM bench.people
+                        WHERE path <@ (SELECT path FROM bench.people WHERE id = bench.me())));
+ALTER TABLE bench.t_rowsec ENABLE ROW LEVEL SECURITY;
+ALTER TABLE bench.t_rowsec FORCE ROW LEVEL SECURITY;
+CREATE POLICY subtree ON bench.t_rowsec USING (rowsec.in_subtree(owner_id));
+SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active', 'setting', 'app.person_id');
 
--- Personas: the person whose subtree size is closest to each target.
+CREATE ROLE pool LOGIN;
+GRANT USAGE ON SCHEMA bench TO pool;
+GRANT SELECT, INSERT, UPDATE ON bench.t_plain, bench.t_cte, bench.t_ltree, bench.t_rowsec TO pool;
+GRANT SELECT ON bench.people TO pool;
+GRANT USAGE ON SEQUENCE bench.new_ids TO pool;
+
+-- Personas: the last person of each level of the tree (their subtrees are complete: 1, 9, 73,
+-- ...) and the CEO; for each target the one whose subtree size is closest.
 CREATE TABLE bench.personas AS
-WITH sizes AS (SELECT id, cardinality(rowsec.subtree_of(id)) AS n FROM bench.people)
-SELECT t.target, p.id, p.n
-FROM unnest(ARRAY[1, 10, 1000, 50000]) t(target)
-CROSS JOIN LATERAL (SELECT id, n FROM sizes ORDER BY abs(n - t.target), id DESC LIMIT 1) p;
+WITH lasts AS (SELECT DISTINCT least((8::numeric ^ (k + 1) - 1) / 7, $PEOPLE)::bigint AS id FROM generate_series(0, 12) k),
+sizes AS (SELECT id, cardinality(rowsec.subtree_of(id)) AS n FROM lasts),
+picked AS (
+    SELECT DISTINCT ON (p.id) t.target, p.id, p.n
+    FROM unnest(ARRAY[$PEOPLE, 4681, 73, 9, 1]) WITH ORDINALITY t(target, ord)
+    CROSS JOIN LATERAL (SELECT id, n FROM sizes ORDER BY abs(n - t.target), id DESC LIMIT 1) p
+    ORDER BY p.id, t.ord)
+SELECT target, id, n,
+       (SELECT min(id) FROM bench.t_plain WHERE owner_id = picked.id) AS own_key
+FROM picked;
 SQL
 
-"${PSQL[@]}" -At -c "SELECT id FROM bench.personas" | while read -r id; do
-    "${PSQL[@]}" -c "CREATE ROLE u$id; GRANT USAGE ON SCHEMA bench TO u$id; GRANT SELECT ON bench.deals TO u$id; GRANT EXECUTE ON FUNCTION bench.median_ms(text, int) TO u$id"
+mapfile -t PERSONAS < <("${PSQL[@]}" -At -F' ' -c "SELECT id, n, own_key FROM bench.personas ORDER BY n DESC")
+for line in "${PERSONAS[@]}"; do
+    read -r id _ _ <<<"$line"
+    "${PSQL[@]}" -At -c "SELECT rowsec.subtree_of($id)::text" >"$WORK/owners_$id"
+    "${PSQL[@]}" >/dev/null <<SQL
+CREATE ROLE u$id LOGIN;
+GRANT USAGE ON SCHEMA bench TO u$id;
+GRANT SELECT, INSERT, UPDATE ON bench.t_plain, bench.t_cte, bench.t_ltree, bench.t_rowsec TO u$id;
+GRANT SELECT ON bench.people TO u$id;
+GRANT USAGE ON SEQUENCE bench.new_ids TO u$id;
+SQL
+done
+printf 'personas (id: owners visible, rows visible):'
+for line in "${PERSONAS[@]}"; do
+    read -r id n _ <<<"$line"
+    printf ' %s: %s, %s;' "$id" "$n" "$("${PSQL[@]}" -At -c "SELECT count(*) FROM bench.t_plain WHERE owner_id = ANY(rowsec.subtree_of($id))")"
+done
+echo
+
+QUERIES=(point page agg insert update)
+POLICIES=(plain any cte ltree rowsec)
+
+table_of() {
+    case $1 in plain | any) echo bench.t_plain ;; *) echo "bench.t_$1" ;; esac
+}
+
+# statement POLICY QUERY PREPARED(0|1) PERSON KEY: the SQL to time; with PREPARED=1 the
+# EXECUTE of statement q (prepare_of gives its PREPARE).
+statement() {
+    local policy=$1 query=$2 prepared=$3 person=$4 key=$5 t owners
+    t=$(table_of "$policy")
+    owners="'$(cat "$WORK/owners_$person")'"
+    if [ "$prepared" = 1 ]; then
+        case $policy:$query in
+            any:point | any:update) echo "EXECUTE q($key, $owners);" ;;
+            any:insert) echo "EXECUTE q($person, $owners);" ;;
+            any:*) echo "EXECUTE q($owners);" ;;
+            *:point | *:update) echo "EXECUTE q($key);" ;;
+            *:insert) echo "EXECUTE q($person);" ;;
+            *) echo "EXECUTE q;" ;;
+        esac
+        return
+    fi
+    local filter="" and=""
+    if [ "$policy" = any ]; then
+        filter=" WHERE owner_id = ANY($owners::bigint[])"
+        and=" AND owner_id = ANY($owners::bigint[])"
+    fi
+    case $query in
+        point) echo "SELECT id, amount FROM $t WHERE id = $key$and;" ;;
+        page) echo "SELECT id, amount FROM $t$filter ORDER BY id LIMIT 50;" ;;
+        agg) echo "SELECT count(*), sum(amount) FROM $t$filter;" ;;
+        insert)
+            if [ "$policy" = any ]; then
+                echo "INSERT INTO $t (owner_id, amount, pad) SELECT $person, 1, 'x' WHERE $person = ANY($owners::bigint[]);"
+            else
+                echo "INSERT INTO $t (owner_id, amount, pad) VALUES ($person, 1, 'x');"
+            fi ;;
+        update) echo "UPDATE $t SET amount = amount + 1 WHERE id = $key$and;" ;;
+    esac
+}
+
+prepare_of() {
+    local policy=$1 query=$2 t
+    t=$(table_of "$policy")
+    if [ "$policy" = any ]; then
+        case $query in
+            point) echo "PREPARE q(bigint, bigint[]) AS SELECT id, amount FROM $t WHERE id = \$1 AND owner_id = ANY(\$2);" ;;
+            page) echo "PREPARE q(bigint[]) AS SELECT id, amount FROM $t WHERE owner_id = ANY(\$1) ORDER BY id LIMIT 50;" ;;
+            agg) echo "PREPARE q(bigint[]) AS SELECT count(*), sum(amount) FROM $t WHERE owner_id = ANY(\$1);" ;;
+            insert) echo "PREPARE q(bigint, bigint[]) AS INSERT INTO $t (owner_id, amount, pad) SELECT \$1, 1, 'x' WHERE \$1 = ANY(\$2);" ;;
+            update) echo "PREPARE q(bigint, bigint[]) AS UPDATE $t SET amount = amount + 1 WHERE id = \$1 AND owner_id = ANY(\$2);" ;;
+        esac
+        return
+    fi
+    case $query in
+        point) echo "PREPARE q(bigint) AS SELECT id, amount FROM $t WHERE id = \$1;" ;;
+        page) echo "PREPARE q AS SELECT id, amount FROM $t ORDER BY id LIMIT 50;" ;;
+        agg) echo "PREPARE q AS SELECT count(*), sum(amount) FROM $t;" ;;
+        insert) echo "PREPARE q(bigint) AS INSERT INTO $t (owner_id, amount, pad) VALUES (\$1, 1, 'x');" ;;
+        update) echo "PREPARE q(bigint) AS UPDATE $t SET amount = amount + 1 WHERE id = \$1;" ;;
+    esac
+}
+
+# One timed transaction: the tag line, then psql's "Time:" line for the statement alone.
+timed() {
+    local tag=$1 setting=$2 sql=$3
+    echo "BEGIN;"
+    if [ -n "$setting" ]; then echo "SET LOCAL app.person_id = '$setting';"; fi
+    echo "\\echo @ $tag"
+    echo "\\timing on"
+    echo "$sql"
+    echo "\\timing off"
+    echo "COMMIT;"
+}
+
+# pooled_script POLICY PREPARED: one session, every query, people in turn (CEO first).
+pooled_script() {
+    local policy=$1 prepared=$2 query r line id key
+    for query in "${QUERIES[@]}"; do
+        if [ "$prepared" = 1 ]; then prepare_of "$policy" "$query"; fi
+        for ((r = 1; r <= ROUNDS; r++)); do
+            for line in "${PERSONAS[@]}"; do
+                read -r id _ key <<<"$line"
+                timed "$policy pooled $prepared $query $id $r" "$id" "$(statement "$policy" "$query" "$prepared" "$id" "$key")"
+            done
+        done
+        if [ "$prepared" = 1 ]; then echo "DEALLOCATE q;"; fi
+    done
+}
+
+# login_script POLICY PREPARED ID KEY: one session of one person.
+login_script() {
+    local policy=$1 prepared=$2 id=$3 key=$4 query r
+    for query in "${QUERIES[@]}"; do
+        if [ "$prepared" = 1 ]; then prepare_of "$policy" "$query"; fi
+        for ((r = 1; r <= ROUNDS; r++)); do
+            timed "$policy login $prepared $query $id $r" "" "$(statement "$policy" "$query" "$prepared" "$id" "$key")"
+        done
+        if [ "$prepared" = 1 ]; then echo "DEALLOCATE q;"; fi
+    done
+}
+
+RAW="$WORK/raw"
+: >"$RAW"
+run_as() { # ROLE SCRIPT-FILE: results to /dev/null, tags and times to $RAW
+    "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U "$1" -d bench -o /dev/null -f "$2" >>"$RAW"
+}
+
+echo "== pooled: one connection, people in turn (SET LOCAL app.person_id), CEO first"
+for prepared in 0 1; do
+    for policy in "${POLICIES[@]}"; do
+        pooled_script "$policy" "$prepared" >"$WORK/script.sql"
+        run_as pool "$WORK/script.sql"
+    done
+done
+# The plans rowsec's prepared statements run in the pooled order, after the rounds above.
+{
+    for query in page agg; do
+        prepare_of rowsec "$query"
+        echo "\\o /dev/null"
+        for ((r = 1; r <= WARMUP; r++)); do
+            for line in "${PERSONAS[@]}"; do
+                read -r id _ key <<<"$line"
+                echo "BEGIN; SET LOCAL app.person_id = '$id';"
+                statement rowsec "$query" 1 "$id" "$key"
+                echo "COMMIT;"
+            done
+        done
+        echo "\\o"
+        for line in "${PERSONAS[@]}"; do
+            read -r id _ key <<<"$line"
+            echo "BEGIN; SET LOCAL app.person_id = '$id';"
+            echo "\\echo plan rowsec pooled prepared $query person $id"
+            echo "EXPLAIN (COSTS OFF) $(statement rowsec "$query" 1 "$id" "$key")"
+            echo "COMMIT;"
+        done
+        echo "DEALLOCATE q;"
+    done
+} >"$WORK/plans.sql"
+"$BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U pool -d bench -f "$WORK/plans.sql" | grep -v '^$' >"$WORK/plans.txt"
+
+echo "== login: one connection per person (rowsec identity: login)"
+"${PSQL[@]}" >/dev/null <<'SQL'
+SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active', 'login');
+CREATE OR REPLACE FUNCTION bench.me() RETURNS bigint STABLE LANGUAGE sql
+    AS $$ SELECT id FROM bench.people WHERE login = current_user $$;
+SQL
+for prepared in 0 1; do
+    for policy in "${POLICIES[@]}"; do
+        for line in "${PERSONAS[@]}"; do
+            read -r id _ key <<<"$line"
+            login_script "$policy" "$prepared" "$id" "$key" >"$WORK/script.sql"
+            run_as "u$id" "$WORK/script.sql"
+        done
+    done
+done
+
+echo "== planning time of the CEO's point lookup (EXPLAIN (ANALYZE, SUMMARY ON), login, median of 5)"
+read -r ceo _ ceo_key <<<"${PERSONAS[0]}"
+for policy in plain any cte ltree rowsec; do
+    {
+        for ((r = 1; r <= 6; r++)); do
+            echo "EXPLAIN (ANALYZE, SUMMARY ON, TIMING OFF) $(statement "$policy" point 0 "$ceo" "$ceo_key")"
+        done
+    } >"$WORK/explain.sql"
+    # The first run warms the caches; the median of the other 5.
+    planning=$("$BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U "u$ceo" -d bench -f "$WORK/explain.sql" \
+        | awk '/Planning Time/ { print $3 }' | tail -n +2 | sort -g | sed -n 3p)
+    printf '  %-7s planning %s ms\n' "$policy" "$planning"
 done
 
 echo
-echo "== warm call cost (1,000,000 calls, as persona u2)"
-"${PSQL[@]}" -c "CREATE ROLE u2; GRANT USAGE ON SCHEMA bench TO u2" 2>/dev/null || true
-"${PSQL[@]}" -At -F' ' <<'SQL'
-SET ROLE u2;
-WITH m AS (
-  SELECT bench.median_ms('SELECT count(rowsec.current_person()) FROM generate_series(1, 1000000)') AS f,
-         bench.median_ms('SELECT count(1::bigint) FROM generate_series(1, 1000000)') AS base,
-         bench.median_ms('SELECT count(*) FROM generate_series(1, 1000000) g WHERE rowsec.in_subtree(g)') AS probe,
-         bench.median_ms('SELECT count(*) FROM generate_series(1, 1000000) g WHERE g < 0') AS probe_base)
-SELECT format('current_person(): %s ms vs baseline %s ms => %s ns per call', round(f::numeric, 1), round(base::numeric, 1), round(((f - base) * 1e6 / 1e6)::numeric, 1)),
-       E'\n' || format('in_subtree(g):    %s ms vs baseline %s ms => %s ns per call', round(probe::numeric, 1), round(probe_base::numeric, 1), round(((probe - probe_base) * 1e6 / 1e6)::numeric, 1))
-FROM m;
-SQL
+echo "== median ms of the best no-RLS row (plain or any), and each policy's median over it"
+python3 - "$RAW" "$WARMUP" <<'PY'
+import sys, statistics
+raw, warmup = sys.argv[1], int(sys.argv[2])
+times, tag = {}, None
+for line in open(raw):
+    if line.startswith("@ "):
+        tag = line.split()[1:]
+    elif line.startswith("Time: ") and tag:
+        policy, conn, prep, query, person, rnd = tag
+        if int(rnd) > warmup:
+            times.setdefault((conn, prep, query, person, policy), []).append(float(line.split()[1]))
+        tag = None
+med = {k: statistics.median(v) for k, v in times.items()}
+people = []
+for (conn, prep, query, person, policy) in med:
+    if person not in people:
+        people.append(person)
+print(f"{'conn':7} {'prepared':8} {'query':7} {'person':>7} {'best ms':>9} {'of':6} {'rowsec':>8} {'cte':>8} {'ltree':>8} {'rowsec/any':>10}")
+worst = []
+for conn in ("pooled", "login"):
+    for prep in ("0", "1"):
+        for query in ("point", "page", "agg", "insert", "update"):
+            for person in people:
+                k = (conn, prep, query, person)
+                plain, anyf = med.get(k + ("plain",)), med.get(k + ("any",))
+                if plain is None or anyf is None:
+                    continue
+                best, of = (plain, "plain") if plain <= anyf else (anyf, "any")
+                ratios = [med[k + (p,)] / best for p in ("rowsec", "cte", "ltree")]
+                worst.append((ratios[0], conn, prep, query, person))
+                print(f"{conn:7} {'yes' if prep == '1' else 'no':8} {query:7} {person:>7} {best:9.3f} {of:6} "
+                      + " ".join(f"{r:8.2f}" for r in ratios) + f" {med[k + ('rowsec',)] / anyf:10.2f}")
+worst.sort(reverse=True)
+print("rowsec cells above 1.05x: %d of %d; worst: %s" % (
+    sum(1 for w in worst if w[0] > 1.05), len(worst),
+    ", ".join(f"{w[0]:.2f}x {w[1]} {'prepared' if w[2] == '1' else 'unprepared'} {w[3]} person {w[4]}" for w in worst[:5])))
+PY
 
 echo
-echo "== cache rebuild after a directory change (100,000 people)"
-"${PSQL[@]}" -At <<'SQL'
-CREATE TEMP TABLE rebuild (load_ms float8, stmt_ms float8);
-DO $$
-DECLARE t0 timestamptz;
-BEGIN
-  FOR i IN 1..6 LOOP
-    PERFORM rowsec.subtree_of(1);
-    UPDATE bench.people SET team = team WHERE id = 1;       -- statement trigger => invalidation
-    t0 := clock_timestamp();
-    PERFORM rowsec.subtree_of(1);                            -- reload + subtree of everyone
-    INSERT INTO rebuild SELECT load_ms, extract(epoch FROM clock_timestamp() - t0) * 1000 FROM rowsec.directory_status();
-  END LOOP;
-END $$;
-SELECT format('rebuild: load %s ms (median of %s), first call after the change incl. 100k-person subtree %s ms',
-              round(percentile_disc(0.5) WITHIN GROUP (ORDER BY load_ms)::numeric, 1), count(*),
-              round(percentile_disc(0.5) WITHIN GROUP (ORDER BY stmt_ms)::numeric, 1))
-FROM rebuild;
-SQL
-
-echo
-echo "== SELECT count(*), sum(amount) FROM bench.deals: RLS (rowsec.in_subtree) vs hand-written ANY(const array), no RLS"
-printf '%-8s %-8s %-8s %-12s %-12s %-6s %s\n' persona owners rows rls_ms hand_ms ratio plan
-"${PSQL[@]}" -At -F' ' -c "SELECT target, id, n FROM bench.personas ORDER BY target" | while read -r target id n; do
-    arr=$("${PSQL[@]}" -At -c "SELECT rowsec.subtree_of($id)::text")
-    printf '%s' "SELECT count(*), sum(amount) FROM bench.deals WHERE owner_id = ANY('$arr'::bigint[])" >"$WORK/hand.sql"
-    rls=$("${PSQL[@]}" -At -c "SET ROLE u$id" -c "SELECT bench.median_ms('SELECT count(*), sum(amount) FROM bench.deals')")
-    rows=$("${PSQL[@]}" -At -c "SET ROLE u$id" -c "SELECT count(*) FROM bench.deals")
-    plan=$("${PSQL[@]}" -At -c "SET ROLE u$id" -c "EXPLAIN (COSTS OFF) SELECT count(*), sum(amount) FROM bench.deals" | grep -oE "(Seq Scan|Bitmap Heap Scan|Index Scan|Index Only Scan)" | head -1)
-    hplan=$({ printf 'EXPLAIN (COSTS OFF) '; cat "$WORK/hand.sql"; echo ';'; } | "${PSQL[@]}" -At | grep -oE "(Seq Scan|Bitmap Heap Scan|Index Scan|Index Only Scan)" | head -1)
-    # The array can exceed the 128 kB limit of one command-line argument: pass it through a file.
-    hand=$("${PSQL[@]}" -At <<SQL
-\\set q \`cat $WORK/hand.sql\`
-SELECT bench.median_ms(:'q');
-SQL
-)
-    ratio=$(awk -v a="$rls" -v b="$hand" 'BEGIN { printf "%.2f", a / b }')
-    printf '%-8s %-8s %-8s %-12.2f %-12.2f %-6s %s / %s\n' "$target" "$n" "$rows" "$rls" "$hand" "$ratio" "$plan" "$hplan"
-done
+echo "== plans rowsec ran (pooled, prepared, after the rounds: the plan cache's choice)"
+awk '/^plan / { if (line) print line; line = $0 ":"; next } { sub(/^ +(-> +)?/, ""); line = line " " $0 ";" } END { print line }' "$WORK/plans.txt"

@@ -201,11 +201,26 @@ pub fn directory() -> Rc<DirectoryCache> {
     DIRECTORY.with(|d| d.borrow_mut().take());
     let c = Rc::new(load_directory().or_raise());
     DIRECTORY.with(|d| *d.borrow_mut() = Some(c.clone()));
+    // After storing it: defining the variable runs its assign hook, which reads this directory.
+    crate::plans::hook_identity_setting(&c.config.identity);
     c
+}
+
+/// The directory in memory, current or not, without loading or reading anything: for the
+/// identity setting's assign hook, which may not touch catalogs (a plan's shape, never access).
+pub fn loaded_directory() -> Option<Rc<DirectoryCache>> {
+    DIRECTORY.with(|d| d.try_borrow().ok().and_then(|d| d.clone()))
 }
 
 /// Like [`directory`] but `None` instead of an error when not configured (planner estimates).
 pub fn directory_if_configured() -> Option<Rc<DirectoryCache>> {
+    // A current cache is proof enough (emptying rowsec.config invalidates it): planning calls
+    // this several times per statement, and reading rowsec.config is a scan.
+    if let Some(c) = DIRECTORY.with(|d| d.borrow().clone()) {
+        if c.is_current() {
+            return Some(c);
+        }
+    }
     let config = catalog::extension_relation(c"config")?;
     let snap = ScanSnapshot::take();
     catalog::read_config(config, &snap).or_raise()?;

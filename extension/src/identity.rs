@@ -3,6 +3,7 @@
 
 use crate::cache::DirectoryCache;
 use crate::errors::RowsecError;
+use crate::plans;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 use rowsec_core::config::{person_id_from_setting, Identity};
@@ -15,16 +16,19 @@ use std::ffi::{CStr, CString};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Role(pg_sys::Oid),
-    /// The setting's raw value (`None`: not set).
+    /// The setting's raw value (`None`: not set), and the generation of the setting's assign
+    /// hook it was read under when rowsec hooked the setting (`crate::plans`).
     Setting {
         name: CString,
         value: Option<Vec<u8>>,
+        generation: Option<u64>,
     },
     /// A signed token in the setting, and the current role (which the token must name).
     Signed {
         name: CString,
         value: Option<Vec<u8>>,
         role: pg_sys::Oid,
+        generation: Option<u64>,
     },
 }
 
@@ -32,25 +36,50 @@ impl Caller {
     pub fn current(identity: &Identity) -> Caller {
         match identity {
             Identity::Login => Caller::Role(unsafe { pg_sys::GetUserId() }),
-            Identity::Setting(name) => Caller::Setting { name: name.clone(), value: read_setting(name) },
-            Identity::SignedSetting(name) => {
-                Caller::Signed { name: name.clone(), value: read_setting(name), role: unsafe { pg_sys::GetUserId() } }
+            Identity::Setting(name) => Caller::Setting {
+                name: name.clone(),
+                generation: plans::generation_if_hooked(name),
+                value: read_setting(name),
+            },
+            Identity::SignedSetting(name) => Caller::Signed {
+                name: name.clone(),
+                generation: plans::generation_if_hooked(name),
+                value: read_setting(name),
+                role: unsafe { pg_sys::GetUserId() },
+            },
+        }
+    }
+
+    /// Whether the caller is still the one this value was read for (per-call check of a call
+    /// site, so once per row: a hooked setting is compared by its hook's generation, a counter,
+    /// instead of looking the setting up by name).
+    #[inline]
+    pub fn unchanged(&self) -> bool {
+        match self {
+            Caller::Role(oid) => current_user_unguarded() == *oid,
+            Caller::Setting { generation: Some(g), .. } => *g == plans::generation(),
+            Caller::Setting { name, value, generation: None } => setting_bytes(name) == value.as_deref(),
+            Caller::Signed { role, generation: Some(g), .. } => {
+                *g == plans::generation() && (unsafe { pg_sys::GetUserId() }) == *role
+            }
+            Caller::Signed { name, value, role, generation: None } => {
+                (unsafe { pg_sys::GetUserId() }) == *role && setting_bytes(name) == value.as_deref()
             }
         }
     }
 
-    /// Whether the caller is still the one this value was read for (per-call check of a call site).
-    #[inline]
-    pub fn unchanged(&self) -> bool {
+    /// [`Caller::unchanged`] when it can be answered without calling PostgreSQL (so without
+    /// pgrx's guard): the role through the unguarded `GetUserId`, a hooked setting by its
+    /// generation. `None` for an unhooked setting, which must be looked up by name.
+    #[inline(always)]
+    pub fn unchanged_without_postgres(&self) -> Option<bool> {
         match self {
-            Caller::Role(oid) => (unsafe { pg_sys::GetUserId() }) == *oid,
-            Caller::Setting { name, value } => {
-                let now = setting_bytes(name);
-                now == value.as_deref()
+            Caller::Role(oid) => Some(current_user_unguarded() == *oid),
+            Caller::Setting { generation: Some(g), .. } => Some(*g == plans::generation()),
+            Caller::Signed { role, generation: Some(g), .. } => {
+                Some(*g == plans::generation() && current_user_unguarded() == *role)
             }
-            Caller::Signed { name, value, role } => {
-                (unsafe { pg_sys::GetUserId() }) == *role && setting_bytes(name) == value.as_deref()
-            }
+            Caller::Setting { generation: None, .. } | Caller::Signed { generation: None, .. } => None,
         }
     }
 
@@ -67,6 +96,18 @@ impl Caller {
         }?;
         dir.directory().is_active(p).then_some(p)
     }
+}
+
+extern "C-unwind" {
+    /// PostgreSQL's `GetUserId()`, declared here without pgrx's guard: it returns a
+    /// backend-local variable and cannot raise, and the per-row check should not pay a sigsetjmp.
+    #[link_name = "GetUserId"]
+    fn get_user_id() -> pg_sys::Oid;
+}
+
+#[inline(always)]
+fn current_user_unguarded() -> pg_sys::Oid {
+    unsafe { get_user_id() }
 }
 
 fn setting_bytes(name: &CStr) -> Option<&'static [u8]> {

@@ -4,7 +4,8 @@
 //! database: the directory graph, subtree/team/share sets, share access, argument and
 //! configuration rules. This crate reads tables (`catalog`), caches per backend and invalidates
 //! (`cache`) and per call site (`callsite`), resolves the caller (`identity`), answers policies
-//! (`policy`), helps the planner (`support`), keeps the protected table registry (`registry`),
+//! (`policy`), helps the planner (`support`) and resets this backend's cached plans when the person's
+//! class changes (`plans`), keeps the protected table registry (`registry`),
 //! shares rows (`sharing`, writing as the extension owner through `owner`), lists them to the
 //! people concerned (`share_list`) and is configured through `admin`. The audit trail
 //! (`audit`: appending, the hash chain sealed at commit, directory and data triggers; `membership`:
@@ -24,6 +25,7 @@ mod identity;
 mod limits;
 mod membership;
 mod owner;
+mod plans;
 mod policy;
 mod registry;
 mod requests;

@@ -1217,3 +1217,81 @@ fn a_role_without_limits_lifts_them() {
     run("SET ROLE ln_p1");
     assert_eq!(one::<i64>("SELECT count(*) FROM ln.deals"), Some(5));
 }
+
+/// `{s}.deals`: 100,000 rows of 2,000 people in a tree of fan-out 8 (person 1 sees every row,
+/// leaf 2000 sees 50), an index on the owner, setting identity `app.{s}_person`, and a
+/// statement `{s}_q` prepared as a pool's driver prepares it.
+fn plan_fit_org(s: &str) {
+    run(&format!(
+        r#"
+        CREATE SCHEMA {s};
+        CREATE TABLE {s}.people (id bigint PRIMARY KEY, manager_id bigint, team text, login text, active boolean);
+        INSERT INTO {s}.people SELECT g, CASE WHEN g > 1 THEN (g - 2) / 8 + 1 END, NULL, NULL, true FROM generate_series(1, 2000) g;
+        SELECT rowsec.configure('{s}.people', 'id', 'manager_id', 'team', NULL, 'active', 'setting', 'app.{s}_person');
+        CREATE TABLE {s}.deals (id bigint PRIMARY KEY, owner_id bigint NOT NULL, amount int NOT NULL);
+        INSERT INTO {s}.deals SELECT g, 1 + g % 2000, g % 100 FROM generate_series(1, 100000) g;
+        CREATE INDEX {s}_deals_owner ON {s}.deals (owner_id);
+        ANALYZE {s}.deals;
+        ALTER TABLE {s}.deals ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE {s}.deals FORCE ROW LEVEL SECURITY;
+        CREATE POLICY sel ON {s}.deals FOR SELECT USING (rowsec.in_subtree(owner_id));
+        CREATE ROLE {s}_pool;
+        GRANT USAGE ON SCHEMA {s} TO {s}_pool;
+        GRANT SELECT ON {s}.deals TO {s}_pool;
+        SET max_parallel_workers_per_gather = 0;
+        "#
+    ));
+}
+
+fn plan_of(sql: &str) -> String {
+    Spi::connect(|c| {
+        c.select(&format!("EXPLAIN (COSTS OFF) {sql}"), None, &[])
+            .unwrap()
+            .map(|r| r.get::<String>(1).unwrap().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// Issue 12: a generic plan made for the CEO (every row: a sequential scan) is not kept for a
+/// rep once the identity setting names them: the statement is replanned and finds the rep's 50
+/// rows through the owner index; the CEO gets the scan back. Plans are compared by shape.
+#[pg_test]
+fn a_prepared_statement_is_replanned_when_the_setting_names_a_person_of_another_size() {
+    plan_fit_org("pf");
+    run("SET plan_cache_mode = force_generic_plan; SET ROLE pf_pool;
+         PREPARE pf_q AS SELECT count(*), sum(amount) FROM pf.deals");
+    run("SET app.pf_person = '1'");
+    for _ in 0..3 {
+        assert_eq!(one::<i64>("EXECUTE pf_q"), Some(100_000));
+    }
+    let ceo = plan_of("EXECUTE pf_q");
+    assert!(ceo.contains("Seq Scan on deals") && !ceo.contains("pf_deals_owner"), "CEO:\n{ceo}");
+
+    run("SET app.pf_person = '2000'");
+    let rep = plan_of("EXECUTE pf_q");
+    assert!(rep.contains("pf_deals_owner"), "the rep runs the CEO's plan:\n{rep}");
+    assert_eq!(one::<i64>("EXECUTE pf_q"), Some(50));
+
+    // SET LOCAL and set_config are seen the same way; back to the CEO, back to the scan.
+    run("SELECT set_config('app.pf_person', '1', true)");
+    let again = plan_of("EXECUTE pf_q");
+    assert!(again.contains("Seq Scan on deals") && !again.contains("pf_deals_owner"), "CEO again:\n{again}");
+    assert_eq!(one::<i64>("EXECUTE pf_q"), Some(100_000));
+}
+
+/// A rep after another rep (same class) keeps the plan and still gets exactly their own rows:
+/// the plan carries no person, the index condition is evaluated when it runs.
+#[pg_test]
+fn people_of_one_class_share_a_plan_and_each_gets_their_rows() {
+    plan_fit_org("pc");
+    run("SET plan_cache_mode = force_generic_plan; SET ROLE pc_pool;
+         PREPARE pc_q AS SELECT array_agg(DISTINCT owner_id) FROM pc.deals");
+    for leaf in [2000_i64, 1999, 1500, 1200] {
+        run(&format!("SET app.pc_person = '{leaf}'"));
+        assert_eq!(ids("EXECUTE pc_q"), vec![leaf], "leaf {leaf}");
+        assert!(plan_of("EXECUTE pc_q").contains("pc_deals_owner"));
+    }
+    run("SET app.pc_person = '1'");
+    assert_eq!(ids("EXECUTE pc_q").len(), 2000);
+}

@@ -11,7 +11,7 @@ use rowsec_core::access::ShareAccess;
 use rowsec_core::directory::Person;
 use rowsec_core::idset::IdSet;
 use rowsec_core::sets::empty_set;
-// pgrx finds `SUPPORT` functions by name; the import documents where they live.
+// pgrx finds `SUPPORT` functions by name (and `requires` of the SQL below by path).
 #[allow(unused_imports)]
 use crate::support::{in_subtree_support, in_team_support, is_shared_support};
 use crate::types::{AccessArg, RegClass};
@@ -102,17 +102,95 @@ fn team_of(person: i64) -> Vec<i64> {
     dir.directory().person(person).map_or_else(Vec::new, |p| dir.team(p).as_slice().to_vec())
 }
 
-/// `owner = ANY(rowsec.subtree())` as an O(1) probe; see `support.rs` for the index condition.
-#[pg_extern(stable, parallel_safe, support = in_subtree_support)]
-fn in_subtree(owner: i64, fcinfo: pg_sys::FunctionCallInfo) -> bool {
-    subtree_set(fcinfo).contains(owner)
+// `rowsec.in_subtree(owner)`: `owner = ANY(rowsec.subtree())` as an O(1) probe, and
+// `rowsec.in_team(owner)`: `owner = ANY(rowsec.team())`; see `support.rs` for their index
+// conditions. A policy calls them once per row a scan reads, so their entry points are written
+// by hand rather than through pgrx's generic wrapper: when the call site's answer is current
+// (the same directory version and caller), a call is a pointer chase, two counter compares and
+// a bitset or hash probe, with no call into PostgreSQL (each of which pgrx guards with a
+// sigsetjmp). Anything else takes the guarded path, which may load the directory or raise.
+
+type SetAnswer = Answer<Rc<IdSet>>;
+
+/// The probe through the call site's current answer; `None` when the answer must be computed.
+///
+/// # Safety
+/// `fcinfo` must be a call of `in_subtree` or `in_team` (one non-null bigint argument), whose
+/// `fn_extra` only `through_site::<Rc<IdSet>>` sets.
+#[inline(always)]
+unsafe fn probe_current(fcinfo: pg_sys::FunctionCallInfo) -> Option<bool> {
+    unsafe {
+        let flinfo = (*fcinfo).flinfo;
+        if flinfo.is_null() || (*flinfo).fn_extra.is_null() {
+            return None;
+        }
+        let answer = (*(*flinfo).fn_extra.cast::<Option<SetAnswer>>()).as_ref()?;
+        if answer.invalidations != cache::directory_invalidations()
+            || answer.caller.unchanged_without_postgres() != Some(true)
+        {
+            return None;
+        }
+        let owner = (*fcinfo).args.as_slice(1)[0].value.value() as i64;
+        Some(answer.value.contains(owner))
+    }
 }
 
-/// `owner = ANY(rowsec.team())` as an O(1) probe.
-#[pg_extern(stable, parallel_safe, support = in_team_support)]
-fn in_team(owner: i64, fcinfo: pg_sys::FunctionCallInfo) -> bool {
-    team_set(fcinfo).contains(owner)
+unsafe fn owner_arg(fcinfo: pg_sys::FunctionCallInfo) -> i64 {
+    unsafe { (*fcinfo).args.as_slice(1)[0].value.value() as i64 }
 }
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn rowsec_in_subtree(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    match unsafe { probe_current(fcinfo) } {
+        Some(found) => pg_sys::Datum::from(found),
+        None => in_subtree_guarded(fcinfo),
+    }
+}
+
+#[pg_guard]
+extern "C-unwind" fn in_subtree_guarded(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let owner = unsafe { owner_arg(fcinfo) };
+    pg_sys::Datum::from(subtree_set(fcinfo).contains(owner))
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn rowsec_in_team(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    match unsafe { probe_current(fcinfo) } {
+        Some(found) => pg_sys::Datum::from(found),
+        None => in_team_guarded(fcinfo),
+    }
+}
+
+#[pg_guard]
+extern "C-unwind" fn in_team_guarded(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let owner = unsafe { owner_arg(fcinfo) };
+    pg_sys::Datum::from(team_set(fcinfo).contains(owner))
+}
+
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_rowsec_in_subtree() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_rowsec_in_team() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+pgrx::extension_sql!(
+    "CREATE FUNCTION rowsec.in_subtree(owner bigint) RETURNS boolean \
+     STRICT STABLE PARALLEL SAFE SUPPORT rowsec.in_subtree_support \
+     LANGUAGE c AS 'MODULE_PATHNAME', 'rowsec_in_subtree';\n\
+     CREATE FUNCTION rowsec.in_team(owner bigint) RETURNS boolean \
+     STRICT STABLE PARALLEL SAFE SUPPORT rowsec.in_team_support \
+     LANGUAGE c AS 'MODULE_PATHNAME', 'rowsec_in_team';",
+    name = "in_subtree_and_in_team",
+    requires = [in_subtree_support, in_team_support]
+);
 
 /// What an `is_shared`/`shared_keys` call site remembers.
 struct SharedAnswer {

@@ -121,6 +121,8 @@ unsafe fn selectivity(req: *mut pg_sys::SupportRequestSelectivity, kind: Kind) -
         }
         let Some(dir) = cache::directory_if_configured() else { return std::ptr::null_mut() };
         let person = Caller::current(&dir.config.identity).person(&dir);
+        // The plan being made is shaped for this person's class (see `plans`).
+        crate::plans::planning_for(crate::plans::class_of(&dir, person));
         let selectivity = match kind {
             Kind::Subtree | Kind::Team => {
                 let members = match (kind, person) {
@@ -185,6 +187,14 @@ unsafe fn index_condition(req: *mut pg_sys::SupportRequestIndexCondition, kind: 
         if r.opfamily != pg_sys::INTEGER_BTREE_FAM_OID || r.indexarg as usize != kind.key_arg() {
             return none;
         }
+        // To cost the index condition the planner evaluates the array and estimates each element
+        // (scalararraysel): planning time grows with the set. Offer it only where it can win.
+        if !r.index.is_null() && unique_lookup((*r.index).rel) {
+            return none;
+        }
+        if too_large_for_an_index(kind) {
+            return none;
+        }
         if r.node.is_null() || (*r.node).type_ != pg_sys::NodeTag::T_FuncExpr {
             return none;
         }
@@ -245,5 +255,91 @@ unsafe fn index_condition(req: *mut pg_sys::SupportRequestIndexCondition, kind: 
         // Exact: `f(owner)` is true iff `owner = ANY(set)`, so no recheck of the call is needed.
         r.lossy = false;
         pg_sys::lappend(std::ptr::null_mut(), saop.cast())
+    }
+}
+
+/// The part of the directory above which an index on the owner is not offered: the rows of more
+/// than this share of the people are spread over nearly every page, where a sequential scan
+/// with the O(1) probe is as fast, and estimating the array would cost more than it saves.
+const INDEX_SHARE_OF_DIRECTORY: f64 = 0.05;
+
+/// Whether the current person's set (subtree or team) is larger than an index can help with.
+/// Shares are per table and few: always offered.
+fn too_large_for_an_index(kind: Kind) -> bool {
+    if kind == Kind::Shared {
+        return false;
+    }
+    let Some(dir) = cache::directory_if_configured() else { return false };
+    let Some(person) = Caller::current(&dir.config.identity).person(&dir) else { return false };
+    let members = match kind {
+        Kind::Team => dir.team(person).len(),
+        _ => dir.subtree(person).len(),
+    };
+    members as f64 > INDEX_SHARE_OF_DIRECTORY * dir.directory().len().max(1) as f64
+}
+
+/// BTEqualStrategyNumber.
+const BTREE_EQUAL: i32 = 3;
+
+/// Whether the scan's own conditions pin at most one row through a unique index (`id = $1`,
+/// every key column equal to a constant or parameter): a point lookup, which an index on the
+/// owner cannot beat, so offering one would only make the planner estimate the person's set.
+unsafe fn unique_lookup(rel: *mut pg_sys::RelOptInfo) -> bool {
+    unsafe {
+        if rel.is_null() {
+            return false;
+        }
+        let indexes = (*rel).indexlist;
+        let n = if indexes.is_null() { 0 } else { (*indexes).length as usize };
+        (0..n).any(|i| {
+            let index = list_nth(indexes, i).cast::<pg_sys::IndexOptInfo>();
+            if !(*index).unique || !(*index).indpred.is_null() || (*index).nkeycolumns <= 0 {
+                return false;
+            }
+            (0..(*index).nkeycolumns as usize).all(|col| {
+                let attno = *(*index).indexkeys.add(col);
+                let family = *(*index).opfamily.add(col);
+                attno > 0 && has_equality(rel, attno, family)
+            })
+        })
+    }
+}
+
+/// Whether `rel` has a restriction `column = constant or parameter` with an equality operator of
+/// `family` (either side).
+unsafe fn has_equality(rel: *mut pg_sys::RelOptInfo, attno: i32, family: pg_sys::Oid) -> bool {
+    unsafe {
+        let quals = (*rel).baserestrictinfo;
+        let n = if quals.is_null() { 0 } else { (*quals).length as usize };
+        (0..n).any(|i| {
+            let rinfo = list_nth(quals, i).cast::<pg_sys::RestrictInfo>();
+            let clause = (*rinfo).clause.cast::<pg_sys::Node>();
+            if clause.is_null() || (*clause).type_ != pg_sys::NodeTag::T_OpExpr {
+                return false;
+            }
+            let op = clause.cast::<pg_sys::OpExpr>();
+            let (a, b) = (strip(list_nth((*op).args, 0)), strip(list_nth((*op).args, 1)));
+            let is_column = |n: *mut pg_sys::Node| {
+                !n.is_null()
+                    && (*n).type_ == pg_sys::NodeTag::T_Var
+                    && i64::from((*n.cast::<pg_sys::Var>()).varno) == i64::from((*rel).relid)
+                    && i32::from((*n.cast::<pg_sys::Var>()).varattno) == attno
+            };
+            let is_value = |n: *mut pg_sys::Node| {
+                !n.is_null() && matches!((*n).type_, pg_sys::NodeTag::T_Const | pg_sys::NodeTag::T_Param)
+            };
+            ((is_column(a) && is_value(b)) || (is_column(b) && is_value(a)))
+                && pg_sys::get_op_opfamily_strategy((*op).opno, family) == BTREE_EQUAL
+        })
+    }
+}
+
+/// The expression under binary-compatible casts.
+unsafe fn strip(mut node: *mut pg_sys::Node) -> *mut pg_sys::Node {
+    unsafe {
+        while !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_RelabelType {
+            node = (*node.cast::<pg_sys::RelabelType>()).arg.cast();
+        }
+        node
     }
 }

@@ -1,0 +1,196 @@
+//! Issue 12: one prepared statement serves several people in turn on one connection, and each
+//! gets exactly their rows, whatever plan PostgreSQL's plan cache runs (a plan never carries a
+//! person): generic plans forced (`plan_cache_mode = force_generic_plan`) and the default mode
+//! after more than five runs; SQL-level PREPARE/EXECUTE and protocol-level prepared statements;
+//! pooled (setting identity: SET LOCAL ROLE + SET LOCAL app.person_id) and switching login roles
+//! (login identity: SET LOCAL ROLE to the person's login); before and after a directory change.
+
+use std::collections::BTreeSet;
+
+use postgres::{Client, Transaction};
+use rowsec_e2e::fixture::{env, setting_spec_path, table, Person, Tally};
+use rowsec_generator::model::{Command, QualifiedName, Spec};
+use rowsec_generator::oracle::Oracle;
+
+/// The CEO first (the plan cache's first plans are shaped for everyone's rows), then ever
+/// smaller reach, back up, and down again: managers, reps, support, marketing.
+const TURNS: &[i64] = &[1, 33, 10, 20, 3, 26, 12, 23, 40, 53, 50, 41, 21, 1, 30];
+
+/// What the statements ask; each is prepared once and run by every person in turn.
+const SELECT_ACCOUNTS: &str = "SELECT id FROM crm.accounts";
+const PAGE_OPPORTUNITIES: &str = "SELECT id FROM crm.opportunities ORDER BY id LIMIT 50";
+/// Update scope (subtree for managers, own for reps); rolled back.
+const UPDATE_ACCOUNTS: &str = "UPDATE crm.accounts SET name = name RETURNING id";
+
+#[derive(Clone, Copy, Debug)]
+enum Identity {
+    /// Setting identity: a pool login, SET LOCAL ROLE <the person's role>, SET LOCAL app.person_id.
+    Pooled,
+    /// Login identity: a superuser's connection, SET LOCAL ROLE <the person's login>.
+    Login,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// plan_cache_mode = force_generic_plan: one plan for every execution.
+    ForcedGeneric,
+    /// The default: custom plans for 5 runs, then the generic plan if not dearer (always for a
+    /// statement without parameters). The first person runs it 6 times first.
+    DefaultAfterSixRuns,
+}
+
+/// The people a connection can act as: for the pool, those with one role (it takes that role).
+fn turns(people: &[Person], identity: Identity) -> Vec<Person> {
+    TURNS
+        .iter()
+        .map(|id| people.iter().find(|p| p.id == *id).expect("fixture person").clone())
+        .filter(|p| match identity {
+            Identity::Pooled => p.roles.len() == 1,
+            Identity::Login => p.login.is_some(),
+        })
+        .collect()
+}
+
+fn connect(identity: Identity, pool_role: &str) -> (String, Client, &'static Spec) {
+    let env = env();
+    match identity {
+        Identity::Pooled => {
+            let db = env.database_for(&setting_spec_path());
+            let roles: Vec<&str> = env.setting_spec.roles.keys().map(String::as_str).collect();
+            env.cluster
+                .admin(&db)
+                .batch_execute(&format!(
+                    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{pool_role}') THEN \
+                     CREATE ROLE {pool_role} LOGIN; END IF; END $$; GRANT {} TO {pool_role};",
+                    roles.join(", ")
+                ))
+                .unwrap();
+            let c = env.cluster.connect(pool_role, &db).expect("pool login");
+            (db, c, &env.setting_spec)
+        }
+        Identity::Login => {
+            let db = env.crm_db();
+            let c = env.cluster.admin(&db);
+            (db, c, &env.spec)
+        }
+    }
+}
+
+/// Begins a transaction acting as `p`.
+fn act_as<'c>(c: &'c mut Client, identity: Identity, p: &Person) -> Transaction<'c> {
+    let mut tx = c.transaction().unwrap();
+    let setup = match identity {
+        Identity::Pooled => format!("SET LOCAL ROLE {}; SET LOCAL app.person_id = '{}'", p.roles[0], p.id),
+        Identity::Login => format!("SET LOCAL ROLE {}", p.login.as_deref().unwrap()),
+    };
+    tx.batch_execute(&setup).unwrap();
+    tx
+}
+
+/// The keys the statement gives `person`, or `None` where their roles have no privilege for it
+/// (support has none on opportunities): permission denied.
+fn expected(oracle: &Oracle, person: i64, statement: &str) -> Option<BTreeSet<i64>> {
+    let env = env();
+    let (t, updating): (QualifiedName, bool) = match statement {
+        SELECT_ACCOUNTS => (table("accounts"), false),
+        PAGE_OPPORTUNITIES => (table("opportunities"), false),
+        _ => (table("accounts"), true),
+    };
+    if !oracle.has_privilege(person, &t, if updating { Command::Update } else { Command::Select }) {
+        return None;
+    }
+    let keys = env.rows[&t]
+        .iter()
+        .filter(|r| if updating { oracle.updatable(person, &t, r) } else { oracle.visible(person, &t, r) })
+        .map(|r| r.key);
+    Some(if statement == PAGE_OPPORTUNITIES {
+        let mut all: Vec<i64> = keys.collect();
+        all.sort_unstable();
+        all.into_iter().take(50).collect()
+    } else {
+        keys.collect()
+    })
+}
+
+/// The keys a query returned, `None` for permission denied (42501); any other error fails.
+fn returned(r: Result<Vec<postgres::Row>, postgres::Error>) -> Option<BTreeSet<i64>> {
+    match r {
+        Ok(rows) => Some(rows.iter().map(|r| r.get(0)).collect()),
+        Err(e) if e.code().is_some_and(|c| c.code() == "42501") => None,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Runs SQL-level prepared statements and protocol-level ones for every person in turn, and
+/// again after moving rep 23 (and 32 below them) from manager 11 to manager 10.
+fn each_person_gets_their_rows(identity: Identity, mode: Mode, pool_role: &str) {
+    let env = env();
+    let (db, mut c, spec) = connect(identity, pool_role);
+    let setting = match mode {
+        Mode::ForcedGeneric => "force_generic_plan",
+        Mode::DefaultAfterSixRuns => "auto",
+    };
+    c.batch_execute(&format!("SET plan_cache_mode = {setting}")).unwrap();
+    let statements = [SELECT_ACCOUNTS, PAGE_OPPORTUNITIES, UPDATE_ACCOUNTS];
+    for (i, s) in statements.iter().enumerate() {
+        c.batch_execute(&format!("PREPARE sql_{i} AS {s}")).unwrap();
+    }
+    let protocol: Vec<postgres::Statement> = statements.iter().map(|s| c.prepare(s).unwrap()).collect();
+
+    let mut people = env.people.clone();
+    let mut tally = Tally::new("one prepared statement, several people in turn on one connection");
+    for round in ["before", "after moving 23 under 10"] {
+        if round != "before" {
+            env.cluster.admin(&db).batch_execute("UPDATE crm.app_users SET manager_id = 10 WHERE id = 23").unwrap();
+            people.iter_mut().find(|p| p.id == 23).unwrap().manager = Some(10);
+        }
+        let oracle = Oracle::new(spec, &people);
+        let order = turns(&people, identity);
+        if let Mode::DefaultAfterSixRuns = mode {
+            // Six runs by the first person: the plan cache has settled on its plan for them.
+            for _ in 0..6 {
+                let mut tx = act_as(&mut c, identity, &order[0]);
+                for (i, st) in protocol.iter().enumerate() {
+                    tx.query(&format!("EXECUTE sql_{i}"), &[]).unwrap();
+                    tx.query(st, &[]).unwrap();
+                }
+                tx.rollback().unwrap();
+            }
+        }
+        for p in &order {
+            for (i, (text, st)) in statements.iter().zip(&protocol).enumerate() {
+                let want = expected(&oracle, p.id, text);
+                let mut tx = act_as(&mut c, identity, p);
+                let sql = returned(tx.query(&format!("EXECUTE sql_{i}"), &[]));
+                tx.rollback().unwrap();
+                let mut tx = act_as(&mut c, identity, p);
+                let proto = returned(tx.query(st, &[]));
+                tx.rollback().unwrap();
+                tally.check(format!("{identity:?} {mode:?} {round}: person {} EXECUTE {text}", p.id), &want, &sql);
+                tally.check(format!("{identity:?} {mode:?} {round}: person {} protocol {text}", p.id), &want, &proto);
+            }
+        }
+    }
+    assert!(tally.checked >= 100, "too few checks: {}", tally.checked);
+    tally.finish();
+}
+
+#[test]
+fn pooled_forced_generic_plans_give_each_person_their_rows() {
+    each_person_gets_their_rows(Identity::Pooled, Mode::ForcedGeneric, "app_pool_prepared_forced");
+}
+
+#[test]
+fn pooled_default_plan_cache_after_six_runs_gives_each_person_their_rows() {
+    each_person_gets_their_rows(Identity::Pooled, Mode::DefaultAfterSixRuns, "app_pool_prepared_auto");
+}
+
+#[test]
+fn login_roles_forced_generic_plans_give_each_person_their_rows() {
+    each_person_gets_their_rows(Identity::Login, Mode::ForcedGeneric, "unused");
+}
+
+#[test]
+fn login_roles_default_plan_cache_after_six_runs_give_each_person_their_rows() {
+    each_person_gets_their_rows(Identity::Login, Mode::DefaultAfterSixRuns, "unused");
+}
