@@ -24,18 +24,37 @@ fn admin(db: &str) -> postgres::Client {
         .unwrap()
 }
 
+/// examples/crm.yaml with a references rule for every foreign key between its tables.
+const SPEC: &str = "tests/fixtures/crm-doctor.yaml";
+
 fn doctor(db: &str, sslmode: &str) -> (i32, serde_json::Value) {
-    let out =
-        rowsec().args(["doctor", "examples/crm.yaml", "--db", &url(db, sslmode), "--format", "json"]).output().unwrap();
+    doctor_with(SPEC, db, sslmode)
+}
+
+fn doctor_with(spec: &str, db: &str, sslmode: &str) -> (i32, serde_json::Value) {
+    let out = rowsec().args(["doctor", spec, "--db", &url(db, sslmode), "--format", "json"]).output().unwrap();
     let report =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap(), report)
 }
 
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect()
+}
+
+/// The finding of `check`, if it fired.
+fn finding<'a>(report: &'a serde_json::Value, check: &str) -> Option<&'a serde_json::Value> {
+    report["findings"].as_array().unwrap().iter().find(|f| f["check"] == check)
+}
+
 #[test]
 fn a_clean_cluster_scores_100_and_one_misconfiguration_per_check_fires_each_check_once() {
     let env = env();
-    let db = env.crm_db();
+    let db = env.database_for(&rowsec_e2e::cluster::repo_root().join(SPEC));
+    // The identity checks need databases under setting identity: made now, while the fixture's
+    // own connections (trust over the socket) still get in.
+    let signed_db = env.database_for(&rowsec_e2e::cluster::repo_root().join("tests/fixtures/crm-signed.yaml"));
+    let setting_db = env.database_for(&rowsec_e2e::fixture::setting_spec_path());
     let cluster = &env.cluster;
     // A clean cluster offers SSL; a server built without it (the PostgreSQL 18 wheel the tests
     // use) cannot be made clean, so this runs where SSL exists (Debian's 15 in tests/run.sh).
@@ -81,9 +100,8 @@ fn a_clean_cluster_scores_100_and_one_misconfiguration_per_check_fires_each_chec
     let (code, report) = doctor(&db, "require");
     assert_eq!(report["findings"], serde_json::json!([]), "a clean cluster has findings");
     assert_eq!((code, report["score"].as_u64()), (0, Some(100)));
-    let checks: Vec<String> =
-        report["checks_run"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
-    assert_eq!(checks.len(), 21, "{checks:?}");
+    let checks = strings(&report["checks_run"]);
+    assert_eq!(checks.len(), 27, "{checks:?}");
 
     // One misconfiguration per check.
     cluster.as_owner(
@@ -119,7 +137,15 @@ fn a_clean_cluster_scores_100_and_one_misconfiguration_per_check_fires_each_chec
          ALTER ROLE rs_p70 LOGIN;
          CREATE ROLE dr_ghost LOGIN PASSWORD 'x' VALID UNTIL '2100-01-01'; GRANT sales_rep TO dr_ghost;
          INSERT INTO rowsec.shares (tbl, row_key, grantee_person, access, expires_at, granted_by)
-           VALUES ('crm.accounts', 2001, 21, 'read', now() - interval '1 day', 20);",
+           VALUES ('crm.accounts', 2001, 21, 'read', now() - interval '1 day', 20);
+         CREATE FUNCTION public.peek(bigint) RETURNS boolean LEAKPROOF LANGUAGE sql AS 'SELECT true';
+         CREATE VIEW public.every_account AS SELECT id, name FROM crm.accounts;
+         CREATE VIEW public.every_account_invoker WITH (security_invoker = true) AS SELECT id, name FROM crm.accounts;
+         CREATE FUNCTION public.account_count() RETURNS bigint SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+           LANGUAGE sql AS 'SELECT count(*) FROM crm.accounts';
+         ALTER ROLE rs_p64 BYPASSRLS;
+         ALTER TABLE crm.activities ADD COLUMN account_id bigint REFERENCES crm.accounts (id);
+         CREATE UNIQUE INDEX accounts_name_key ON crm.accounts (name);",
     )
     .unwrap();
     drop(a);
@@ -136,4 +162,61 @@ fn a_clean_cluster_scores_100_and_one_misconfiguration_per_check_fires_each_chec
         assert_eq!(f["objects"].as_array().unwrap().len(), 1, "one object per check: {f:#}");
     }
     assert!(report["score"].as_u64().unwrap() < 100);
+    // Each new check names the object it was given (and only it: the security_invoker view
+    // and the pinned, table-free definer function above are not findings).
+    for (check, object) in [
+        ("leakproof-functions", "peek(bigint)"),
+        ("views-over-protected-tables", "every_account (owner postgres, superuser) reads crm.accounts"),
+        ("definer-functions-over-protected-tables", "account_count() (owner postgres, superuser) names crm.accounts"),
+        ("bypassing-members", "rs_p64 (BYPASSRLS, member of marketer)"),
+        ("unguarded-foreign-keys", "crm.activities (account_id) -> crm.accounts"),
+        ("natural-unique-keys", "CREATE UNIQUE INDEX accounts_name_key ON crm.accounts USING btree (name)"),
+    ] {
+        let objects = strings(&finding(&report, check).unwrap()["objects"]);
+        assert_eq!(objects, [object], "{check}");
+    }
+
+    // Signed identity, set up as docs/spec.md says: one fresh key, a pool login in every spec
+    // role (it must be, to SET LOCAL ROLE to the one the token names), nobody in the directory.
+    let roles: Vec<&str> = env.setting_spec.roles.keys().map(String::as_str).collect();
+    admin(&signed_db)
+        .batch_execute(&format!(
+            "INSERT INTO rowsec.identity_keys (key_id, secret) VALUES ('k1', '\\x{}');
+             CREATE ROLE dr_pool LOGIN PASSWORD 'x' VALID UNTIL '2100-01-01'; GRANT {} TO dr_pool;",
+            "ab".repeat(32),
+            roles.join(", ")
+        ))
+        .unwrap();
+    let (_, report) = doctor_with("tests/fixtures/crm-signed.yaml", &signed_db, "prefer");
+    let run = strings(&report["checks_run"]);
+    for check in ["unsigned-setting-identity", "identity-keys"] {
+        assert!(run.iter().any(|c| c == check), "{check} runs under signed identity: {run:?}");
+    }
+    for check in ["pool-login-roles", "spec-role-member-not-in-directory"] {
+        assert!(!run.iter().any(|c| c == check), "{check} is for other identities: {run:?}");
+    }
+    for check in ["unsigned-setting-identity", "identity-keys"] {
+        assert!(finding(&report, check).is_none(), "{check} fired on a clean signed setup:\n{report:#}");
+    }
+    // A key past the rotation period.
+    admin(&signed_db)
+        .batch_execute("UPDATE rowsec.identity_keys SET created_at = now() - interval '200 days'")
+        .unwrap();
+    let (_, report) = doctor_with("tests/fixtures/crm-signed.yaml", &signed_db, "prefer");
+    let objects = strings(&finding(&report, "identity-keys").expect("an old key is found")["objects"]);
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    assert!(objects[0].starts_with("key k1 is 200 days old"), "{objects:?}");
+
+    // The same pool under an unsigned setting: it names anyone and becomes any role. A login
+    // with one spec role and the directory's people with two (44, 55, 56, 72) are not pools.
+    admin(&setting_db).batch_execute("CREATE ROLE dr_rep_pool LOGIN; GRANT sales_rep TO dr_rep_pool;").unwrap();
+    let (_, report) = doctor_with("tests/fixtures/crm-setting.yaml", &setting_db, "prefer");
+    assert!(!strings(&report["checks_run"]).iter().any(|c| c == "identity-keys"));
+    let objects = strings(&finding(&report, "unsigned-setting-identity").expect("unsigned is found")["objects"]);
+    assert_eq!(objects, ["identity: { setting: app.person_id } without signed: true"]);
+    let objects = strings(&finding(&report, "pool-login-roles").expect("the pool is found")["objects"]);
+    assert_eq!(
+        objects,
+        ["dr_pool (member of crm_admin, cxo, data_analyst, marketer, sales_director, sales_manager, sales_rep, support)"]
+    );
 }

@@ -1,6 +1,6 @@
-//! Fuzzing on stable Rust (issue 14). cargo-fuzz needs a nightly toolchain and the cargo-fuzz
-//! binary, which cannot be installed here, so this is a seeded mutation loop over the corpus in
-//! the repository, checking the properties a libFuzzer target would:
+//! Fuzzing on stable Rust (issue 14): a seeded mutation loop over the corpus in the repository,
+//! short enough for every test run, checking the properties (tests/fuzz_properties/) that the
+//! libFuzzer targets of generator/fuzz/ check in the long run (generator/fuzz.sh):
 //!
 //! - the spec loader and the `always` checker never panic and never hang (an input that runs
 //!   longer than [`HANG`] aborts the run, naming the input);
@@ -13,17 +13,17 @@
 //! tests/fuzz/regressions/{spec,always}/ and checked on every run.
 //!
 //! `ROWSEC_FUZZ_CASES` mutated inputs per target (default 3000, a few seconds: tests/run.sh);
-//! `ROWSEC_FUZZ_SECONDS` runs each target for that long instead (the long run:
-//! generator/fuzz.sh); `ROWSEC_FUZZ_SEED` (default 14).
+//! `ROWSEC_FUZZ_SECONDS` runs each target for that long instead (generator/fuzz.sh without
+//! cargo-fuzz); `ROWSEC_FUZZ_SEED` (default 14).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rowsec_generator::always;
-use rowsec_generator::schema::ColumnType;
-use rowsec_generator::{load_str, Error, Schema};
+mod fuzz_properties;
+
+use fuzz_properties::{check_always, check_spec, invoice_columns, schema, valid_position};
 
 /// An input that takes this long is a hang (no single input comes near it).
 const HANG: Duration = Duration::from_secs(20);
@@ -175,76 +175,6 @@ fn files(dir: &Path) -> Vec<(PathBuf, String)> {
         .collect();
     v.sort();
     v
-}
-
-fn schema() -> Schema {
-    Schema::parse(include_str!("../../examples/crm-schema.sql")).unwrap()
-}
-
-/// The properties for one spec text; `Err` says which failed.
-fn check_spec(source: &str, schema: &Schema) -> Result<(), String> {
-    match load_str("fuzz.yaml", source, Some(schema.clone())) {
-        Ok(loaded) => {
-            let _ = rowsec_generator::compile(&loaded);
-            Ok(())
-        }
-        Err(Error::InvalidSpec(report)) => {
-            if report.diagnostics.is_empty() {
-                return Err("rejected without a diagnostic".into());
-            }
-            for d in &report.diagnostics {
-                if !valid_position(source, d.span) {
-                    return Err(format!("{} has an invalid position {:?}", d.code, d.span));
-                }
-                if d.message.is_empty() {
-                    return Err(format!("{} has no message", d.code));
-                }
-            }
-            let _ = report.to_string();
-            Ok(())
-        }
-        Err(other) => Err(format!("unexpected error kind: {other}")),
-    }
-}
-
-/// Line 1 or more and within the text (lines as YAML counts them); byte offsets inside it, on character boundaries.
-fn valid_position(source: &str, s: rowsec_generator::diagnostic::Span) -> bool {
-    let lines = rowsec_generator::diagnostic::lines(source).len();
-    s.line >= 1
-        && s.line <= lines + 1
-        && s.start <= s.end
-        && s.end <= source.len()
-        && source.is_char_boundary(s.start)
-        && source.is_char_boundary(s.end)
-}
-
-fn invoice_columns() -> Vec<(String, ColumnType)> {
-    let s = schema();
-    let t = rowsec_generator::model::QualifiedName::new("crm", "invoices");
-    s.tables.get(&t).cloned().unwrap_or_default()
-}
-
-/// The properties for one `always` expression: checked alone (with and without the table's
-/// columns), and inside a spec, where a rejection must point into the file.
-fn check_always(expr: &str, columns: &[(String, ColumnType)], schema: &Schema) -> Result<(), String> {
-    for known in [Some(columns), None] {
-        let problems = always::check(expr, known);
-        if problems.iter().any(|p| p.message.is_empty()) {
-            return Err("a problem without a message".into());
-        }
-        if problems.is_empty() {
-            let _ = always::normalize(expr);
-        }
-    }
-    let quoted =
-        expr.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").replace('\r', "\\r").replace('\t', "\\t");
-    let quoted: String =
-        quoted.chars().map(|c| if c.is_control() { format!("\\u{:04x}", c as u32) } else { c.to_string() }).collect();
-    let spec = format!(
-        "version: 1\ndirectory: {{ table: crm.app_users, id: id, manager: manager_id, login: db_login }}\nidentity: login\n\
-         tables:\n  crm.invoices: {{ key: id, owner: owner_id, always: \"{quoted}\" }}\nroles:\n  r: {{ tables: {{ \"*\": {{ select: own }} }} }}\n"
-    );
-    check_spec(&spec, schema)
 }
 
 /// Runs `check` on the corpus and on mutations of it; on a failure, writes the input under

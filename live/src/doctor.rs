@@ -8,7 +8,7 @@
 //! kind, not by how many tables share one.
 
 use postgres::Client;
-use rowsec_generator::model::Spec;
+use rowsec_generator::model::{Identity, Spec};
 use serde::Serialize;
 
 use crate::catalog::{self, quote_ident, quoted};
@@ -220,6 +220,71 @@ const SERVER_CHECKS: &[Check] = &[
         fix: "REVOKE CREATE ON SCHEMA ... FROM PUBLIC",
     },
     Check {
+        id: "leakproof-functions",
+        severity: Severity::High,
+        why: "the planner may run a LEAKPROOF function before the row-level security policies, on rows they would hide; one that is not truly leakproof (an error or a notice with its argument) shows hidden values",
+        sql: "SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+              WHERE p.proleakproof AND n.nspname <> 'pg_catalog' ORDER BY 1",
+        what: "functions outside pg_catalog are marked LEAKPROOF",
+        fix: "ALTER FUNCTION ... NOT LEAKPROOF, unless you have proven it reveals nothing of its arguments, whatever they are",
+    },
+    Check {
+        id: "views-over-protected-tables",
+        severity: Severity::High,
+        // A view reads its tables as its owner unless it is security_invoker; a view of a
+        // security_invoker view still reads as its own owner, so those are followed through.
+        sql: r"WITH RECURSIVE reads (view, tbl) AS (
+                 SELECT r.ev_class, d.refobjid FROM pg_catalog.pg_rewrite r
+                 JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+                   AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> r.ev_class
+                 JOIN pg_catalog.pg_class t ON t.oid = d.refobjid AND t.relkind IN ('r', 'p') AND t.relrowsecurity
+               UNION
+                 SELECT r.ev_class, reads.tbl FROM reads
+                 JOIN pg_catalog.pg_class iv ON iv.oid = reads.view
+                   AND EXISTS (SELECT FROM unnest(iv.reloptions) o
+                               WHERE lower(o) IN ('security_invoker=true', 'security_invoker=on', 'security_invoker=yes', 'security_invoker=1'))
+                 JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass
+                   AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = iv.oid
+                 JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid AND r.ev_class <> iv.oid)
+             SELECT v.oid::regclass::text || ' (owner ' || o.rolname
+                    || CASE WHEN o.rolsuper THEN ', superuser' WHEN o.rolbypassrls THEN ', BYPASSRLS' ELSE ', owner of the table' END
+                    || ') reads ' || string_agg(DISTINCT t.oid::regclass::text, ', ')
+             FROM reads JOIN pg_catalog.pg_class v ON v.oid = reads.view AND v.relkind IN ('v', 'm')
+             JOIN pg_catalog.pg_class t ON t.oid = reads.tbl JOIN pg_catalog.pg_roles o ON o.oid = v.relowner
+             WHERE NOT EXISTS (SELECT FROM unnest(v.reloptions) opt
+                               WHERE lower(opt) IN ('security_invoker=true', 'security_invoker=on', 'security_invoker=yes', 'security_invoker=1'))
+               AND (o.rolsuper OR o.rolbypassrls OR (v.relowner = t.relowner AND NOT t.relforcerowsecurity))
+             GROUP BY v.oid, o.rolname, o.rolsuper, o.rolbypassrls ORDER BY 1",
+        what: "views over tables with row-level security run as an owner that bypasses it",
+        why: "a view reads its tables with its owner's rights: everyone who may select from it sees every row, whatever the policies say",
+        fix: "ALTER VIEW ... SET (security_invoker = true) (PostgreSQL 15 and later), or give the view an owner under the policies; DROP a materialized view of such a table",
+    },
+    Check {
+        id: "definer-functions-over-protected-tables",
+        severity: Severity::High,
+        // The body is text (names matched as whole words) except for SQL-standard bodies,
+        // whose tables pg_depend records. rowsec's own helpers check the caller's rights
+        // through the caller's policies (docs/security.md entry 19).
+        sql: r"SELECT p.oid::regprocedure::text || ' (owner ' || o.rolname
+                    || CASE WHEN o.rolsuper THEN ', superuser' WHEN o.rolbypassrls THEN ', BYPASSRLS' ELSE ', owner of the table' END
+                    || ') names ' || string_agg(DISTINCT t.oid::regclass::text, ', ')
+             FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+             JOIN pg_catalog.pg_roles o ON o.oid = p.proowner
+             JOIN pg_catalog.pg_class t ON t.relkind IN ('r', 'p') AND t.relrowsecurity
+             WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e JOIN pg_catalog.pg_extension x ON x.oid = e.refobjid
+                               WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e'
+                                 AND x.extname = 'rowsec')
+               AND (o.rolsuper OR o.rolbypassrls OR (o.oid = t.relowner AND NOT t.relforcerowsecurity))
+               AND (p.prosrc ~* ('\m' || regexp_replace(t.relname, '([^[:alnum:]_])', '\\\1', 'g') || '\M')
+                    OR EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+                               AND d.objid = p.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = t.oid))
+             GROUP BY p.oid, o.rolname, o.rolsuper, o.rolbypassrls ORDER BY 1",
+        what: "SECURITY DEFINER functions that bypass row-level security name tables protected by it",
+        why: "the function reads those tables with its owner's rights, so whoever may run it gets rows the policies hide from them",
+        fix: "make it SECURITY INVOKER, or give it an owner under the policies (FORCE ROW LEVEL SECURITY on the table) with only the privileges it needs",
+    },
+    Check {
         id: "backups",
         severity: Severity::High,
         why: "without working WAL archiving there is no point-in-time recovery: a mistake or a breach since the last dump is lost",
@@ -232,6 +297,9 @@ const SERVER_CHECKS: &[Check] = &[
         fix: "set archive_mode = on and an archive_command (or a backup tool such as pgBackRest) and watch pg_stat_archiver",
     },
 ];
+
+/// How old an identity key may get before `identity-keys` asks for a rotation.
+pub const KEY_ROTATION_DAYS: i32 = 90;
 
 pub fn run(client: &mut Client, database: &str, spec: Option<&Spec>) -> Result<Report> {
     catalog::require_superuser(client, "read pg_hba_file_rules, pg_authid and every table")?;
@@ -276,6 +344,21 @@ fn rowsec_checks(
     let roles: Vec<String> = spec.roles.keys().cloned().collect();
     let dir = quoted(&d.table);
     let id = quote_ident(&d.id);
+    // The spec alone says whether the identity setting is signed.
+    if let Identity::Setting(name) | Identity::SignedSetting(name) = &spec.identity {
+        run.push("unsigned-setting-identity");
+        if matches!(spec.identity, Identity::Setting(_)) {
+            findings.push(Finding {
+                check: "unsigned-setting-identity",
+                severity: Severity::Medium,
+                what: "the person comes from a setting that anyone running SQL on the connection can set".to_owned(),
+                why: "a SQL injection in the application (or anyone with the pool's password) sets the setting to any person's id and acts as them",
+                fix: "use identity: { setting: NAME, signed: true } and sign a token per transaction in the application (docs/spec.md)"
+                    .to_owned(),
+                objects: vec![format!("identity: {{ setting: {name} }} without signed: true")],
+            });
+        }
+    }
     let mut check = |id: &'static str,
                      severity,
                      what: &str,
@@ -327,7 +410,10 @@ fn rowsec_checks(
             ),
             &[&roles],
         )?;
-        check(
+        // Under setting identity the person comes from the setting, not the login, and the
+        // pool's login is nobody in the directory by design (pool-login-roles looks at it).
+        if spec.identity == Identity::Login {
+            check(
             "spec-role-member-not-in-directory",
             Severity::High,
             "logins hold spec roles but are nobody in the directory",
@@ -341,6 +427,117 @@ fn rowsec_checks(
             ),
             &[&roles],
         )?;
+        }
+    }
+    // Members of a spec role, directly or through other roles, with the spec roles each holds.
+    let members = "WITH RECURSIVE m (member, spec_role) AS ( \
+                     SELECT am.member, g.rolname::text FROM pg_catalog.pg_auth_members am \
+                     JOIN pg_catalog.pg_roles g ON g.oid = am.roleid WHERE g.rolname = ANY ($1::text[]) \
+                   UNION \
+                     SELECT am.member, m.spec_role FROM m JOIN pg_catalog.pg_auth_members am ON am.roleid = m.member)";
+    check(
+        "bypassing-members",
+        Severity::High,
+        "members of spec roles are superusers or have BYPASSRLS",
+        "the spec's policies do not apply to them: whoever logs in as them, or SET ROLEs to them, sees and changes every row",
+        "ALTER ROLE ... NOSUPERUSER NOBYPASSRLS, or REVOKE the spec role from them",
+        format!(
+            "{members} SELECT r.rolname::text || ' (' || CASE WHEN r.rolsuper THEN 'SUPERUSER' ELSE 'BYPASSRLS' END \
+             || ', member of ' || string_agg(DISTINCT m.spec_role, ', ' ORDER BY m.spec_role) || ')' \
+             FROM m JOIN pg_catalog.pg_roles r ON r.oid = m.member WHERE r.rolsuper OR r.rolbypassrls \
+             GROUP BY r.rolname, r.rolsuper ORDER BY 1"
+        ),
+        &[&roles],
+    )?;
+    // The spec's tables and references rules as parameters: (table, column, referenced table).
+    let tables: Vec<String> = spec.tables.values().map(|t| quoted(&t.name)).collect();
+    let (mut ref_tables, mut ref_columns, mut ref_targets) = (Vec::new(), Vec::new(), Vec::new());
+    for t in spec.tables.values() {
+        for (column, target) in &t.references {
+            ref_tables.push(quoted(&t.name));
+            ref_columns.push(column.clone());
+            ref_targets.push(quoted(target));
+        }
+    }
+    check(
+        "unguarded-foreign-keys",
+        Severity::Medium,
+        "foreign keys onto protected tables have no references rule",
+        "a foreign key's check ignores row-level security: an insert naming a hidden row tells that it exists (and links to it), and deleting a visible row tells that a hidden row refers to it",
+        "add tables.<table>.references: { <column>: <protected table> } to the spec for each (docs/spec.md) and rowsec apply; a referencing table outside the spec must be protected first",
+        "SELECT c.conrelid::regclass::text || ' (' || (SELECT string_agg(a.attname::text, ', ' ORDER BY k.n) \
+                FROM unnest(c.conkey) WITH ORDINALITY k (attnum, n) JOIN pg_catalog.pg_attribute a \
+                  ON a.attrelid = c.conrelid AND a.attnum = k.attnum) || ') -> ' || c.confrelid::regclass::text \
+         FROM pg_catalog.pg_constraint c \
+         WHERE c.contype = 'f' AND c.confrelid IN (SELECT pg_catalog.to_regclass(t) FROM unnest($1::text[]) t) \
+           AND NOT EXISTS (SELECT FROM unnest($2::text[], $3::text[], $4::text[]) r (tbl, col, target) \
+                           JOIN pg_catalog.pg_attribute a ON a.attrelid = pg_catalog.to_regclass(r.tbl) AND a.attname = r.col \
+                           WHERE c.conrelid = pg_catalog.to_regclass(r.tbl) AND c.confrelid = pg_catalog.to_regclass(r.target) \
+                             AND c.conkey = ARRAY[a.attnum]) \
+         ORDER BY 1"
+            .to_owned(),
+        &[&tables, &ref_tables, &ref_columns, &ref_targets],
+    )?;
+    let keys: Vec<String> = spec.tables.values().map(|t| t.key.clone()).collect();
+    check(
+        "natural-unique-keys",
+        Severity::Medium,
+        "protected tables have unique constraints or indexes other than their key",
+        "a unique violation (or ON CONFLICT) on a value of a hidden row tells that the row exists: an email, a name, a number is confirmed to someone who cannot see it",
+        "drop the unique constraint where the business does not need it, or accept and document the leak (docs/security.md entry 10)",
+        "SELECT pg_catalog.pg_get_indexdef(i.indexrelid) FROM unnest($1::text[], $2::text[]) s (tbl, key) \
+         JOIN pg_catalog.pg_index i ON i.indrelid = pg_catalog.to_regclass(s.tbl) AND i.indisunique \
+         WHERE NOT (i.indnatts = 1 AND i.indexprs IS NULL AND i.indpred IS NULL AND i.indkey[0] = \
+                    (SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.indrelid AND a.attname = s.key)) \
+         ORDER BY 1"
+            .to_owned(),
+        &[&tables, &keys],
+    )?;
+    match &spec.identity {
+        Identity::Login => {}
+        Identity::Setting(_) => {
+            // The pool: a login that holds several spec roles and is nobody in the directory.
+            let not_a_person = match &d.login {
+                Some(login) => {
+                    format!(" AND NOT EXISTS (SELECT FROM {dir} d WHERE d.{}::text = r.rolname)", quote_ident(login))
+                }
+                None => String::new(),
+            };
+            check(
+                "pool-login-roles",
+                Severity::Medium,
+                "under setting identity, logins hold more than one spec role",
+                "whoever runs SQL on such a connection can SET ROLE to the strongest role it holds and name any person with the setting: a rep's session becomes the admin's",
+                "give each spec role its own pool login, or use signed: true (a role the token does not name sees nothing)",
+                format!(
+                    "{members} SELECT r.rolname::text || ' (member of ' || string_agg(DISTINCT m.spec_role, ', ' ORDER BY m.spec_role) \
+                     || ')' FROM m JOIN pg_catalog.pg_roles r ON r.oid = m.member WHERE r.rolcanlogin{not_a_person} \
+                     GROUP BY r.rolname HAVING count(DISTINCT m.spec_role) > 1 ORDER BY 1"
+                ),
+                &[&roles],
+            )?;
+        }
+        Identity::SignedSetting(_) if has_extension => {
+            check(
+                "identity-keys",
+                Severity::Medium,
+                "the keys that sign identity tokens are missing, old or too many",
+                "with no key every token names nobody; a key kept for long, or an old one not deleted after a rotation, gives whoever holds it (a former employee, an old backup of the application's configuration) tokens that name anyone",
+                "INSERT a new key, switch the application to it, then DELETE the old ones from rowsec.identity_keys (rotation, docs/spec.md)",
+                "SELECT 'no key in rowsec.identity_keys: every token names nobody' \
+                 WHERE NOT EXISTS (SELECT FROM rowsec.identity_keys) \
+                 UNION ALL \
+                 SELECT 'key ' || key_id || ' is ' || date_part('day', now() - created_at)::int || ' days old (created ' \
+                        || created_at::date || ', rotate every ' || $1::int || ' days)' \
+                 FROM rowsec.identity_keys WHERE created_at < now() - make_interval(days => $1::int) \
+                 UNION ALL \
+                 SELECT count(*) || ' keys (' || string_agg(key_id, ', ' ORDER BY key_id) || '): a rotation needs two at most' \
+                 FROM rowsec.identity_keys HAVING count(*) > 2"
+                    .to_owned(),
+                &[&KEY_ROTATION_DAYS],
+            )?;
+        }
+        Identity::SignedSetting(_) => {}
     }
     if has_extension {
         check(
