@@ -16,8 +16,15 @@ fn pool() -> (String, Client) {
     env.cluster
         .admin(&db)
         .batch_execute(&format!(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_pool') THEN \
-             CREATE ROLE app_pool LOGIN; END IF; END $$; GRANT {} TO app_pool;",
+            // Tests run in parallel and roles are cluster-wide: two sessions creating or granting
+            // the same role race on the catalog's unique index (23505); whoever loses keeps the
+            // winner's.
+            "DO $$ BEGIN \
+               BEGIN CREATE ROLE app_pool LOGIN; \
+               EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END; \
+               BEGIN GRANT {} TO app_pool; \
+               EXCEPTION WHEN unique_violation THEN NULL; END; \
+             END $$;",
             roles.join(", ")
         ))
         .unwrap();
@@ -128,9 +135,12 @@ fn on_16_and_later_a_pool_login_without_inherit_reads_nothing_until_it_switches_
     let roles: Vec<&str> = env.setting_spec.roles.keys().map(String::as_str).collect();
     admin
         .batch_execute(&format!(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_pool_switching') THEN \
-             CREATE ROLE app_pool_switching LOGIN; END IF; END $$; \
-             GRANT {} TO app_pool_switching WITH INHERIT FALSE, SET TRUE;",
+            "DO $$ BEGIN \
+               BEGIN CREATE ROLE app_pool_switching LOGIN; \
+               EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END; \
+               BEGIN GRANT {} TO app_pool_switching WITH INHERIT FALSE, SET TRUE; \
+               EXCEPTION WHEN unique_violation THEN NULL; END; \
+             END $$;",
             roles.join(", ")
         ))
         .unwrap();
