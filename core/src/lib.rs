@@ -9,6 +9,7 @@ pub mod diagnostic;
 pub mod directory;
 pub mod idset;
 pub mod limits;
+pub mod monitoring;
 pub mod requests;
 pub mod sets;
 pub mod shares;
