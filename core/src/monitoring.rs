@@ -62,13 +62,21 @@ impl Diagnostic for RuleError {
     }
 }
 
-fn field<'a>(rule: &'a serde_json::Map<String, Value>, name: &str, field: &'static str) -> Result<&'a Value, RuleError> {
+fn field<'a>(
+    rule: &'a serde_json::Map<String, Value>,
+    name: &str,
+    field: &'static str,
+) -> Result<&'a Value, RuleError> {
     rule.get(field).ok_or_else(|| RuleError::BadField { name: name.into(), field, found: "nothing".into() })
 }
 
 fn positive(rule: &serde_json::Map<String, Value>, name: &str, f: &'static str) -> Result<u64, RuleError> {
     let v = field(rule, name, f)?;
-    v.as_u64().filter(|n| *n > 0).ok_or_else(|| RuleError::BadField { name: name.into(), field: f, found: v.to_string() })
+    v.as_u64().filter(|n| *n > 0).ok_or_else(|| RuleError::BadField {
+        name: name.into(),
+        field: f,
+        found: v.to_string(),
+    })
 }
 
 /// `HH:MM` (00:00 to 24:00) as minutes since midnight.
@@ -104,7 +112,8 @@ pub fn parse_rules(alerts: &Value, reads: bool) -> Result<Vec<Rule>, RuleError> 
                 };
                 let (from_minute, to_minute) = (clock("from")?, clock("to")?);
                 let days_value = field(rule, name, "days")?;
-                let bad_days = || RuleError::BadField { name: name.into(), field: "days", found: days_value.to_string() };
+                let bad_days =
+                    || RuleError::BadField { name: name.into(), field: "days", found: days_value.to_string() };
                 let mut days: Vec<u8> = Vec::new();
                 for d in days_value.as_array().ok_or_else(bad_days)? {
                     let d = d.as_u64().filter(|d| (1..=7).contains(d)).ok_or_else(bad_days)? as u8;
@@ -155,7 +164,12 @@ mod tests {
         assert_eq!(rules[0], Rule::BulkRead { rows: 2000, within_seconds: 600 });
         assert_eq!(
             rules[1],
-            Rule::OffHours { from_minute: 480, to_minute: 1200, days: vec![1, 2, 3, 4, 5], timezone: "Asia/Shanghai".into() }
+            Rule::OffHours {
+                from_minute: 480,
+                to_minute: 1200,
+                days: vec![1, 2, 3, 4, 5],
+                timezone: "Asia/Shanghai".into()
+            }
         );
     }
 

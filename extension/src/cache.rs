@@ -204,6 +204,17 @@ pub fn directory() -> Rc<DirectoryCache> {
     c
 }
 
+/// The cached directory while current, else as [`directory_if_configured`]: once per statement
+/// of activity (SPEC item 13), where reading rowsec.config each time would cost a scan.
+pub fn directory_cached_or_configured() -> Option<Rc<DirectoryCache>> {
+    if let Some(c) = DIRECTORY.with(|d| d.borrow().clone()) {
+        if c.is_current() {
+            return Some(c);
+        }
+    }
+    directory_if_configured()
+}
+
 /// Like [`directory`] but `None` instead of an error when not configured (planner estimates).
 pub fn directory_if_configured() -> Option<Rc<DirectoryCache>> {
     let config = catalog::extension_relation(c"config")?;
