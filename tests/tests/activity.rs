@@ -9,7 +9,11 @@ use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Error};
-use rowsec_e2e::fixture::{db_error, env, login_of, setting_spec_path};
+use rowsec_e2e::cluster::Cluster;
+use rowsec_e2e::fixture::{
+    compile as fixture_compile, crm_spec_path, db_error, env, login_of, schema_path, setting_spec_path,
+};
+use rowsec_generator::{compile, load_str, Schema};
 
 /// (relation, command, rows, failed, login) of a person's activity, in the order recorded.
 type Row = (String, String, i64, bool, String);
@@ -324,4 +328,44 @@ fn retention_drops_the_partitions_older_than_it() {
     assert!(kept[1].is_some(), "today's partition is kept");
     let e = admin.batch_execute("SELECT rowsec.set_activity_retention(interval '1 hour')").expect_err("under a day");
     assert_eq!(sqlstate(&e), "22023");
+}
+
+#[test]
+fn a_later_spec_without_monitoring_turns_it_off() {
+    let env = env();
+    let db = env.crm_db();
+    let mut admin = env.cluster.admin(&db);
+    let spec = std::fs::read_to_string(crm_spec_path()).unwrap();
+    let start = spec.find("\nmonitoring:\n").expect("crm.yaml has monitoring:");
+    let end = spec[start + 1..].find("\nrequests:").map(|i| start + 1 + i).expect("requests: follows it");
+    let without = format!("{}{}", &spec[..start], &spec[end..]);
+    let schema = Schema::parse(&std::fs::read_to_string(schema_path()).unwrap()).unwrap();
+    let loaded = load_str("crm-without-monitoring.yaml", &without, Some(schema)).unwrap();
+    admin.batch_execute(&compile(&loaded)).unwrap_or_else(|e| panic!("applying: {}", db_error(&e)));
+    let configured: i64 = admin.query_one("SELECT count(*) FROM rowsec.monitoring", &[]).unwrap().get(0);
+    assert_eq!(configured, 0);
+    env.login(&db, 20).query("SELECT id FROM crm.accounts", &[]).unwrap();
+    assert_eq!(activity_of(&mut admin, 20), vec![]);
+}
+
+#[test]
+fn monitoring_without_the_library_preloaded_stops_the_script_with_a_hint() {
+    let cluster = Cluster::start_without_preload();
+    let db = cluster.create_database("nopreload", None);
+    let mut admin = cluster.admin(&db);
+    admin.batch_execute(&std::fs::read_to_string(schema_path()).unwrap()).unwrap();
+    // crm-setting.yaml has monitoring.reads and no limits (whose own check would stop it first).
+    let e = admin.batch_execute(&fixture_compile(&setting_spec_path())).expect_err("monitoring needs the library");
+    let d = e.as_db_error().unwrap_or_else(|| panic!("{e}"));
+    assert_eq!(d.code().code(), "55000", "{}", db_error(&e));
+    assert_eq!(d.message(), "monitoring (monitoring.reads) needs the rowsec library in shared_preload_libraries");
+    assert!(
+        d.hint().unwrap_or_default().contains("Add rowsec to shared_preload_libraries in postgresql.conf"),
+        "{d:?}"
+    );
+    // Nothing half-applied: the script is one transaction (left open by the error).
+    admin.batch_execute("ROLLBACK").unwrap();
+    let installed: i64 =
+        admin.query_one("SELECT count(*) FROM pg_extension WHERE extname = 'rowsec'", &[]).unwrap().get(0);
+    assert_eq!(installed, 0);
 }
