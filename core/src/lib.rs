@@ -10,6 +10,7 @@ pub mod directory;
 pub mod idset;
 pub mod limits;
 pub mod plans;
+pub mod monitoring;
 pub mod requests;
 pub mod sets;
 pub mod shares;

@@ -141,3 +141,157 @@ REVOKE EXECUTE ON FUNCTION rowsec.audit_data(), rowsec.audit_directory() FROM PU
 CREATE VIEW rowsec.my_requests AS SELECT * FROM rowsec.my_requests();
 CREATE VIEW rowsec.requests_to_decide AS SELECT * FROM rowsec.requests_to_decide();
 GRANT SELECT ON rowsec.my_requests, rowsec.requests_to_decide TO PUBLIC;
+
+-- ===== Activity and alerts (src/activity.rs; SPEC items 13, 14) =====
+
+-- A change to monitoring reaches every backend's limits and activity configuration.
+CREATE TRIGGER rowsec_monitoring_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rowsec.monitoring
+    FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches();
+
+-- A time as the ring records it: microseconds since 2000-01-01 UTC. In two steps: a bigint
+-- times an interval goes through float8, exact only for the seconds.
+CREATE FUNCTION rowsec.activity_time(micros bigint) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT timestamptz '2000-01-01 00:00:00+00' + (micros / 1000000) * interval '1 second'
+                                                + (micros % 1000000) * interval '1 microsecond'
+$$;
+
+-- The partition of rowsec.activity for one day (UTC), created when missing.
+CREATE FUNCTION rowsec.activity_partition(day date) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    part text := 'activity_' || to_char(day, 'YYYYMMDD');
+BEGIN
+    IF to_regclass('rowsec.' || part) IS NULL THEN
+        EXECUTE format('CREATE TABLE rowsec.%I PARTITION OF rowsec.activity FOR VALUES FROM (%L) TO (%L)',
+                       part, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+        EXECUTE format('REVOKE ALL ON rowsec.%I FROM PUBLIC', part);
+    END IF;
+END
+$$;
+
+-- The writer's store (src/activity/worker.rs): one batch of records from the ring, then the
+-- alert rules over it. Times are microseconds since 2000 (rowsec.activity_time).
+CREATE FUNCTION rowsec.activity_store(ats bigint[], persons bigint[], logins text[], relids bigint[],
+                                      commands text[], nrows bigint[], faileds boolean[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    d date;
+    rl jsonb;
+    r record;
+    total bigint;
+    tables jsonb;
+    win interval;
+    alert bigint;
+    tz text;
+    from_t time;
+    to_t time;
+    days int[];
+BEGIN
+    FOR d IN SELECT DISTINCT (rowsec.activity_time(u) AT TIME ZONE 'UTC')::date FROM unnest(ats) u LOOP
+        PERFORM rowsec.activity_partition(d);
+    END LOOP;
+    INSERT INTO rowsec.activity (at, person, login, relation, relid, command, rows, failed)
+        SELECT rowsec.activity_time(b.u), b.p, b.l, (b.r::oid)::regclass::text, b.r::oid, b.c, b.n, b.f
+        FROM unnest(ats, persons, logins, relids, commands, nrows, faileds) AS b(u, p, l, r, c, n, f);
+
+    FOR rl IN SELECT jsonb_array_elements(m.alerts) FROM rowsec.monitoring m LOOP
+        IF rl->>'name' = 'bulk_read' THEN
+            -- Per person, the window that ends at their latest read of the batch.
+            win := make_interval(secs => (rl->>'within_seconds')::bigint);
+            FOR r IN
+                SELECT b.p AS person, max(rowsec.activity_time(b.u)) AS t
+                FROM unnest(ats, persons, commands) AS b(u, p, c)
+                WHERE b.p IS NOT NULL AND b.c = 'select'
+                GROUP BY b.p
+            LOOP
+                SELECT sum(s.n), jsonb_object_agg(s.relation, s.n) INTO total, tables
+                FROM (SELECT a.relation, sum(a.rows) AS n FROM rowsec.activity a
+                      WHERE a.person = r.person AND a.command = 'select' AND a.at > r.t - win AND a.at <= r.t
+                      GROUP BY a.relation) s;
+                IF total > (rl->>'rows')::bigint AND NOT EXISTS (
+                    SELECT FROM rowsec.alerts x WHERE x.person = r.person AND x.rule = 'bulk_read' AND x.at > r.t - win)
+                THEN
+                    INSERT INTO rowsec.alerts (at, person, rule, detail)
+                        VALUES (r.t, r.person, 'bulk_read',
+                                jsonb_build_object('rows', total, 'threshold', (rl->>'rows')::bigint,
+                                                   'within', rl->>'within', 'from', r.t - win, 'to', r.t,
+                                                   'tables', tables))
+                        RETURNING id INTO alert;
+                    PERFORM pg_notify('rowsec_alerts', alert::text);
+                END IF;
+            END LOOP;
+        ELSIF rl->>'name' = 'off_hours' THEN
+            tz := rl->>'timezone';
+            from_t := (rl->>'from')::time;
+            to_t := (rl->>'to')::time;
+            days := ARRAY(SELECT jsonb_array_elements_text(rl->'days')::int);
+            FOR r IN
+                SELECT DISTINCT ON (s.p, s.day) s.p AS person, s.t, s.local, s.day, s.r
+                FROM (SELECT b.p, rowsec.activity_time(b.u) AS t, rowsec.activity_time(b.u) AT TIME ZONE tz AS local,
+                             (rowsec.activity_time(b.u) AT TIME ZONE tz)::date AS day, b.r
+                      FROM unnest(ats, persons, relids) AS b(u, p, r) WHERE b.p IS NOT NULL) s
+                WHERE extract(isodow FROM s.local)::int = ANY (days)
+                  AND CASE WHEN from_t <= to_t THEN s.local::time < from_t OR s.local::time >= to_t
+                           ELSE s.local::time >= to_t AND s.local::time < from_t END
+                ORDER BY s.p, s.day, s.t
+            LOOP
+                IF NOT EXISTS (SELECT FROM rowsec.alerts x WHERE x.person = r.person AND x.rule = 'off_hours'
+                               AND x.detail->>'day' = r.day::text AND x.detail->>'timezone' = tz) THEN
+                    INSERT INTO rowsec.alerts (at, person, rule, detail)
+                        VALUES (r.t, r.person, 'off_hours',
+                                jsonb_build_object('day', r.day::text, 'local_time', to_char(r.local, 'HH24:MI:SS'),
+                                                   'timezone', tz, 'hours', (rl->>'from') || '-' || (rl->>'to'),
+                                                   'days', rl->'days', 'relation', (r.r::oid)::regclass::text))
+                        RETURNING id INTO alert;
+                    PERFORM pg_notify('rowsec_alerts', alert::text);
+                END IF;
+            END LOOP;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- The writer's maintenance: partitions for yesterday to two days ahead, and the partitions that
+-- ended longer ago than the retention dropped.
+CREATE FUNCTION rowsec.activity_maintain() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    keep interval := (SELECT s.retention FROM rowsec.activity_settings s);
+    today date := (now() AT TIME ZONE 'UTC')::date;
+    p record;
+BEGIN
+    FOR i IN -1..2 LOOP
+        PERFORM rowsec.activity_partition(today + i);
+    END LOOP;
+    FOR p IN SELECT c.relname, to_date(substr(c.relname, 10), 'YYYYMMDD') AS day
+             FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+             WHERE h.inhparent = 'rowsec.activity'::regclass AND c.relname ~ '^activity_[0-9]{8}$'
+    LOOP
+        IF ((p.day + 1)::timestamp AT TIME ZONE 'UTC') <= now() - keep THEN
+            EXECUTE format('DROP TABLE rowsec.%I', p.relname);
+            RAISE LOG 'rowsec: dropped activity partition rowsec.% (retention %)', p.relname, keep;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- How long activity is kept (default 90 days; at least a day). Owner only.
+CREATE FUNCTION rowsec.set_activity_retention(keep interval) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF keep IS NULL OR keep < interval '1 day' THEN
+        RAISE EXCEPTION 'activity retention must be at least a day, not %', coalesce(keep::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The activity writer drops whole daily partitions.',
+                  HINT = 'Pass e.g. interval ''90 days''.';
+    END IF;
+    UPDATE rowsec.activity_settings SET retention = keep;
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION rowsec.configure_monitoring(boolean, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rowsec.activity_partition(date), rowsec.activity_maintain(),
+    rowsec.set_activity_retention(interval),
+    rowsec.activity_store(bigint[], bigint[], text[], bigint[], text[], bigint[], boolean[]) FROM PUBLIC;

@@ -188,6 +188,87 @@ ALTER TABLE rowsec.audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rowsec.audit_log FORCE ROW LEVEL SECURITY;
 CREATE POLICY audit_readers_only ON rowsec.audit_log FOR SELECT TO PUBLIC USING (rowsec.is_audit_reader());
 
+-- ===== Activity and alerts (SPEC items 13, 14; src/activity.rs) =====
+
+-- `monitoring:` of the spec (rowsec.configure_monitoring); no row: activity is not recorded.
+-- alerts: the rules as rowsec_core::monitoring reads them.
+CREATE TABLE rowsec.monitoring (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    reads     boolean NOT NULL,
+    alerts    jsonb NOT NULL DEFAULT '[]'
+);
+
+-- How long activity is kept (rowsec.set_activity_retention): the writer drops the daily
+-- partitions that ended longer ago. Not in the spec: a DBA's decision, kept across applies.
+CREATE TABLE rowsec.activity_settings (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    retention interval NOT NULL
+);
+INSERT INTO rowsec.activity_settings (retention) VALUES ('90 days');
+
+-- One row per statement and protected table it touched, as the statement's session saw it:
+-- `at` when it started, `person` as policies resolved them (NULL: nobody), `login` the session
+-- user, `rows` the table's rows that passed its row-level security (for update and delete: the
+-- rows the statement went through to change), `failed` when the statement ended in an error
+-- (a limit, a rollback of the statement) after reading them. Daily partitions (UTC), created and
+-- dropped by the activity writer (rowsec.activity_maintain).
+CREATE SEQUENCE rowsec.activity_id_seq;
+CREATE TABLE rowsec.activity (
+    id        bigint NOT NULL DEFAULT nextval('rowsec.activity_id_seq'),
+    at        timestamptz NOT NULL,
+    person    bigint,
+    login     name NOT NULL,
+    relation  text NOT NULL,
+    relid     oid NOT NULL,
+    command   text NOT NULL CHECK (command IN ('select', 'update', 'delete')),
+    rows      bigint NOT NULL CHECK (rows >= 0),
+    failed    boolean NOT NULL,
+    stored_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+) PARTITION BY RANGE (at);
+CREATE INDEX activity_by_person ON rowsec.activity (person, at);
+
+CREATE TABLE rowsec.alerts (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- The time of the activity that fired the rule.
+    at        timestamptz NOT NULL,
+    person    bigint NOT NULL,
+    rule      text NOT NULL CHECK (rule IN ('bulk_read', 'off_hours')),
+    detail    jsonb NOT NULL,
+    raised_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX alerts_by_person ON rowsec.alerts (person, rule, at);
+
+-- Nobody changes what was recorded: rows are only appended (by the writer), and only the
+-- retention removes them, a whole partition at a time.
+CREATE FUNCTION rowsec.activity_is_append_only() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege',
+              DETAIL = format('%s is refused for every role, its owner and superusers included.', TG_OP),
+              HINT = 'Activity and alerts are written by rowsec''s activity writer; old activity goes with its partition (rowsec.set_activity_retention).';
+END
+$$;
+CREATE TRIGGER activity_no_change BEFORE UPDATE OR DELETE ON rowsec.activity
+    FOR EACH ROW EXECUTE FUNCTION rowsec.activity_is_append_only();
+CREATE TRIGGER activity_no_truncate BEFORE TRUNCATE ON rowsec.activity
+    FOR EACH STATEMENT EXECUTE FUNCTION rowsec.activity_is_append_only();
+CREATE TRIGGER alerts_no_change BEFORE UPDATE OR DELETE ON rowsec.alerts
+    FOR EACH ROW EXECUTE FUNCTION rowsec.activity_is_append_only();
+CREATE TRIGGER alerts_no_truncate BEFORE TRUNCATE ON rowsec.alerts
+    FOR EACH STATEMENT EXECUTE FUNCTION rowsec.activity_is_append_only();
+
+-- Readers as for the trail: superusers and audit.readers; everyone else sees no row and may
+-- write none (no privilege but SELECT).
+REVOKE ALL ON rowsec.monitoring, rowsec.activity_settings, rowsec.activity, rowsec.alerts, rowsec.activity_id_seq FROM PUBLIC;
+GRANT SELECT ON rowsec.activity, rowsec.alerts TO PUBLIC;
+ALTER TABLE rowsec.activity ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rowsec.activity FORCE ROW LEVEL SECURITY;
+CREATE POLICY activity_readers_only ON rowsec.activity FOR SELECT TO PUBLIC USING (rowsec.is_audit_reader());
+ALTER TABLE rowsec.alerts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rowsec.alerts FORCE ROW LEVEL SECURITY;
+CREATE POLICY alerts_readers_only ON rowsec.alerts FOR SELECT TO PUBLIC USING (rowsec.is_audit_reader());
+
 SELECT pg_catalog.pg_extension_config_dump('rowsec.config', '');
 SELECT pg_catalog.pg_extension_config_dump('rowsec.protected_tables', '');
 SELECT pg_catalog.pg_extension_config_dump('rowsec.shares', '');
@@ -198,3 +279,4 @@ SELECT pg_catalog.pg_extension_config_dump('rowsec.spec_role_members', '');
 SELECT pg_catalog.pg_extension_config_dump('rowsec.request_settings', '');
 SELECT pg_catalog.pg_extension_config_dump('rowsec.requests', '');
 SELECT pg_catalog.pg_extension_config_dump('rowsec.role_limits', '');
+SELECT pg_catalog.pg_extension_config_dump('rowsec.monitoring', '');

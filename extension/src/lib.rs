@@ -14,6 +14,7 @@
 
 use pgrx::prelude::*;
 
+mod activity;
 mod admin;
 mod audit;
 mod cache;
@@ -57,6 +58,8 @@ pub extern "C-unwind" fn _PG_init() {
     // Limits: executor hooks and the shared memory parallel workers count into; only when
     // preloaded (rowsec.configure_limits refuses limits otherwise).
     limits::install_hooks();
+    // Activity: rowsec.clock everywhere; the buffer's size only at server start.
+    activity::define_settings(unsafe { pg_sys::process_shared_preload_libraries_in_progress });
 }
 
 #[cfg(test)]

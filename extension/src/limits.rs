@@ -24,6 +24,7 @@
 //! it has its privileges (`has_privs_of_role`), and the union rule is
 //! `rowsec_core::limits::person_limit`.
 
+use crate::activity;
 use crate::catalog;
 use crate::errors::{nullable, required, OrRaise, RowsecError};
 use crate::owner::{extension_owner_cached, AsRole};
@@ -59,6 +60,7 @@ pub fn install_hooks() {
         }
         PRELOADED = true;
         shared::request();
+        crate::activity::ring::request();
         PREV_START = pg_sys::ExecutorStart_hook;
         pg_sys::ExecutorStart_hook = Some(executor_start);
         PREV_RUN = pg_sys::ExecutorRun_hook;
@@ -78,19 +80,35 @@ pub fn install_hooks() {
 /// Rows counted so far of one table for one command.
 type Count = (pg_sys::Oid, Command, Rc<Cell<u64>>);
 
-/// The counters of one statement.
+/// The counters of one statement, and for activity (SPEC item 13) who ran it and when, taken
+/// when its first protected scan started, and whether it was recorded.
 #[derive(Default)]
-struct Counters(RefCell<Vec<Count>>);
+struct Counters {
+    counts: RefCell<Vec<Count>>,
+    stamp: Cell<Option<activity::Stamp>>,
+    recorded: Cell<bool>,
+}
 
 impl Counters {
     fn counter(&self, relid: pg_sys::Oid, command: Command) -> Rc<Cell<u64>> {
-        let mut v = self.0.borrow_mut();
+        let mut v = self.counts.borrow_mut();
         if let Some((_, _, c)) = v.iter().find(|(r, k, _)| *r == relid && *k == command) {
             return c.clone();
         }
         let c = Rc::new(Cell::new(0));
         v.push((relid, command, c.clone()));
         c
+    }
+
+    /// Appends the statement's activity once (at its end, or when its transaction aborted).
+    fn record(&self, failed: bool) {
+        let Some(stamp) = self.stamp.get() else { return };
+        if self.recorded.replace(true) {
+            return;
+        }
+        let counts: Vec<(pg_sys::Oid, Command, u64)> =
+            self.counts.borrow().iter().map(|(r, c, n)| (*r, *c, n.get())).collect();
+        activity::record(&counts, &stamp, failed);
     }
 }
 
@@ -111,6 +129,15 @@ impl Counter {
                 n
             }
             Counter::Shared(e) => e.add_one(),
+        }
+    }
+
+    /// Takes back the row that passed the limit: it never reached the query (activity records
+    /// the rows that did).
+    fn undo_one(&self) {
+        match self {
+            Counter::Local(c) => c.set(c.get().saturating_sub(1)),
+            Counter::Shared(e) => e.undo_one(),
         }
     }
 }
@@ -141,7 +168,7 @@ thread_local! {
     static PUBLISHED: RefCell<Option<Rc<Counters>>> = const { RefCell::new(None) };
     static CONFIG: RefCell<Option<(u64, Option<Rc<Config>>)>> = const { RefCell::new(None) };
     static INVALIDATIONS: Cell<u64> = const { Cell::new(1) };
-    static WATCHED: Cell<[pg_sys::Oid; 2]> = const { Cell::new([pg_sys::InvalidOid; 2]) };
+    static WATCHED: Cell<[pg_sys::Oid; 3]> = const { Cell::new([pg_sys::InvalidOid; 3]) };
     static LOADING: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -149,6 +176,8 @@ thread_local! {
 struct Config {
     protected: HashSet<pg_sys::Oid>,
     roles: Vec<(CString, RoleLimits)>,
+    /// `monitoring.reads`: every protected scan is counted, for activity.
+    reads: bool,
     /// (user, command) -> limit, for the current configuration and memberships.
     memo: RefCell<HashMap<(pg_sys::Oid, Command), Option<u64>>>,
 }
@@ -221,13 +250,14 @@ fn load_config() -> Option<Rc<Config>> {
         .then(|| catalog::extension_relation(c"role_limits").zip(catalog::extension_relation(c"protected_tables")))
         .flatten();
     let Some((limits_oid, protected_oid)) = tables else {
-        WATCHED.with(|w| w.set([pg_sys::InvalidOid; 2]));
+        WATCHED.with(|w| w.set([pg_sys::InvalidOid; 3]));
         return None;
     };
-    WATCHED.with(|w| w.set([limits_oid, protected_oid]));
+    let monitoring_oid = catalog::extension_relation(c"monitoring");
+    WATCHED.with(|w| w.set([limits_oid, protected_oid, monitoring_oid.unwrap_or(pg_sys::InvalidOid)]));
     let _owner = AsRole::switch(extension_owner_cached());
     let what = "reading rowsec.role_limits";
-    let (roles, protected) = Spi::connect(|c| -> Result<_, RowsecError> {
+    let (roles, protected, reads) = Spi::connect(|c| -> Result<_, RowsecError> {
         let mut roles: Vec<(CString, RoleLimits)> = Vec::new();
         let rows = c
             .select("SELECT role::pg_catalog.text, command, max_rows FROM rowsec.role_limits ORDER BY role", None, &[])
@@ -254,11 +284,26 @@ fn load_config() -> Option<Rc<Config>> {
         for r in rows {
             protected.insert(required(r.get::<pg_sys::Oid>(1), "reading rowsec.protected_tables", "tbl")?);
         }
-        Ok((roles, protected))
+        let reads = match monitoring_oid {
+            None => false,
+            Some(_) => {
+                let rows = c
+                    .select("SELECT reads FROM rowsec.monitoring", None, &[])
+                    .map_err(|e| RowsecError::internal("reading rowsec.monitoring", e))?;
+                let mut reads = false;
+                for r in rows {
+                    reads |= required(r.get::<bool>(1), "reading rowsec.monitoring", "reads")?;
+                }
+                reads
+            }
+        };
+        Ok((roles, protected, reads))
     })
     .or_raise();
+    // Activity counts without the hooks' shared memory would miss parallel workers' rows.
+    let reads = reads && preloaded();
     let any_limit = roles.iter().any(|(_, l)| l.iter().any(Option::is_some));
-    any_limit.then(|| Rc::new(Config { protected, roles, memo: RefCell::new(HashMap::new()) }))
+    (any_limit || reads).then(|| Rc::new(Config { protected, roles, reads, memo: RefCell::new(HashMap::new()) }))
 }
 
 /// A scan node over a table, with the range table index it scans.
@@ -393,7 +438,15 @@ unsafe fn arm(qd: *mut pg_sys::QueryDesc) {
                 Some(c) if results.contains(&(scan.rti as i32)) => c,
                 _ => Command::Select,
             };
-            let Some(limit) = config.limit(user, command) else { continue };
+            // Activity counts every protected scan; without it, only those with a limit.
+            let limit = match config.limit(user, command) {
+                Some(limit) => limit,
+                None if config.reads => u64::MAX,
+                None => continue,
+            };
+            if config.reads && counters.stamp.get().is_none() {
+                counters.stamp.set(Some(activity::stamp()));
+            }
             let local = counters.counter(scan.relid, command);
             let counter = if parallel {
                 if PARALLEL.with(|p| p.borrow().is_empty()) && !armed {
@@ -464,6 +517,7 @@ unsafe extern "C-unwind" fn counted_scan(node: *mut pg_sys::PlanState) -> *mut p
         return slot;
     }
     if w.counter.add_one() > w.limit {
+        w.counter.undo_one();
         let table = catalog::relation_name(w.relid);
         let e = LimitExceeded { table: &table, command: w.command, limit: w.limit };
         RowsecError::new(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, e.message(), e.detail(), e.hint()).raise();
@@ -517,12 +571,18 @@ unsafe extern "C-unwind" fn executor_finish(qd: *mut pg_sys::QueryDesc) {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn executor_end(qd: *mut pg_sys::QueryDesc) {
+    // The statement ends with its outermost executor (nested ones share its counters).
+    let outermost = RUNNING.with(|r| r.borrow().is_empty());
+    let ended = outermost.then(|| STATEMENTS.with(|s| s.borrow().get(&(qd as usize)).cloned())).flatten();
     forget(qd as usize);
     unsafe {
         match PREV_END {
             Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(qd)),
             None => pg_sys::standard_ExecutorEnd(qd),
         }
+    }
+    if let Some(counters) = ended {
+        counters.record(false);
     }
 }
 
@@ -555,7 +615,19 @@ unsafe extern "C-unwind" fn at_transaction_end(event: pg_sys::XactEvent::Type, _
             | E::XACT_EVENT_PARALLEL_ABORT
             | E::XACT_EVENT_PARALLEL_COMMIT
     ) {
-        // Every executor of the transaction has ended (or was abandoned by an error).
+        // Every executor of the transaction has ended (or was abandoned by an error): the
+        // statements not recorded at their end failed (here, or in a subtransaction).
+        if PARALLEL.with(|p| !p.borrow().is_empty()) {
+            if let Some(counters) = PUBLISHED.with(|p| p.borrow().clone()) {
+                for (relid, command, count) in shared::own_counts() {
+                    counters.counter(relid, command).set(count);
+                }
+            }
+        }
+        let pending: Vec<Rc<Counters>> = STATEMENTS.with(|s| s.borrow().values().cloned().collect());
+        for counters in pending {
+            counters.record(true);
+        }
         WRAPPED.with(|m| m.borrow_mut().clear());
         STATEMENTS.with(|s| s.borrow_mut().clear());
         RUNNING.with(|r| r.borrow_mut().clear());

@@ -71,6 +71,18 @@ codes! {
     NotAPositiveInteger = "E1308" "not-a-positive-integer",
     /// A role's limit that is not a whole number of rows, zero or more.
     NotARowCount = "E1309" "not-a-row-count",
+    /// `monitoring.alerts` names a rule other than `bulk_read` and `off_hours`.
+    UnknownAlertRule = "E1310" "unknown-alert-rule",
+    /// A rule's `within` is not a duration such as `10m`.
+    BadDuration = "E1311" "bad-duration",
+    /// `off_hours.outside` is not `HH:MM-HH:MM`.
+    BadHours = "E1312" "bad-hours",
+    /// `off_hours.days` is not a day, a range of days or a list of them.
+    BadDays = "E1313" "bad-days",
+    /// `off_hours.timezone` is not a time zone name.
+    BadTimezone = "E1314" "bad-timezone",
+    /// The same alert rule given twice.
+    DuplicateAlertRule = "E1315" "duplicate-alert-rule",
 
     /// `identity: login` without `directory.login`.
     LoginColumnNeeded = "E1401" "login-column-needed",
@@ -86,6 +98,8 @@ codes! {
     UnknownRole = "E1408" "unknown-role",
     /// A limit for a command the role may not run on any table.
     LimitWithoutPrivilege = "E1409" "limit-without-privilege",
+    /// `monitoring.alerts` without `monitoring.reads: true`: alerts are evaluated over the activity.
+    AlertsWithoutReads = "E1410" "alerts-without-reads",
 
     SchemaSyntax = "E1501" "schema-syntax",
     TableNotInSchema = "E1502" "table-not-in-schema",

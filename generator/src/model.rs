@@ -57,6 +57,34 @@ pub struct Spec {
     pub audit: Audit,
     /// `requests:` (SPEC item 16); `None`: the spec has none and access requests are refused.
     pub requests: Option<Requests>,
+    /// `monitoring:` (SPEC items 13, 14); default: no activity, no alerts.
+    pub monitoring: Monitoring,
+}
+
+/// `monitoring:`: whether every statement on a protected table is recorded, and the alert rules.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Monitoring {
+    pub reads: bool,
+    pub alerts: Vec<AlertRule>,
+}
+
+/// A rule of `monitoring.alerts` (SPEC item 14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertRule {
+    /// One person's rows read across protected tables within `within` exceed `rows`.
+    BulkRead { rows: u64, within_seconds: u64, within: String },
+    /// The first statement of a person outside `from`-`to` (HH:MM) on `days` (ISO, 1 = Monday)
+    /// in `timezone`, once per day.
+    OffHours { from: String, to: String, days: Vec<u8>, timezone: String },
+}
+
+impl AlertRule {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AlertRule::BulkRead { .. } => "bulk_read",
+            AlertRule::OffHours { .. } => "off_hours",
+        }
+    }
 }
 
 /// `audit:`: the tables whose row changes are recorded, and the roles that read the trail.

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Command, Identity, Scope};
+use crate::model::{AlertRule, Command, Identity, Scope};
 use crate::resolve::scope;
 use crate::Loaded;
 
@@ -107,8 +107,28 @@ pub fn render(loaded: &Loaded) -> String {
         Some(r) => writeln!(s, "requests: access requests up to {} days", r.max_days),
         None => writeln!(s, "requests: none (no `requests:` key)"),
     };
+    let m = &spec.monitoring;
+    if !m.reads {
+        let _ = writeln!(s, "monitoring: none (no `monitoring.reads`)");
+    } else {
+        let rules: Vec<String> = m
+            .alerts
+            .iter()
+            .map(|rule| match rule {
+                AlertRule::BulkRead { rows, within, .. } => format!("bulk_read over {rows} rows in {within}"),
+                AlertRule::OffHours { from, to, days, timezone } => {
+                    let days: Vec<&str> = days.iter().map(|d| DAY_NAMES[usize::from(*d - 1) % 7]).collect();
+                    format!("off_hours outside {from}-{to} on {} ({timezone})", days.join(","))
+                }
+            })
+            .collect();
+        let rules = if rules.is_empty() { "none".to_owned() } else { rules.join("; ") };
+        let _ = writeln!(s, "monitoring: every statement on a protected table recorded; alerts: {rules}");
+    }
     s
 }
+
+const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 #[cfg(test)]
 mod tests {

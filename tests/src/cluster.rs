@@ -49,6 +49,16 @@ static DB_COUNTER: AtomicUsize = AtomicUsize::new(0);
 impl Cluster {
     /// initdb + start. Panics with the server log on failure: nothing else can run without it.
     pub fn start() -> Cluster {
+        Cluster::start_with("-c shared_preload_libraries=rowsec")
+    }
+
+    /// A cluster whose server does not preload rowsec, as a postgresql.conf without the setting
+    /// would have it (for the errors that say it is missing).
+    pub fn start_without_preload() -> Cluster {
+        Cluster::start_with("")
+    }
+
+    fn start_with(preload: &str) -> Cluster {
         // PostgreSQL refuses to run as root, so root hands the cluster to `postgres`.
         let run_as = if is_root() { Some("postgres".to_owned()) } else { None };
         let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
@@ -69,8 +79,7 @@ impl Cluster {
             cluster.port = free_port();
             let opts = format!(
                 "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-                 -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB \
-                 -c shared_preload_libraries=rowsec",
+                 -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB {preload}",
                 cluster.port,
                 cluster.dir.display()
             );

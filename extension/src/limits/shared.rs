@@ -29,6 +29,10 @@ impl Entry {
         self.count.fetch_add(1, Ordering::AcqRel) + 1
     }
 
+    pub fn undo_one(&self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+
     pub fn limit(&self) -> u64 {
         self.limit.load(Ordering::Acquire)
     }

@@ -16,6 +16,7 @@ mod audit;
 mod directory;
 mod identity;
 mod levels;
+mod monitoring;
 mod reader;
 mod references;
 mod requests;
@@ -25,13 +26,13 @@ mod tables;
 use std::collections::BTreeMap;
 
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::model::{Audit, Directory, Identity, Level, QualifiedName, Requests, Role, Spec};
+use crate::model::{Audit, Directory, Identity, Level, Monitoring, QualifiedName, Requests, Role, Spec};
 use crate::schema::Schema;
 use crate::yaml::Node;
 use reader::Reader;
 
 pub(crate) const TOP_KEYS: &[&str] =
-    &["version", "directory", "identity", "levels", "tables", "roles", "audit", "requests"];
+    &["version", "directory", "identity", "levels", "tables", "roles", "audit", "requests", "monitoring"];
 pub(crate) const REQUIRED_TOP_KEYS: &[&str] = &["version", "directory", "identity", "tables", "roles"];
 
 /// Loads a spec from its text. `schema`, when given, is checked against every table and column
@@ -60,6 +61,7 @@ struct Parts {
     roles: BTreeMap<String, Role>,
     audit: Audit,
     requests: Option<Requests>,
+    monitoring: Monitoring,
 }
 
 impl Parts {
@@ -75,6 +77,7 @@ impl Parts {
             roles: self.roles,
             audit: self.audit,
             requests: self.requests,
+            monitoring: self.monitoring,
         })
     }
 }
@@ -155,5 +158,9 @@ fn read(r: &mut Reader, root: &Node) -> Option<(Parts, Places)> {
         audit
     });
     let requests = top.get("requests").zip(top.key_span("requests")).and_then(|(n, key)| requests::read(r, n, key));
-    Some((Parts { version, directory, identity, levels, tables, roles, audit, requests }, places))
+    let monitoring = top
+        .get("monitoring")
+        .zip(top.key_span("monitoring"))
+        .map_or_else(Monitoring::default, |(n, key)| monitoring::read(r, n, key));
+    Some((Parts { version, directory, identity, levels, tables, roles, audit, requests, monitoring }, places))
 }

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use serde_json::json;
 
-use crate::model::Spec;
+use crate::model::{AlertRule, Spec};
 use crate::sql::extension_api as api;
 use crate::sql::template;
 
@@ -29,6 +29,8 @@ pub fn section(s: &mut String, spec: &Spec) {
     let _ = writeln!(b, "PERFORM {};", api::configure_requests(spec.requests.map(|r| r.max_days)));
     b.push_str("-- Limits of roles.<name>.limits (every spec role: a role or command left out has none)\n");
     let _ = writeln!(b, "PERFORM {};", api::configure_limits(&limits_json(spec)));
+    b.push_str("-- monitoring: activity of every statement on a protected table, and the alert rules\n");
+    let _ = writeln!(b, "PERFORM {};", api::configure_monitoring(spec.monitoring.reads, &alerts_json(spec)));
     b.push_str(
         "-- Spec role grants and revokes the membership hook did not see (another database, library not loaded)\n",
     );
@@ -48,6 +50,25 @@ pub fn limits_json(spec: &Spec) -> String {
         })
         .collect();
     serde_json::Value::Object(roles).to_string()
+}
+
+/// The rules of `monitoring.alerts` as rowsec.configure_monitoring reads them
+/// (`rowsec_core::monitoring`).
+pub fn alerts_json(spec: &Spec) -> String {
+    let rules: Vec<serde_json::Value> = spec
+        .monitoring
+        .alerts
+        .iter()
+        .map(|rule| match rule {
+            AlertRule::BulkRead { rows, within_seconds, within } => {
+                json!({"name": "bulk_read", "rows": rows, "within_seconds": within_seconds, "within": within})
+            }
+            AlertRule::OffHours { from, to, days, timezone } => {
+                json!({"name": "off_hours", "from": from, "to": to, "days": days, "timezone": timezone})
+            }
+        })
+        .collect();
+    serde_json::Value::Array(rules).to_string()
 }
 
 /// What the spec holds, for the script's `apply` row (summary.sql adds what the script changed).

@@ -137,6 +137,13 @@ pub fn record_apply() -> QualifiedName {
     QualifiedName::new(SCHEMA, "record_apply")
 }
 
+/// `rowsec.configure_monitoring(reads boolean, alerts jsonb)`: `monitoring:` of the spec, every
+/// time (reads false and no alerts when the spec has none), so monitoring a later spec drops is
+/// removed.
+pub fn configure_monitoring(reads: bool, alerts_json: &str) -> String {
+    format!("rowsec.configure_monitoring({reads}, {}::jsonb)", Literal(alerts_json))
+}
+
 /// `rowsec.configure_limits(limits jsonb)`: every spec role with its limits (`{}`: none), so
 /// the limits of roles and commands a later spec drops are removed.
 pub fn configure_limits(limits_json: &str) -> String {

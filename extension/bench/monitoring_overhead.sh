@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# What monitoring and limits (SPEC items 12 to 14) cost a person's statements (a measurement,
+# not a test), side by side in one run on 1,000,000 rows: the same statements by the same login
+# through the same policies, with both off (`configure_limits('{}')`,
+# `configure_monitoring(false, '[]')`) and both on (select 1,000,000, update 1,000, delete 100;
+# `reads: true` with the bulk_read and off_hours rules of examples/crm.yaml, so every statement
+# leaves a row in rowsec.activity, stored by the background writer meanwhile). Off and on
+# alternate, ROUNDS times; each figure is the median over the rounds.
+#   point lookup, 50-row page, one-row update: pgbench, one client, SECONDS_EACH each, mean latency
+#   100k-row scan: SELECT count(*) over 100,000 rows, median of 5 inside each round
+#   extension/bench/monitoring_overhead.sh           # builds and installs the release build first
+#   SKIP_INSTALL=1 ROWS=1000000 ROUNDS=5 extension/bench/monitoring_overhead.sh
+# Also prints the shared memory rowsec allocates (pg_shmem_allocations) and what the writer
+# stored and dropped. Own cluster under /tmp from the private PostgreSQL copy (tests/pg.sh).
+set -euo pipefail
+
+# shellcheck source=extension/bench/common.sh
+source "$(dirname "$0")/common.sh"
+ROWS=${ROWS:-1000000}
+ROUNDS=${ROUNDS:-5}
+SECONDS_EACH=${SECONDS_EACH:-5}
+
+bench_cluster monitoring-bench -c max_parallel_workers_per_gather=0
+
+# rep (person 1) manages people 2..1000; the rows belong to all of them, so rep sees every row
+# through rowsec.in_subtree, as a manager does.
+"${PSQL[@]}" >/dev/null <<SQL
+CREATE EXTENSION rowsec;
+CREATE SCHEMA bench;
+CREATE TABLE bench.people (id bigint PRIMARY KEY, manager_id bigint, team text, login text, active boolean);
+INSERT INTO bench.people SELECT g, CASE WHEN g > 1 THEN 1 END, 't', CASE WHEN g = 1 THEN 'rep' END, true FROM generate_series(1, 1000) g;
+SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active');
+CREATE TABLE bench.deals (id bigint PRIMARY KEY, owner_id bigint NOT NULL, name text, amount numeric);
+INSERT INTO bench.deals SELECT g, g % 1000 + 1, 'deal ' || g, g * 1.5 FROM generate_series(1, $ROWS) g;
+CREATE INDEX ON bench.deals (owner_id);
+ALTER TABLE bench.deals ENABLE ROW LEVEL SECURITY;
+ALTER TABLE bench.deals FORCE ROW LEVEL SECURITY;
+CREATE ROLE managers;
+CREATE ROLE rep LOGIN IN ROLE managers;
+GRANT USAGE ON SCHEMA bench TO managers;
+GRANT SELECT, UPDATE ON bench.deals TO managers;
+CREATE POLICY sel ON bench.deals FOR SELECT TO managers USING (rowsec.in_subtree(owner_id));
+CREATE POLICY upd ON bench.deals FOR UPDATE TO managers USING (rowsec.in_subtree(owner_id));
+SELECT rowsec.protect_table('bench.deals', 'id', 'owner_id', false);
+VACUUM ANALYZE bench.deals;
+SQL
+
+cat >"$WORK/point.sql" <<'SQL'
+\set id random(1, 1000000)
+SELECT * FROM bench.deals WHERE id = :id;
+SQL
+cat >"$WORK/page.sql" <<'SQL'
+\set id random(1, 999000)
+SELECT * FROM bench.deals WHERE id > :id ORDER BY id LIMIT 50;
+SQL
+cat >"$WORK/update.sql" <<'SQL'
+\set id random(1, 1000000)
+UPDATE bench.deals SET amount = amount + 1 WHERE id = :id;
+SQL
+
+# Mean latency in ms of a pgbench script, as rep.
+latency() {
+    "$BIN/pgbench" -n -h "$WORK" -p "$PORT" -U rep -c 1 -T "$SECONDS_EACH" -f "$WORK/$1.sql" bench 2>/dev/null |
+        sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
+}
+# Median ms of the 100k-row scan, as rep, measured by the server.
+scan() {
+    for _ in 1 2 3 4 5; do
+        "$BIN/psql" -X -q -h "$WORK" -p "$PORT" -U rep -d bench -At -c \
+            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM bench.deals WHERE id <= 100000" |
+            sed -n 's/.*"Execution Time": \([0-9.]*\).*/\1/p'
+    done | sort -n | sed -n 3p
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+RULES='[{"name": "bulk_read", "rows": 2000, "within_seconds": 600, "within": "10m"}, {"name": "off_hours", "from": "08:00", "to": "20:00", "days": [1, 2, 3, 4, 5], "timezone": "Asia/Shanghai"}]'
+declare -A t
+for round in $(seq "$ROUNDS"); do
+    for mode in off on; do
+        if [ "$mode" = on ]; then
+            "${PSQL[@]}" -c "SELECT rowsec.configure_limits('{\"managers\": {\"select\": 1000000, \"update\": 1000, \"delete\": 100}}')" \
+                -c "SELECT rowsec.configure_monitoring(true, '$RULES')" >/dev/null
+        else
+            "${PSQL[@]}" -c "SELECT rowsec.configure_limits('{}')" -c "SELECT rowsec.configure_monitoring(false, '[]')" >/dev/null
+        fi
+        for q in point page update; do t[${q}_$mode]+=" $(latency $q)"; done
+        t[scan_$mode]+=" $(scan)"
+    done
+    echo "round $round done" >&2
+done
+
+"${PSQL[@]}" -c "SELECT rowsec.flush_activity()" >/dev/null
+stored=$("${PSQL[@]}" -At -c "SELECT count(*) || ' rows in rowsec.activity, ' || count(DISTINCT person) || ' person(s)' FROM rowsec.activity")
+status=$("${PSQL[@]}" -At -F ' ' -c "SELECT 'buffer ' || buffer_records || ' records, waiting ' || waiting || ', dropped ' || dropped FROM rowsec.activity_status()")
+shmem=$("${PSQL[@]}" -At -F ': ' -c "SELECT name, size FROM pg_shmem_allocations WHERE name LIKE 'rowsec%' ORDER BY name")
+
+printf '\n%s rows, %s rounds alternating off/on, median of each (%s)\n' "$ROWS" "$ROUNDS" "$("$BIN/postgres" --version)"
+printf '| statement | monitoring and limits off | on | ratio |\n|---|---|---|---|\n'
+for q in point page update scan; do
+    # shellcheck disable=SC2086
+    off=$(median ${t[${q}_off]})
+    # shellcheck disable=SC2086
+    on=$(median ${t[${q}_on]})
+    case $q in
+        point) name="point lookup (pgbench, mean latency)" ;;
+        page) name="50-row page (pgbench, mean latency)" ;;
+        update) name="one-row update (pgbench, mean latency)" ;;
+        scan) name="count(*) over 100,000 rows (execution time, median of 5)" ;;
+    esac
+    printf '| %s | %s ms | %s ms | %sx |\n' "$name" "$off" "$on" "$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }')"
+done
+echo "activity stored: $stored; $status"
+echo "shared memory (pg_shmem_allocations, bytes; fixed at server start, whatever the number of people):"
+echo "$shmem"
