@@ -61,6 +61,8 @@ codes! {
     PolicyNameTooLong = "E1207" "policy-name-too-long",
     BadClassName = "E1208" "bad-class-name",
     BadSettingName = "E1209" "bad-setting-name",
+    /// The schema of a table's masked view (`<schema>_app`) is one of the spec's own or reserved.
+    ViewSchemaClash = "E1210" "view-schema-clash",
 
     UnsupportedVersion = "E1301" "unsupported-version",
     UnknownIdentity = "E1302" "unknown-identity",
@@ -73,6 +75,8 @@ codes! {
     NotAPositiveInteger = "E1308" "not-a-positive-integer",
     /// A role's limit that is not a whole number of rows, zero or more.
     NotARowCount = "E1309" "not-a-row-count",
+    /// `classes.<name>.mask` that is not `partial`, `email` or `null`.
+    UnknownMask = "E1310" "unknown-mask",
 
     /// `identity: login` without `directory.login`.
     LoginColumnNeeded = "E1401" "login-column-needed",
@@ -88,6 +92,10 @@ codes! {
     UnknownRole = "E1408" "unknown-role",
     /// A limit for a command the role may not run on any table.
     LimitWithoutPrivilege = "E1409" "limit-without-privilege",
+    /// `classes` names a class no table uses.
+    ClassNotUsed = "E1410" "class-not-used",
+    /// `fields: { <class>: { read: <scope> } }` for a class `classes` does not mask.
+    ScopedReadWithoutMask = "E1411" "scoped-read-without-mask",
 
     SchemaSyntax = "E1501" "schema-syntax",
     TableNotInSchema = "E1502" "table-not-in-schema",

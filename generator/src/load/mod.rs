@@ -13,6 +13,7 @@
 
 mod against_schema;
 mod audit;
+mod classes;
 mod directory;
 mod identity;
 mod levels;
@@ -25,12 +26,13 @@ mod tables;
 use std::collections::BTreeMap;
 
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::model::{Audit, Directory, Identity, Level, QualifiedName, Requests, Role, Spec};
+use crate::model::{Audit, Class, Directory, Identity, Level, QualifiedName, Requests, Role, Spec};
 use crate::schema::Schema;
 use crate::yaml::Node;
 use reader::Reader;
 
-const TOP_KEYS: &[&str] = &["version", "directory", "identity", "levels", "tables", "roles", "audit", "requests"];
+const TOP_KEYS: &[&str] =
+    &["version", "directory", "identity", "levels", "tables", "roles", "audit", "requests", "classes"];
 const REQUIRED_TOP_KEYS: &[&str] = &["version", "directory", "identity", "tables", "roles"];
 
 /// Loads a spec from its text. `schema`, when given, is checked against every table and column
@@ -41,6 +43,7 @@ pub fn load_spec(source: &str, schema: Option<&Schema>) -> Result<Spec, Vec<Diag
     let Some((parts, places)) = read(&mut r, &root) else { return Err(r.diagnostics) };
     references::check(&mut r, &parts, &places);
     audit::check(&mut r, &parts.audit, &places.audit, &parts.tables, &parts.roles);
+    classes::check(&mut r, &parts, &places);
     against_schema::check(&mut r, &parts, &places, schema);
     match parts.finish() {
         Some(spec) if r.diagnostics.is_empty() => Ok(spec),
@@ -59,6 +62,7 @@ struct Parts {
     roles: BTreeMap<String, Role>,
     audit: Audit,
     requests: Option<Requests>,
+    classes: BTreeMap<String, Class>,
 }
 
 impl Parts {
@@ -74,6 +78,7 @@ impl Parts {
             roles: self.roles,
             audit: self.audit,
             requests: self.requests,
+            classes: self.classes,
         })
     }
 }
@@ -89,6 +94,7 @@ struct Places {
     unread_tables: tables::Unread,
     roles: BTreeMap<String, roles::RolePlaces>,
     audit: audit::AuditPlaces,
+    classes: classes::ClassPlaces,
 }
 
 fn read(r: &mut Reader, root: &Node) -> Option<(Parts, Places)> {
@@ -154,5 +160,10 @@ fn read(r: &mut Reader, root: &Node) -> Option<(Parts, Places)> {
         audit
     });
     let requests = top.get("requests").zip(top.key_span("requests")).and_then(|(n, key)| requests::read(r, n, key));
-    Some((Parts { version, directory, identity, levels, tables, roles, audit, requests }, places))
+    let classes = top.get("classes").map_or_else(BTreeMap::new, |node| {
+        let (classes, place) = classes::read(r, node);
+        places.classes = place;
+        classes
+    });
+    Some((Parts { version, directory, identity, levels, tables, roles, audit, requests, classes }, places))
 }
