@@ -205,3 +205,55 @@ fn an_empty_table_is_verified_and_the_inserts_it_cannot_model_are_named() {
     );
     assert_eq!(report["truth"]["people"], 43);
 }
+
+/// Masked views (`classes:`): `--no-truth` drift on a crm-masked.yaml database, as (check, object).
+fn masked_drift_after(sql: &str) -> Vec<(String, String)> {
+    let spec = rowsec_e2e::fixture::examples().join("crm-masked.yaml");
+    let db = env().database_for(&spec);
+    env().cluster.admin(&db).batch_execute(sql).unwrap();
+    let url = url(&db);
+    let out = rowsec()
+        .args(["verify", "examples/crm-masked.yaml", "--db", &url, "--format", "json", "--no-truth"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    drift(&report)
+}
+
+#[test]
+fn a_masked_view_missing_altered_or_left_over_is_drift() {
+    let view = "crm_app.contacts".to_owned();
+    assert_eq!(masked_drift_after(""), vec![]);
+    assert_eq!(
+        masked_drift_after("DROP VIEW crm_app.contacts"),
+        vec![("masked-view-missing".to_owned(), view.clone())]
+    );
+    for change in [
+        "ALTER VIEW crm_app.contacts RESET (security_barrier)",
+        "GRANT SELECT ON crm_app.contacts TO PUBLIC",
+        "DROP TRIGGER rowsec_write ON crm_app.contacts",
+        "CREATE OR REPLACE VIEW crm_app.contacts WITH (security_barrier) AS SELECT * FROM crm_app.contacts_all",
+    ] {
+        let setup = if change.contains("contacts_all") {
+            // A definition without the row filter, same columns.
+            format!(
+                "CREATE VIEW crm_app.contacts_all AS SELECT id, owner_id, account_id, full_name, phone, email, created_at \
+                 FROM crm.contacts; {change}"
+            )
+        } else {
+            change.to_owned()
+        };
+        let got = masked_drift_after(&setup);
+        assert_eq!(got, vec![("masked-view-altered".to_owned(), view.clone())], "{change}");
+    }
+    // The same database checked against crm.yaml, which masks nothing: the view is left over.
+    let spec = rowsec_e2e::fixture::examples().join("crm-masked.yaml");
+    let db = env().database_for(&spec);
+    let out = rowsec()
+        .args(["verify", "examples/crm.yaml", "--db", &url(&db), "--format", "json", "--no-truth"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(drift(&report).contains(&("masked-view-extra".to_owned(), view)), "{:?}", drift(&report));
+}

@@ -59,6 +59,8 @@ codes! {
     ReservedRoleName = "E1206" "reserved-role-name",
     BadClassName = "E1208" "bad-class-name",
     BadSettingName = "E1209" "bad-setting-name",
+    /// The schema of a table's masked view (`<schema>_app`) is one of the spec's own or reserved.
+    ViewSchemaClash = "E1210" "view-schema-clash",
 
     UnsupportedVersion = "E1301" "unsupported-version",
     UnknownIdentity = "E1302" "unknown-identity",
@@ -83,6 +85,8 @@ codes! {
     BadTimezone = "E1314" "bad-timezone",
     /// The same alert rule given twice.
     DuplicateAlertRule = "E1315" "duplicate-alert-rule",
+    /// `classes.<name>.mask` that is not `partial`, `email` or `null`.
+    UnknownMask = "E1316" "unknown-mask",
 
     /// `identity: login` without `directory.login`.
     LoginColumnNeeded = "E1401" "login-column-needed",
@@ -100,6 +104,10 @@ codes! {
     LimitWithoutPrivilege = "E1409" "limit-without-privilege",
     /// `monitoring.alerts` without `monitoring.reads: true`: alerts are evaluated over the activity.
     AlertsWithoutReads = "E1410" "alerts-without-reads",
+    /// `classes` names a class no table uses.
+    ClassNotUsed = "E1411" "class-not-used",
+    /// `fields: { <class>: { read: <scope> } }` for a class `classes` does not mask.
+    ScopedReadWithoutMask = "E1412" "scoped-read-without-mask",
 
     SchemaSyntax = "E1501" "schema-syntax",
     TableNotInSchema = "E1502" "table-not-in-schema",

@@ -59,6 +59,9 @@ pub struct Spec {
     pub requests: Option<Requests>,
     /// `monitoring:` (SPEC items 13, 14); default: no activity, no alerts.
     pub monitoring: Monitoring,
+    /// `classes:` (rowsec's masked columns): class -> how its columns read without the class.
+    /// Empty when the spec has none: no masked views.
+    pub classes: BTreeMap<String, Class>,
 }
 
 /// `monitoring:`: whether every statement on a protected table is recorded, and the alert rules.
@@ -84,6 +87,42 @@ impl AlertRule {
             AlertRule::BulkRead { .. } => "bulk_read",
             AlertRule::OffHours { .. } => "off_hours",
         }
+    }
+}
+
+/// `classes.<name>`: a column class opted in to masking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Class {
+    pub name: String,
+    pub mask: Mask,
+}
+
+/// What a person without the class reads in a masked view instead of the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mask {
+    /// `****` and the last 4 characters (as text).
+    Partial,
+    /// `****@` and the domain (as text).
+    Email,
+    /// NULL (the column keeps its type).
+    Null,
+}
+
+impl Mask {
+    pub const NAMES: [&'static str; 3] = ["partial", "email", "null"];
+
+    pub fn parse(s: &str) -> Option<Mask> {
+        match s {
+            "partial" => Some(Mask::Partial),
+            "email" => Some(Mask::Email),
+            "null" => Some(Mask::Null),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Mask::NAMES[self as usize]
     }
 }
 
@@ -289,4 +328,8 @@ pub struct Role {
     /// `limits:` (SPEC item 12): the most rows of one protected table one statement may read
     /// (select) or change (update, delete); a command not named has no limit.
     pub limits: BTreeMap<Command, u64>,
+    /// `fields: { <class>: { read: <scope> } }`: the class's clear value only through masked
+    /// views and only on rows whose owner is in that scope (masked elsewhere). Such a class is
+    /// `none` in `fields`: no column privilege on the table itself, which would show every row.
+    pub scoped_reads: BTreeMap<String, Scope>,
 }

@@ -125,6 +125,7 @@ mod tests {
             fields: BTreeMap::new(),
             adopt: false,
             limits: BTreeMap::new(),
+            scoped_reads: BTreeMap::new(),
         }
     }
 

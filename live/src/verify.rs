@@ -17,6 +17,7 @@ use postgres::{Client, Transaction};
 use rowsec_generator::model::{Command, Identity, QualifiedName, Spec};
 use rowsec_generator::oracle::{Oracle, Outcome, Row};
 use rowsec_generator::resolve::{self, Columns};
+use rowsec_generator::sql::masking;
 use rowsec_generator::sql::script::{expected_policies, ExpectedPolicy};
 use serde::Serialize;
 
@@ -197,7 +198,87 @@ pub fn drift(client: &mut Client, spec: &Spec) -> Result<Vec<Drift>> {
     }
     policy_drift(client, spec, &mut out)?;
     privilege_drift(client, spec, &mut out)?;
+    masked_view_drift(client, spec, &mut out)?;
     Ok(out)
+}
+
+/// The masked views (`classes:`) the script makes: each present with its options, a superuser
+/// owner (a non-superuser's would show no row), the reader's row filter, the write trigger and
+/// nothing for PUBLIC; and no rowsec masked view left for a table the spec no longer masks. The
+/// columns' expressions are not compared (the script builds them from the catalog).
+fn masked_view_drift(client: &mut Client, spec: &Spec, out: &mut Vec<Drift>) -> Result<()> {
+    let wanted: Vec<(String, String)> = masking::masked_tables(spec)
+        .iter()
+        .map(|t| (masking::view_name(&t.name).to_string(), masking::visible_function(&t.name.name)))
+        .collect();
+    let fix = "rowsec apply SPEC (it recreates the masked views)";
+    for (view, filter) in &wanted {
+        let row = client
+            .query_opt(
+                "SELECT c.reloptions::text[], r.rolsuper, pg_catalog.pg_get_viewdef(c.oid), \
+                        EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = c.oid AND tgname = 'rowsec_write'), \
+                        pg_catalog.has_table_privilege('public', c.oid, 'SELECT, INSERT, UPDATE, DELETE') \
+                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid = c.relowner \
+                 WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind = 'v'",
+                &[view],
+            )
+            .map_err(Error::query("verify: reading the masked views"))?;
+        let Some(row) = row else {
+            out.push(Drift {
+                check: "masked-view-missing",
+                object: view.clone(),
+                what: format!("the masked view {view} does not exist: SELECT * through it fails"),
+                fix: fix.into(),
+            });
+            continue;
+        };
+        let options: Vec<String> = row.get::<_, Option<Vec<String>>>(0).unwrap_or_default();
+        let mut wrong = Vec::new();
+        if !options.iter().any(|o| o == "security_barrier=true") {
+            wrong.push("it is not security_barrier (a leaky function could see rows the reader may not)");
+        }
+        if !row.get::<_, bool>(1) {
+            wrong.push("its owner is not a superuser (it shows no row)");
+        }
+        if !row.get::<_, String>(2).contains(&format!("{filter}(")) {
+            wrong.push("its definition lacks the reader's row filter (it could show every row)");
+        }
+        if !row.get::<_, bool>(3) {
+            wrong.push("its write trigger rowsec_write is missing");
+        }
+        if row.get::<_, bool>(4) {
+            wrong.push("PUBLIC holds a privilege on it");
+        }
+        if !wrong.is_empty() {
+            out.push(Drift {
+                check: "masked-view-altered",
+                object: view.clone(),
+                what: format!("the masked view {view} was changed: {}", wrong.join("; ")),
+                fix: fix.into(),
+            });
+        }
+    }
+    let rows = client
+        .query(
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind = 'v' AND pg_catalog.obj_description(n.oid, 'pg_namespace') = $1 \
+               AND pg_catalog.obj_description(c.oid, 'pg_class') LIKE $2 ORDER BY 1",
+            &[&masking::SCHEMA_MARK, &format!("{}%", masking::OBJECT_MARK)],
+        )
+        .map_err(Error::query("verify: reading rowsec's masked views"))?;
+    for row in rows {
+        let view: String = row.get(0);
+        if !wanted.iter().any(|(w, _)| *w == view) {
+            out.push(Drift {
+                check: "masked-view-extra",
+                object: view.clone(),
+                what: format!("rowsec's masked view {view} is for a table the spec no longer masks"),
+                fix: "rowsec apply SPEC (it removes it)".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The extension's configuration row against the spec's directory and identity.

@@ -13,6 +13,7 @@
 
 mod against_schema;
 mod audit;
+mod classes;
 mod directory;
 mod identity;
 mod levels;
@@ -26,13 +27,13 @@ mod tables;
 use std::collections::BTreeMap;
 
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::model::{Audit, Directory, Identity, Level, Monitoring, QualifiedName, Requests, Role, Spec};
+use crate::model::{Audit, Class, Directory, Identity, Level, Monitoring, QualifiedName, Requests, Role, Spec};
 use crate::schema::Schema;
 use crate::yaml::Node;
 use reader::Reader;
 
 pub(crate) const TOP_KEYS: &[&str] =
-    &["version", "directory", "identity", "levels", "tables", "roles", "audit", "requests", "monitoring"];
+    &["version", "directory", "identity", "levels", "tables", "roles", "audit", "requests", "monitoring", "classes"];
 pub(crate) const REQUIRED_TOP_KEYS: &[&str] = &["version", "directory", "identity", "tables", "roles"];
 
 /// Loads a spec from its text. `schema`, when given, is checked against every table and column
@@ -43,6 +44,7 @@ pub fn load_spec(source: &str, schema: Option<&Schema>) -> Result<Spec, Vec<Diag
     let Some((parts, places)) = read(&mut r, &root) else { return Err(r.diagnostics) };
     references::check(&mut r, &parts, &places);
     audit::check(&mut r, &parts.audit, &places.audit, &parts.tables, &parts.roles);
+    classes::check(&mut r, &parts, &places);
     against_schema::check(&mut r, &parts, &places, schema);
     match parts.finish() {
         Some(spec) if r.diagnostics.is_empty() => Ok(spec),
@@ -62,6 +64,7 @@ struct Parts {
     audit: Audit,
     requests: Option<Requests>,
     monitoring: Monitoring,
+    classes: BTreeMap<String, Class>,
 }
 
 impl Parts {
@@ -78,6 +81,7 @@ impl Parts {
             audit: self.audit,
             requests: self.requests,
             monitoring: self.monitoring,
+            classes: self.classes,
         })
     }
 }
@@ -93,6 +97,7 @@ struct Places {
     unread_tables: tables::Unread,
     roles: BTreeMap<String, roles::RolePlaces>,
     audit: audit::AuditPlaces,
+    classes: classes::ClassPlaces,
 }
 
 fn read(r: &mut Reader, root: &Node) -> Option<(Parts, Places)> {
@@ -162,5 +167,10 @@ fn read(r: &mut Reader, root: &Node) -> Option<(Parts, Places)> {
         .get("monitoring")
         .zip(top.key_span("monitoring"))
         .map_or_else(Monitoring::default, |(n, key)| monitoring::read(r, n, key));
-    Some((Parts { version, directory, identity, levels, tables, roles, audit, requests, monitoring }, places))
+    let classes = top.get("classes").map_or_else(BTreeMap::new, |node| {
+        let (classes, place) = classes::read(r, node);
+        places.classes = place;
+        classes
+    });
+    Some((Parts { version, directory, identity, levels, tables, roles, audit, requests, monitoring, classes }, places))
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::levels;
 use super::reader::Reader;
 use crate::diagnostic::{suggestion, Code, Span};
-use crate::model::{Access, Command, Role, TableOverride, TableSelector};
+use crate::model::{Access, Command, Role, Scope, TableOverride, TableSelector};
 use crate::yaml::{Node, NodeKind};
 
 const KEYS: &[&str] = &["level", "tables", "fields", "adopt", "limits"];
@@ -26,6 +26,8 @@ pub(super) struct RolePlaces {
     pub scopes: BTreeMap<TableSelector, BTreeMap<Command, Span>>,
     /// command -> where its limit was written
     pub limits: BTreeMap<Command, Span>,
+    /// class -> where its scoped read (`{ read: own }`) was written
+    pub scoped_reads: BTreeMap<String, Span>,
     /// The level or an override could not be read (already reported): the role's scopes are
     /// not what the author meant, so nothing is concluded from them.
     pub incomplete: bool,
@@ -47,6 +49,7 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
             fields: BTreeMap::new(),
             scopes: BTreeMap::new(),
             limits: BTreeMap::new(),
+            scoped_reads: BTreeMap::new(),
             incomplete: false,
         };
         // Problems from here to the end of `tables` (a misspelt `level` key included) make
@@ -62,6 +65,7 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
                     fields: BTreeMap::new(),
                     adopt: false,
                     limits: BTreeMap::new(),
+                    scoped_reads: BTreeMap::new(),
                 };
                 roles.insert(name.to_owned(), role);
                 places.insert(name.to_owned(), place);
@@ -107,9 +111,17 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
         }
         place.incomplete = r.diagnostics.len() != before;
         let mut fields = BTreeMap::new();
+        let mut scoped_reads = BTreeMap::new();
         if let Some(fl) = f.get("fields").and_then(|n| r.entries(n, &format!("`fields` of {what}"))) {
             for (class, ck, cv) in fl.items {
                 place.fields.insert(class.to_owned(), ck.span);
+                if let NodeKind::Map(_) = &cv.kind {
+                    if let Some(scope) = read_scoped(r, cv, ck.span, class, &what) {
+                        place.scoped_reads.insert(class.to_owned(), cv.span);
+                        scoped_reads.insert(class.to_owned(), scope);
+                    }
+                    continue;
+                }
                 let Some(text) = r.string(cv, &format!("the access to `{class}`")) else { continue };
                 match Access::parse(&text) {
                     Some(a) => {
@@ -125,10 +137,40 @@ pub(super) fn read(r: &mut Reader, node: &Node) -> (BTreeMap<String, Role>, BTre
             }
         }
         let limits = f.get("limits").map_or_else(BTreeMap::new, |n| read_limits(r, n, &what, &mut place.limits));
-        roles.insert(name.to_owned(), Role { name: name.to_owned(), level, tables: overrides, fields, adopt, limits });
+        let role = Role { name: name.to_owned(), level, tables: overrides, fields, adopt, limits, scoped_reads };
+        roles.insert(name.to_owned(), role);
         places.insert(name.to_owned(), place);
     }
     (roles, places)
+}
+
+/// `{ read: own }` under `fields`: the class's clear value on rows in that scope, through the
+/// masked views only (masked elsewhere). Read-only: a write right must be `write`.
+fn read_scoped(r: &mut Reader, node: &Node, key: Span, class: &str, what: &str) -> Option<Scope> {
+    let f = r.fields(node, &format!("the access of {what} to `{class}`"), &["read"], &["read"], key)?;
+    let n = f.get("read")?;
+    let text = r.string(n, &format!("the scope of `{class}`"))?;
+    match Scope::parse(&text) {
+        Some(Scope::None) => {
+            r.error(
+                Code::UnknownScope,
+                n.span,
+                format!("`{{ read: none }}` for class `{class}` of {what} gives nothing"),
+                format!("write `{class}: none`, or a scope (`own`, `team`, `subtree`, `all`) whose rows show `{class}` in clear"),
+            );
+            None
+        }
+        Some(scope) => Some(scope),
+        None => {
+            r.error(
+                Code::UnknownScope,
+                n.span,
+                format!("unknown scope `{text}` for class `{class}` of {what}"),
+                suggestion(&text, &Scope::NAMES[1..], "scope"),
+            );
+            None
+        }
+    }
 }
 
 /// A role name PostgreSQL accepts, that is not reserved, and whose policy names fit.

@@ -112,6 +112,7 @@ pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>
         let table_grants = by_table.next_if(|g| *g[0].table == table.name).unwrap_or_default();
         protect(&mut s, spec, &names, table, table_grants, schema);
     }
+    crate::sql::masking::section(&mut s, spec, &grants);
     drop_roles(&mut s, spec, options);
     crate::sql::audit::section(&mut s, spec);
     s.push('\n');

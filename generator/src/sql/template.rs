@@ -39,13 +39,23 @@ pub static COLUMN_GRANTS: Template =
 pub static SEQUENCE_GRANTS: Template =
     Template::new("compile/sequence_grants.sql", include_str!("../../../sql/compile/sequence_grants.sql"));
 
+/// Masked views (spec: classes): removes rowsec's earlier ones and their helpers.
+pub static MASKED_CLEANUP: Template =
+    Template::new("compile/masked_cleanup.sql", include_str!("../../../sql/compile/masked_cleanup.sql"));
+/// Masked views (spec: classes): one table's view, row filter and INSTEAD OF trigger.
+pub static MASKED_VIEW: Template =
+    Template::new("compile/masked_view.sql", include_str!("../../../sql/compile/masked_view.sql"));
+/// Masked views (spec: classes): what was created and changed.
+pub static MASKED_SUMMARY: Template =
+    Template::new("compile/masked_summary.sql", include_str!("../../../sql/compile/masked_summary.sql"));
+
 /// Takes the state the summary compares, before the script changes anything.
 pub static STATE: Template = Template::new("compile/state.sql", include_str!("../../../sql/compile/state.sql"));
 /// Says what the script created, changed and removed.
 pub static SUMMARY: Template = Template::new("compile/summary.sql", include_str!("../../../sql/compile/summary.sql"));
 
 /// Every template, for tests.
-pub static ALL: [&Template; 10] = [
+pub static ALL: [&Template; 13] = [
     &ROLES,
     &TABLE_FUNCTIONS,
     &CONVERGE,
@@ -54,6 +64,9 @@ pub static ALL: [&Template; 10] = [
     &CLASSED_COLUMNS,
     &COLUMN_GRANTS,
     &SEQUENCE_GRANTS,
+    &MASKED_CLEANUP,
+    &MASKED_VIEW,
+    &MASKED_SUMMARY,
     &STATE,
     &SUMMARY,
 ];
