@@ -57,6 +57,8 @@ const STRUCTURAL: &[&str] = &[
     "63-limits-unknown-command-and-negative.yaml",
     "65-identity-signed-not-a-boolean.yaml",
     "66-null-document.yaml",
+    "67-monitoring-bad-rules.yaml",
+    "71-classes-unknown-mask.yaml",
 ];
 
 /// Well shaped, wrong in meaning: a name another part or the database must have, a rule
@@ -96,6 +98,11 @@ const SEMANTIC: &[&str] = &[
     "63-references-names-a-table-not-under-tables.yaml",
     "64-limit-on-a-command-the-role-cannot-do.yaml",
     "64-references-column-not-bigint.yaml",
+    "68-monitoring-alerts-without-reads.yaml",
+    "69-monitoring-duplicate-rule.yaml",
+    "70-masked-view-schema-holds-spec-tables.yaml",
+    "72-classes-class-no-table-uses.yaml",
+    "73-scoped-read-of-a-class-not-masked.yaml",
 ];
 
 fn root() -> PathBuf {
@@ -160,7 +167,10 @@ fn the_contracts_crm_yaml_with_its_monitoring_part_passes() {
 #[test]
 fn monitoring_alerts_are_checked_by_name() {
     let v = validator();
-    let base = std::fs::read_to_string(root().join("examples/crm.yaml")).unwrap();
+    // The example without its own `monitoring:` block (up to `requests:`), so each case adds one.
+    let example = std::fs::read_to_string(root().join("examples/crm.yaml")).unwrap();
+    let (before, rest) = example.split_once("\nmonitoring:").expect("the example has monitoring:");
+    let base = format!("{before}\n{}", &rest[rest.find("\nrequests:").expect("requests: follows")..]);
     let with = |monitoring: &str| format!("{base}\nmonitoring:\n{monitoring}");
     let good = "  reads: true\n  alerts:\n    - { name: bulk_read, rows: 2000, within: 10m }\n    - { name: off_hours, outside: \"08:00-20:00\", days: mon-fri, timezone: Asia/Shanghai }\n";
     assert_eq!(errors(&v, &with(good), "good"), Vec::<String>::new());
