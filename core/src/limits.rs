@@ -7,16 +7,22 @@ pub enum Command {
     Select,
     Update,
     Delete,
+    /// Recorded by activity (SPEC item 13) only: no limit names it.
+    Insert,
 }
 
 impl Command {
+    /// The commands a limit may name (SPEC item 12), in [`RoleLimits`] order.
     pub const ALL: [Command; 3] = [Command::Select, Command::Update, Command::Delete];
+    /// Every command activity records, by [`Command::index`].
+    pub const RECORDED: [Command; 4] = [Command::Select, Command::Update, Command::Delete, Command::Insert];
 
     pub fn name(self) -> &'static str {
         match self {
             Command::Select => "select",
             Command::Update => "update",
             Command::Delete => "delete",
+            Command::Insert => "insert",
         }
     }
 
@@ -76,12 +82,10 @@ impl LimitExceeded<'_> {
     pub fn hint(&self) -> String {
         match self.command {
             Command::Select => "Narrow the query with a condition, or read fewer rows per statement.".into(),
-            Command::Update | Command::Delete => {
-                format!(
-                    "{} fewer rows per statement.",
-                    if self.command == Command::Update { "Update" } else { "Delete" }
-                )
-            }
+            Command::Update => "Update fewer rows per statement.".into(),
+            Command::Delete => "Delete fewer rows per statement.".into(),
+            // No limit names inserts (`Command::ALL`): unreachable from configuration.
+            Command::Insert => "Insert fewer rows per statement.".into(),
         }
     }
 }

@@ -220,7 +220,7 @@ CREATE TABLE rowsec.activity (
     login     name NOT NULL,
     relation  text NOT NULL,
     relid     oid NOT NULL,
-    command   text NOT NULL CHECK (command IN ('select', 'update', 'delete')),
+    command   text NOT NULL CHECK (command IN ('select', 'update', 'delete', 'insert')),
     rows      bigint NOT NULL CHECK (rows >= 0),
     failed    boolean NOT NULL,
     stored_at timestamptz NOT NULL DEFAULT pg_catalog.now()

@@ -162,6 +162,9 @@ thread_local! {
     /// The counters of the executors running now, innermost last: an executor started while
     /// one runs belongs to its statement.
     static RUNNING: RefCell<Vec<Rc<Counters>>> = const { RefCell::new(Vec::new()) };
+    /// The insert counters of running INSERT statements (activity), by query: the rows are the
+    /// executor's own count, taken at its end.
+    static INSERTED: RefCell<Vec<(usize, Rc<Cell<u64>>)>> = const { RefCell::new(Vec::new()) };
     /// Parallel queries of this backend set up and not yet ended; their counters live in this
     /// backend's slot of shared memory meanwhile.
     static PARALLEL: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
@@ -411,11 +414,16 @@ unsafe fn arm(qd: *mut pg_sys::QueryDesc) {
         for sub in list_ptrs((*estate).es_subplanstates) {
             collect_scans(sub.cast(), &mut scans);
         }
-        if scans.is_empty() {
+        // An INSERT scans no protected table, yet activity records it (SPEC item 13: every
+        // statement that touches one).
+        let inserting = (*qd).operation == pg_sys::CmdType::CMD_INSERT;
+        if scans.is_empty() && !inserting {
             return;
         }
         if pg_sys::ParallelWorkerNumber >= 0 {
-            arm_worker(qd, &scans);
+            if !scans.is_empty() {
+                arm_worker(qd, &scans);
+            }
             return;
         }
         let Some(config) = config() else { return };
@@ -430,6 +438,21 @@ unsafe fn arm(qd: *mut pg_sys::QueryDesc) {
         let counters = RUNNING.with(|r| r.borrow().last().cloned()).unwrap_or_default();
         let parallel = (*stmt).parallelModeNeeded || PARALLEL.with(|p| !p.borrow().is_empty());
         let mut armed = false;
+        if inserting && config.reads {
+            let rtable = list_ptrs((*stmt).rtable);
+            for rti in &results {
+                let Some(rte) = usize::try_from(*rti - 1).ok().and_then(|i| rtable.get(i)) else { continue };
+                let relid = (*rte.cast::<pg_sys::RangeTblEntry>()).relid;
+                if !config.protected.contains(&relid) {
+                    continue;
+                }
+                if counters.stamp.get().is_none() {
+                    counters.stamp.set(Some(activity::stamp()));
+                }
+                let counter = counters.counter(relid, Command::Insert);
+                INSERTED.with(|m| m.borrow_mut().push((qd as usize, counter)));
+            }
+        }
         for scan in scans {
             if !config.protected.contains(&scan.relid) {
                 continue;
@@ -574,6 +597,18 @@ unsafe extern "C-unwind" fn executor_end(qd: *mut pg_sys::QueryDesc) {
     // The statement ends with its outermost executor (nested ones share its counters).
     let outermost = RUNNING.with(|r| r.borrow().is_empty());
     let ended = outermost.then(|| STATEMENTS.with(|s| s.borrow().get(&(qd as usize)).cloned())).flatten();
+    // The rows an INSERT wrote: the executor's count, before standard_ExecutorEnd frees it.
+    let estate = unsafe { (*qd).estate };
+    if !estate.is_null() {
+        let processed = unsafe { (*estate).es_processed };
+        INSERTED.with(|m| {
+            for (q, counter) in m.borrow().iter() {
+                if *q == qd as usize {
+                    counter.set(counter.get() + processed);
+                }
+            }
+        });
+    }
     forget(qd as usize);
     unsafe {
         match PREV_END {
@@ -588,6 +623,7 @@ unsafe extern "C-unwind" fn executor_end(qd: *mut pg_sys::QueryDesc) {
 
 fn forget(qd: usize) {
     WRAPPED.with(|m| m.borrow_mut().retain(|(_, w)| w.query != qd));
+    INSERTED.with(|m| m.borrow_mut().retain(|(q, _)| *q != qd));
     STATEMENTS.with(|s| s.borrow_mut().remove(&qd));
     let last_parallel = PARALLEL.with(|p| {
         let mut p = p.borrow_mut();
@@ -629,6 +665,7 @@ unsafe extern "C-unwind" fn at_transaction_end(event: pg_sys::XactEvent::Type, _
             counters.record(true);
         }
         WRAPPED.with(|m| m.borrow_mut().clear());
+        INSERTED.with(|m| m.borrow_mut().clear());
         STATEMENTS.with(|s| s.borrow_mut().clear());
         RUNNING.with(|r| r.borrow_mut().clear());
         PARALLEL.with(|p| p.borrow_mut().clear());

@@ -97,6 +97,28 @@ fn committed_rolled_back_and_read_only_transactions_each_leave_their_rows() {
 }
 
 #[test]
+fn inserts_are_recorded_with_the_rows_written_and_a_refused_one_as_failed() {
+    let env = env();
+    let db = env.crm_db();
+    let mut admin = env.cluster.admin(&db);
+    let mut rep = env.login(&db, 20);
+    let login = login_of(20);
+
+    let written = rep
+        .execute("INSERT INTO crm.accounts (id, owner_id, name) VALUES (7000001, 20, 'a'), (7000002, 20, 'b')", &[])
+        .unwrap();
+    assert_eq!(written, 2);
+    // Someone else's record: refused by the insert policy (SPEC item 3), still an attempt.
+    let refused = rep.execute("INSERT INTO crm.accounts (id, owner_id, name) VALUES (7000003, 3, 'c')", &[]);
+    assert_eq!(sqlstate(&refused.unwrap_err()), "42501");
+
+    assert_eq!(
+        activity_of(&mut admin, 20),
+        vec![row("crm.accounts", "insert", 2, false, &login), row("crm.accounts", "insert", 0, true, &login)]
+    );
+}
+
+#[test]
 fn a_statement_that_fails_on_its_limit_is_recorded_with_the_rows_it_read() {
     let env = env();
     let db = env.crm_db();

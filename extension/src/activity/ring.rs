@@ -29,7 +29,7 @@ pub struct Record {
     /// The person, `i64::MIN`: nobody.
     pub person: i64,
     pub rows: u64,
-    /// 0 select, 1 update, 2 delete (`rowsec_core::limits::Command::index`).
+    /// 0 select, 1 update, 2 delete, 3 insert (`rowsec_core::limits::Command::index`).
     pub command: u8,
     pub failed: u8,
     pub login_len: u8,

@@ -184,7 +184,7 @@ fn store(batch: &[Record], maintain: bool) {
         let relid: Vec<i64> = batch.iter().map(|r| i64::from(r.relid)).collect();
         let command: Vec<String> = batch
             .iter()
-            .map(|r| rowsec_core::limits::Command::ALL[usize::from(r.command) % 3].name().to_owned())
+            .map(|r| rowsec_core::limits::Command::RECORDED[usize::from(r.command) % 4].name().to_owned())
             .collect();
         let rows: Vec<i64> = batch.iter().map(|r| i64::try_from(r.rows).unwrap_or(i64::MAX)).collect();
         let failed: Vec<bool> = batch.iter().map(|r| r.failed != 0).collect();
