@@ -22,55 +22,8 @@ SECONDS_EACH=${SECONDS_EACH:-5}
 
 bench_cluster monitoring-bench -c max_parallel_workers_per_gather=0
 
-# rep (person 1) manages people 2..1000; the rows belong to all of them, so rep sees every row
-# through rowsec.in_subtree, as a manager does.
-"${PSQL[@]}" >/dev/null <<SQL
-CREATE EXTENSION rowsec;
-CREATE SCHEMA bench;
-CREATE TABLE bench.people (id bigint PRIMARY KEY, manager_id bigint, team text, login text, active boolean);
-INSERT INTO bench.people SELECT g, CASE WHEN g > 1 THEN 1 END, 't', CASE WHEN g = 1 THEN 'rep' END, true FROM generate_series(1, 1000) g;
-SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active');
-CREATE TABLE bench.deals (id bigint PRIMARY KEY, owner_id bigint NOT NULL, name text, amount numeric);
-INSERT INTO bench.deals SELECT g, g % 1000 + 1, 'deal ' || g, g * 1.5 FROM generate_series(1, $ROWS) g;
-CREATE INDEX ON bench.deals (owner_id);
-ALTER TABLE bench.deals ENABLE ROW LEVEL SECURITY;
-ALTER TABLE bench.deals FORCE ROW LEVEL SECURITY;
-CREATE ROLE managers;
-CREATE ROLE rep LOGIN IN ROLE managers;
-GRANT USAGE ON SCHEMA bench TO managers;
-GRANT SELECT, UPDATE ON bench.deals TO managers;
-CREATE POLICY sel ON bench.deals FOR SELECT TO managers USING (rowsec.in_subtree(owner_id));
-CREATE POLICY upd ON bench.deals FOR UPDATE TO managers USING (rowsec.in_subtree(owner_id));
-SELECT rowsec.protect_table('bench.deals', 'id', 'owner_id', false);
-VACUUM ANALYZE bench.deals;
-SQL
-
-cat >"$WORK/point.sql" <<'SQL'
-\set id random(1, 1000000)
-SELECT * FROM bench.deals WHERE id = :id;
-SQL
-cat >"$WORK/page.sql" <<'SQL'
-\set id random(1, 999000)
-SELECT * FROM bench.deals WHERE id > :id ORDER BY id LIMIT 50;
-SQL
-cat >"$WORK/update.sql" <<'SQL'
-\set id random(1, 1000000)
-UPDATE bench.deals SET amount = amount + 1 WHERE id = :id;
-SQL
-
-# Mean latency in ms of a pgbench script, as rep.
-latency() {
-    "$BIN/pgbench" -n -h "$WORK" -p "$PORT" -U rep -c 1 -T "$SECONDS_EACH" -f "$WORK/$1.sql" bench 2>/dev/null |
-        sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
-}
-# Median ms of the 100k-row scan, as rep, measured by the server.
-scan() {
-    for _ in 1 2 3 4 5; do
-        "$BIN/psql" -X -q -h "$WORK" -p "$PORT" -U rep -d bench -At -c \
-            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM bench.deals WHERE id <= 100000" |
-            sed -n 's/.*"Execution Time": \([0-9.]*\).*/\1/p'
-    done | sort -n | sed -n 3p
-}
+# shellcheck source=extension/bench/deals.sh
+source "$(dirname "$0")/deals.sh"
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 RULES='[{"name": "bulk_read", "rows": 2000, "within_seconds": 600, "within": "10m"}, {"name": "off_hours", "from": "08:00", "to": "20:00", "days": [1, 2, 3, 4, 5], "timezone": "Asia/Shanghai"}]'
