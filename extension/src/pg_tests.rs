@@ -860,6 +860,9 @@ fn share_leaves_the_callers_role_and_search_path_alone() {
 
 #[pg_test]
 fn a_retyped_registry_column_raises_instead_of_refusing_to_share() {
+    // As in a_reshaped_or_impossible_configuration_raises_instead_of_guessing: take the lock
+    // ALTER needs before configuring, or a test waiting for this one's configuration deadlocks.
+    run("LOCK TABLE rowsec.protected_tables IN ACCESS EXCLUSIVE MODE");
     deals("rt");
     run("ALTER TABLE rowsec.protected_tables ALTER COLUMN sharing TYPE text USING sharing::text");
     let e = error_of("rt", "SET ROLE rt_p2; SELECT rowsec.share('rt.deals', 30, to_person => 1)");
@@ -872,6 +875,9 @@ fn a_retyped_registry_column_raises_instead_of_refusing_to_share() {
 
 #[pg_test]
 fn a_null_in_the_registry_raises_instead_of_refusing_to_share() {
+    // As in a_reshaped_or_impossible_configuration_raises_instead_of_guessing: take the lock
+    // ALTER needs before configuring, or a test waiting for this one's configuration deadlocks.
+    run("LOCK TABLE rowsec.protected_tables IN ACCESS EXCLUSIVE MODE");
     deals("rn0");
     run("ALTER TABLE rowsec.protected_tables ALTER COLUMN key_column DROP NOT NULL;
          UPDATE rowsec.protected_tables SET key_column = NULL WHERE tbl = 'rn0.deals'::regclass");
@@ -881,6 +887,9 @@ fn a_null_in_the_registry_raises_instead_of_refusing_to_share() {
 
 #[pg_test]
 fn a_renamed_registry_raises_postgres_own_error() {
+    // As in a_reshaped_or_impossible_configuration_raises_instead_of_guessing: take the lock
+    // ALTER needs before configuring, or a test waiting for this one's configuration deadlocks.
+    run("LOCK TABLE rowsec.protected_tables IN ACCESS EXCLUSIVE MODE");
     deals("rr");
     run("ALTER TABLE rowsec.protected_tables RENAME COLUMN sharing TO allows_sharing");
     let e = error_of("rr", "SET ROLE rr_p2; SELECT rowsec.share('rr.deals', 30, to_person => 1)");
@@ -904,6 +913,8 @@ fn a_renamed_key_column_raises_instead_of_refusing_the_update() {
 
 #[pg_test]
 fn a_retyped_shares_table_raises_instead_of_reading_garbage() {
+    // The lock ALTER needs, before configuring (see the registry tests above).
+    run("LOCK TABLE rowsec.shares IN ACCESS EXCLUSIVE MODE");
     deals("rs");
     run("SET ROLE rs_p3");
     let id = one::<i64>("SELECT rowsec.share('rs.deals', 30, to_person => 5)").unwrap();
