@@ -1,6 +1,7 @@
 # The 1,000,000-row setup the limits and monitoring benchmarks share (sourced after common.sh's
 # bench_cluster): a manager `rep` who sees every row of bench.deals through rowsec.in_subtree,
-# the pgbench scripts point/page/update, and `latency NAME` and `scan` that measure as rep.
+# the pgbench scripts point/page/update, `latency NAME` and `scan` that measure as rep, and
+# `ratio_rows` that prints their table.
 # Needs ROWS and SECONDS_EACH.
 
 # rep (person 1) manages people 2..1000; the rows belong to all of them, so rep sees every row
@@ -51,4 +52,23 @@ scan() {
             "EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM bench.deals WHERE id <= 100000" |
             sed -n 's/.*"Execution Time": \([0-9.]*\).*/\1/p'
     done | sort -n | sed -n 3p
+}
+
+# ratio_rows AGGREGATE: one table row per statement from the timings in `t` (keys <q>_off and
+# <q>_on), each side reduced by AGGREGATE (a function printing one number of its arguments).
+ratio_rows() {
+    local q off on name
+    for q in point page update scan; do
+        # shellcheck disable=SC2086
+        off=$("$1" ${t[${q}_off]})
+        # shellcheck disable=SC2086
+        on=$("$1" ${t[${q}_on]})
+        case $q in
+            point) name="point lookup (pgbench, mean latency)" ;;
+            page) name="50-row page (pgbench, mean latency)" ;;
+            update) name="one-row update (pgbench, mean latency)" ;;
+            scan) name="count(*) over 100,000 rows (execution time, median of 5)" ;;
+        esac
+        printf '| %s | %s ms | %s ms | %sx |\n' "$name" "$off" "$on" "$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }')"
+    done
 }

@@ -43,17 +43,5 @@ check=$("$BIN/psql" -X -q -h "$WORK" -p "$PORT" -U rep -d bench -At -c "SELECT c
 
 printf '\n%s rows, %s rounds alternating off/on, best of each (%s)\n' "$ROWS" "$ROUNDS" "$("$BIN/postgres" --version)"
 printf '| statement | limits off | limits on | ratio |\n|---|---|---|---|\n'
-for q in point page update scan; do
-    # shellcheck disable=SC2086
-    off=$(best ${t[${q}_off]})
-    # shellcheck disable=SC2086
-    on=$(best ${t[${q}_on]})
-    case $q in
-        point) name="point lookup (pgbench, mean latency)" ;;
-        page) name="50-row page (pgbench, mean latency)" ;;
-        update) name="one-row update (pgbench, mean latency)" ;;
-        scan) name="count(*) over 100,000 rows (execution time, median of 5)" ;;
-    esac
-    printf '| %s | %s ms | %s ms | %sx |\n' "$name" "$off" "$on" "$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }')"
-done
+ratio_rows best
 echo "with a select limit of 100,000, reading 100,001 rows: $check"

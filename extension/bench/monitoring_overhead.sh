@@ -49,19 +49,7 @@ shmem=$("${PSQL[@]}" -At -F ': ' -c "SELECT name, size FROM pg_shmem_allocations
 
 printf '\n%s rows, %s rounds alternating off/on, median of each (%s)\n' "$ROWS" "$ROUNDS" "$("$BIN/postgres" --version)"
 printf '| statement | monitoring and limits off | on | ratio |\n|---|---|---|---|\n'
-for q in point page update scan; do
-    # shellcheck disable=SC2086
-    off=$(median ${t[${q}_off]})
-    # shellcheck disable=SC2086
-    on=$(median ${t[${q}_on]})
-    case $q in
-        point) name="point lookup (pgbench, mean latency)" ;;
-        page) name="50-row page (pgbench, mean latency)" ;;
-        update) name="one-row update (pgbench, mean latency)" ;;
-        scan) name="count(*) over 100,000 rows (execution time, median of 5)" ;;
-    esac
-    printf '| %s | %s ms | %s ms | %sx |\n' "$name" "$off" "$on" "$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }')"
-done
+ratio_rows median
 echo "activity stored: $stored; $status"
 echo "shared memory (pg_shmem_allocations, bytes; fixed at server start, whatever the number of people):"
 echo "$shmem"
