@@ -22,7 +22,8 @@ export PGRX_HOME=${PGRX_HOME_FOR_TESTS:-$ROOT/target/pgrx-home}
 # The pgrx test cluster runs as postgres, so its directory lives under /tmp (one per checkout).
 PGRX_TEST_DATA=/tmp/rowsec-pgrx-test-data-$(printf %s "$ROOT" | md5sum | cut -c1-8)
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how far into the run it starts, so a slow CI run shows where the time went.
+step() { printf '\n==> %s  [%dm%02ds]\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 # Every test runner's output is also kept here, to print one total at the end.
 RESULTS=$(mktemp /tmp/rowsec-test-results.XXXXXX)
 tally() { tee -a "$RESULTS"; }

@@ -4,6 +4,7 @@
 //! audit trail's `apply` row says what changed.
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
 use postgres::Client;
 
@@ -29,6 +30,15 @@ fn rep_without_activity_delete() -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("rowsec-e2e-cbt-{}.yaml", std::process::id()));
     std::fs::write(&path, changed).unwrap();
     path
+}
+
+/// Each test of this file applies scripts with a one-second lock timeout, and every script takes
+/// the cluster-wide lock on pg_authid that serialises rowsec scripts across databases (roles are
+/// shared): run concurrently, one test's script waits for another's (and times out). So they
+/// take turns; each still has a database of its own.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A session that writes `tables` in an open transaction: it holds their ROW EXCLUSIVE locks,
@@ -60,6 +70,7 @@ fn last_apply_changes(admin: &mut Client) -> Vec<String> {
 
 #[test]
 fn an_unchanged_rerun_waits_for_no_lock_while_every_protected_table_is_being_written() {
+    let _turn = one_at_a_time();
     let env = env();
     let db = env.crm_db();
     let mut admin = env.cluster.admin(&db);
@@ -75,6 +86,7 @@ fn an_unchanged_rerun_waits_for_no_lock_while_every_protected_table_is_being_wri
 
 #[test]
 fn a_changed_spec_locks_only_the_table_it_changes() {
+    let _turn = one_at_a_time();
     let env = env();
     let db = env.crm_db();
     let mut admin = env.cluster.admin(&db);
@@ -115,6 +127,7 @@ fn a_changed_spec_locks_only_the_table_it_changes() {
 
 #[test]
 fn a_hand_edited_policy_is_put_back_by_a_rerun() {
+    let _turn = one_at_a_time();
     let env = env();
     let db = env.crm_db();
     let mut admin = env.cluster.admin(&db);
