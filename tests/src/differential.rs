@@ -62,6 +62,9 @@ const MAX_ID: i64 = 14;
 /// The login of somebody the directory does not know: resolves to nobody.
 pub const NOBODY_LOGIN: &str = "dl_nobody";
 const SETTING: &str = "diff.person";
+/// The key signed identity's tokens are made with (in every database `prepare` made).
+const KEY_ID: &str = "dk";
+const SECRET: &[u8; 32] = b"differential-testing-secret-0001";
 
 pub const SCHEMA_SQL: &str = "
 CREATE SCHEMA d;
@@ -121,6 +124,8 @@ pub struct ShareCase {
 pub struct Case {
     pub seed: u64,
     pub setting_identity: bool,
+    /// With the setting: `signed: true`, so each actor's setting is a token (issue 14).
+    pub signed: bool,
     pub levels: BTreeMap<String, BTreeMap<&'static str, &'static str>>,
     pub tables: Vec<TableCase>,
     pub roles: Vec<RoleCase>,
@@ -258,14 +263,19 @@ impl Case {
                 });
             }
         }
-        Case { seed, setting_identity: rng.chance(30), levels, tables, roles, people, nobody_roles, rows, shares }
+        let setting_identity = rng.chance(30);
+        // Drawn last, so a seed's other draws are what they were before signed identity.
+        let signed = setting_identity && rng.chance(50);
+        Case { seed, setting_identity, signed, levels, tables, roles, people, nobody_roles, rows, shares }
     }
 
     /// The spec as YAML.
     pub fn yaml(&self) -> String {
         let mut y = String::from("version: 1\n");
         y.push_str("directory: { table: d.people, id: id, manager: manager_id, team: team_id, login: login, active: active }\n");
-        if self.setting_identity {
+        if self.signed {
+            let _ = writeln!(y, "identity: {{ setting: {SETTING}, signed: true }}");
+        } else if self.setting_identity {
             let _ = writeln!(y, "identity: {{ setting: {SETTING} }}");
         } else {
             y.push_str("identity: login\n");
@@ -407,7 +417,11 @@ impl Case {
             }
         }
         push(&|c| c.nobody_roles.clear());
-        push(&|c| c.setting_identity = false);
+        push(&|c| {
+            c.setting_identity = false;
+            c.signed = false;
+        });
+        push(&|c| c.signed = false);
         for i in 0..self.roles.len() {
             push(&|c| {
                 let gone = c.roles.remove(i).name;
@@ -482,6 +496,24 @@ pub fn prepare(admin: &mut Client) {
         );
     }
     admin.batch_execute(&sql).expect("differential logins");
+    let hex: String = SECRET.iter().map(|b| format!("{b:02x}")).collect();
+    admin
+        .batch_execute(&format!("INSERT INTO rowsec.identity_keys (key_id, secret) VALUES ('{KEY_ID}', '\\x{hex}')"))
+        .expect("the signing key");
+}
+
+/// A token for `person` acting as `role`, made with `secret` (a wrong one forges it), expiring
+/// `ttl` seconds from now (negative: expired).
+fn token(secret: &[u8], database: &str, person: i64, role: &str, ttl: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let claims = rowsec_core::token::Claims {
+        key_id: KEY_ID.to_owned(),
+        person,
+        expires_at: now + ttl,
+        database: database.to_owned(),
+        roles: vec![role.to_owned()],
+    };
+    rowsec_core::token::sign(secret, &claims).expect("a valid token")
 }
 
 /// One check that differed.
@@ -565,11 +597,26 @@ pub fn run(admin: &mut Client, case: &Case, loaded: &rowsec_generator::Loaded) -
     let mut actors: Vec<(i64, String, Option<String>)> = Vec::new();
     const STRANGER: i64 = 1_000;
     if case.setting_identity {
+        // Signed: each person's token names them and the role they act as (their own login,
+        // member of their group roles), for this database.
+        let database: String = if case.signed {
+            admin.query_one("SELECT current_database()::text", &[]).expect("database name").get(0)
+        } else {
+            String::new()
+        };
+        let setting = |person: i64, secret: &[u8], ttl: i64| {
+            if case.signed {
+                token(secret, &database, person, &login_of(person), ttl)
+            } else {
+                person.to_string()
+            }
+        };
         for p in &case.people {
-            actors.push((p.id, login_of(p.id), Some(p.id.to_string())));
+            actors.push((p.id, login_of(p.id), Some(setting(p.id, SECRET, 3600))));
         }
         if let Some(p) = case.people.first() {
-            // The person's roles, no setting: nobody. The oracle sees an inactive stranger.
+            // The person's roles and no setting, a forged token or an expired one: nobody.
+            // The oracle sees an inactive stranger with those roles.
             people.push(oracle::Person {
                 id: STRANGER,
                 manager: None,
@@ -578,6 +625,10 @@ pub fn run(admin: &mut Client, case: &Case, loaded: &rowsec_generator::Loaded) -
                 roles: people[0].roles.clone(),
             });
             actors.push((STRANGER, login_of(p.id), None));
+            if case.signed {
+                actors.push((STRANGER, login_of(p.id), Some(setting(p.id, b"not-the-key-of-this-database-000", 3600))));
+                actors.push((STRANGER, login_of(p.id), Some(setting(p.id, SECRET, -60))));
+            }
         }
     } else {
         for p in case.people.iter().filter(|p| p.login) {
