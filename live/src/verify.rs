@@ -510,9 +510,12 @@ pub(crate) const PRIVILEGES: &str = "SELECT coalesce(r.rolname::text, 'PUBLIC'),
 
 /// Per spec table: the privileges the spec grants, and those held.
 pub(crate) fn privileges(client: &mut Client, spec: &Spec) -> Result<Vec<(QualifiedName, Privileges, Privileges)>> {
-    let grants = resolve::grants(spec);
+    let resolver = resolve::Resolver::new(spec);
+    let mut grants = Vec::new();
     let mut out = Vec::new();
     for t in spec.tables.values() {
+        grants.clear();
+        resolver.table_grants(t, &mut grants);
         let name = t.name.dotted().to_string();
         let real = quoted(&t.name);
         let columns: Vec<String> = client
@@ -527,14 +530,14 @@ pub(crate) fn privileges(client: &mut Client, spec: &Spec) -> Result<Vec<(Qualif
             .collect();
         // (grantee, privilege, column or "" for the table)
         let mut want = Privileges::new();
-        for g in grants.iter().filter(|g| g.table == &t.name) {
+        for g in &grants {
             let privilege = g.command.as_str().to_uppercase();
             match &g.columns {
                 Columns::All => {
                     want.insert((g.role.to_owned(), privilege, String::new()));
                 }
                 Columns::AllExcept(hidden) => {
-                    for c in columns.iter().filter(|c| !hidden.contains(c)) {
+                    for c in columns.iter().filter(|c| !hidden.contains(&c.as_str())) {
                         want.insert((g.role.to_owned(), privilege.clone(), c.clone()));
                     }
                 }

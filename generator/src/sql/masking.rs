@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use crate::model::{Command, Mask, QualifiedName, Spec, Table};
-use crate::resolve::{class_access, Grant};
+use crate::resolve::{class_access, Grant, Resolver};
 use crate::sql::extension_api as api;
 use crate::sql::ident::{Ident, Literal};
 use crate::sql::template::{self, Value};
@@ -108,7 +108,7 @@ pub fn column_expression(spec: &Spec, table: &Table, column: &str, class: &str) 
 
 /// The script's masked-view section: always the cleanup (so that a spec dropping `classes:`
 /// removes the views), then one block per masked table and a notice.
-pub fn section(s: &mut String, spec: &Spec, grants: &[Grant<'_>]) {
+pub fn section<'s>(s: &mut String, spec: &'s Spec, resolver: &Resolver<'s>) {
     let tables = masked_tables(spec);
     let views: Vec<String> = tables.iter().map(|t| view_name(&t.name).to_string()).collect();
     let schemas: BTreeSet<String> = tables.iter().map(|t| view_schema(&t.name)).collect();
@@ -123,8 +123,11 @@ pub fn section(s: &mut String, spec: &Spec, grants: &[Grant<'_>]) {
             ("views", Value::TextArray(views.iter().map(String::as_str).collect())),
         ],
     );
+    let mut grants = Vec::new();
     for table in &tables {
-        view(s, spec, table, grants);
+        grants.clear();
+        resolver.table_grants(table, &mut grants);
+        view(s, spec, table, &grants);
     }
     if !tables.is_empty() {
         s.push('\n');
@@ -139,8 +142,7 @@ fn view(s: &mut String, spec: &Spec, table: &Table, grants: &[Grant<'_>]) {
     let exprs: Vec<String> =
         table.columns.iter().map(|(column, class)| column_expression(spec, table, column, class)).collect();
     let roles_for = |command: Command| -> Vec<&str> {
-        let set: BTreeSet<&str> =
-            grants.iter().filter(|g| g.table == t && g.command == command).map(|g| g.role).collect();
+        let set: BTreeSet<&str> = grants.iter().filter(|g| g.command == command).map(|g| g.role).collect();
         set.into_iter().collect()
     };
     let idents = |roles: Vec<&str>| roles.iter().map(|r| Ident(r).to_string()).collect::<Vec<_>>().join(", ");

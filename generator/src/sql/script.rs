@@ -94,25 +94,26 @@ impl std::fmt::Display for LockTimeout {
 }
 
 pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>, options: &Options) -> String {
-    let grants = resolve::grants(spec);
+    let resolver = resolve::Resolver::new(spec);
     let mut s = String::new();
     header(&mut s, provenance, options);
     extension(&mut s, spec);
     table_functions(&mut s);
     snapshot(&mut s, spec);
     roles(&mut s, spec);
-    let usage = schema_usage_pairs(&grants);
+    let usage = schema_usage_pairs(spec, &resolver);
     converge(&mut s, spec, &usage);
     public_check(&mut s, spec);
     schema_usage(&mut s, &usage);
     let names = RoleNames::all(spec);
-    // `grants` is ordered by table, then role, then command.
-    let mut by_table = grants.chunk_by(|a, b| a.table == b.table).peekable();
+    // One table's grants at a time, ordered by role, then command.
+    let mut table_grants = Vec::new();
     for table in spec.tables.values() {
-        let table_grants = by_table.next_if(|g| *g[0].table == table.name).unwrap_or_default();
-        protect(&mut s, spec, &names, table, table_grants, schema);
+        table_grants.clear();
+        resolver.table_grants(table, &mut table_grants);
+        protect(&mut s, spec, &names, table, &table_grants, schema);
     }
-    crate::sql::masking::section(&mut s, spec, &grants);
+    crate::sql::masking::section(&mut s, spec, &resolver);
     drop_roles(&mut s, spec, options);
     crate::sql::audit::section(&mut s, spec);
     s.push('\n');
@@ -266,12 +267,21 @@ fn public_check(s: &mut String, spec: &Spec) {
 /// Per schema, the roles with any privilege on a table in it: they get USAGE on it.
 type SchemaUsage<'g> = BTreeMap<&'g str, BTreeSet<&'g str>>;
 
-fn schema_usage_pairs<'g>(grants: &[Grant<'g>]) -> SchemaUsage<'g> {
-    let mut by_schema: SchemaUsage<'g> = BTreeMap::new();
-    for g in grants {
-        by_schema.entry(g.table.schema.as_str()).or_default().insert(g.role);
+fn schema_usage_pairs<'s>(spec: &'s Spec, resolver: &resolve::Resolver<'s>) -> SchemaUsage<'s> {
+    let roles: Vec<&str> = resolver.role_names().collect();
+    // Per schema, which roles (by index) have anything on one of its tables.
+    let mut by_schema: BTreeMap<&str, Vec<bool>> = BTreeMap::new();
+    for table in spec.tables.values() {
+        let has = by_schema.entry(table.name.schema.as_str()).or_insert_with(|| vec![false; roles.len()]);
+        for (i, has) in has.iter_mut().enumerate() {
+            *has = *has || resolver.has_any(i, table);
+        }
     }
     by_schema
+        .into_iter()
+        .map(|(schema, has)| (schema, roles.iter().zip(has).filter(|(_, h)| *h).map(|(r, _)| *r).collect()))
+        .filter(|(_, roles): &(&str, BTreeSet<&str>)| !roles.is_empty())
+        .collect()
 }
 
 fn schema_usage(s: &mut String, usage: &SchemaUsage<'_>) {
@@ -368,7 +378,7 @@ fn protect(
     if !table.references.is_empty() {
         references(b, spec, table, &quoted);
     }
-    sequences(b, t, grants);
+    sequences(b, names, t, grants);
     b.push_str(&after);
 
     // Compare before touch: the block's own hash, and the state it leaves, sealed in the
@@ -459,7 +469,7 @@ fn privileges(
     let mut shapes: Vec<(PrivilegeShape<'_>, Vec<usize>)> = Vec::new();
     for (role, grants) in by_role(grants, names) {
         let mut shape = PrivilegeShape::default();
-        let mut notes: BTreeMap<&[String], BTreeSet<&str>> = BTreeMap::new();
+        let mut notes: BTreeMap<&[&str], BTreeSet<&str>> = BTreeMap::new();
         for g in grants {
             if let Columns::AllExcept(hidden) = &g.columns {
                 notes.entry(hidden).or_default().insert(if g.command == Command::Select { "read" } else { "write" });
@@ -467,7 +477,7 @@ fn privileges(
         }
         shape.notes = notes.into_iter().map(|(hidden, verbs)| (hidden, verbs.into_iter().collect())).collect();
         // Without --schema, column lists are read from the catalog when the script runs.
-        let mut deferred: BTreeMap<&[String], Vec<&'static str>> = BTreeMap::new();
+        let mut deferred: BTreeMap<&[&str], Vec<&'static str>> = BTreeMap::new();
         for g in grants {
             match (&g.columns, &columns) {
                 (Columns::All, _) => shape.items.push(Privilege { command: g.command, columns: None }),
@@ -503,10 +513,10 @@ fn privileges(
             template::COLUMN_GRANTS.render(
                 deferred_blocks,
                 &[
-                    ("hidden_columns", Value::Literals(hidden.iter().map(String::as_str).collect())),
+                    ("hidden_columns", Value::Literals(hidden.to_vec())),
                     ("table", Value::Regclass(t)),
                     ("grant", Value::Literal(&grant)),
-                    ("roles", Value::IdentListLiteral(roles.iter().map(|&r| names[r].name).collect())),
+                    ("roles", Value::QuotedListLiteral(roles.iter().map(|&r| &names[r].role).collect())),
                 ],
             );
         }
@@ -518,24 +528,27 @@ fn privileges(
 #[derive(Default, PartialEq)]
 struct PrivilegeShape<'g> {
     /// The classed columns the role may not read or write, and which of the two.
-    notes: Vec<(&'g [String], Vec<&'g str>)>,
+    notes: Vec<(&'g [&'g str], Vec<&'g str>)>,
     items: Vec<Privilege<'g>>,
     /// Column grants whose columns are read when the script runs: hidden columns, privileges.
-    deferred: Vec<(&'g [String], Vec<&'static str>)>,
+    deferred: Vec<(&'g [&'g str], Vec<&'static str>)>,
 }
 
 /// `bigserial` defaults call nextval(): roles that insert need USAGE on those sequences.
-fn sequences(s: &mut String, t: &QualifiedName, grants: &[Grant<'_>]) {
-    let inserters: BTreeSet<&str> = grants.iter().filter(|g| g.command == Command::Insert).map(|g| g.role).collect();
+fn sequences(s: &mut String, names: &[RoleNames<'_>], t: &QualifiedName, grants: &[Grant<'_>]) {
+    // In role name order, as before: `names` is.
+    let inserters: Vec<&Quoted> = by_role(grants, names)
+        .into_iter()
+        .filter(|(_, g)| g.iter().any(|g| g.command == Command::Insert))
+        .map(|(r, _)| &names[r].role)
+        .collect();
     if inserters.is_empty() {
         return;
     }
     let _ =
         writeln!(s, "-- Sequences owned by {}'s columns (serial defaults): USAGE for roles that insert", Comment(t));
-    template::SEQUENCE_GRANTS.render(
-        s,
-        &[("table", Value::Regclass(t)), ("roles", Value::IdentListLiteral(inserters.into_iter().collect()))],
-    );
+    template::SEQUENCE_GRANTS
+        .render(s, &[("table", Value::Regclass(t)), ("roles", Value::QuotedListLiteral(inserters))]);
 }
 
 /// The permissive policies of one table: one per condition, with every role that has it (and

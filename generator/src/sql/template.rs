@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use crate::model::QualifiedName;
 use crate::names::DO_BLOCK_TAG;
 use crate::sql::ident::{Ident, Literal};
+use crate::sql::statement::Quoted;
 
 /// Creates the spec's group roles, or fixes their attributes and comments.
 pub static ROLES: Template = Template::new("compile/roles.sql", include_str!("../../../sql/compile/roles.sql"));
@@ -105,6 +106,8 @@ pub enum Value<'a> {
     RegclassArray(Vec<&'a QualifiedName>),
     /// One literal holding quoted identifiers, comma-separated: `'a, "B"'`, for `format('%s')`.
     IdentListLiteral(Vec<&'a str>),
+    /// The same from identifiers quoted already (a large script names each role many times).
+    QuotedListLiteral(Vec<&'a Quoted>),
 }
 
 impl fmt::Display for Value<'_> {
@@ -142,6 +145,16 @@ impl fmt::Display for Value<'_> {
                         idents.push_str(", ");
                     }
                     let _ = write!(idents, "{}", Ident(s));
+                }
+                write!(f, "{}", Literal(&idents))
+            }
+            Value::QuotedListLiteral(items) => {
+                let mut idents = String::new();
+                for (i, q) in items.iter().enumerate() {
+                    if i > 0 {
+                        idents.push_str(", ");
+                    }
+                    let _ = write!(idents, "{q}");
                 }
                 write!(f, "{}", Literal(&idents))
             }
