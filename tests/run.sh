@@ -126,9 +126,11 @@ step "cargo test -p rowsec-core (the extension's logic, without pgrx or PostgreS
 cargo test -p rowsec-core 2>&1 | tally
 
 export ROWSEC_PG_BIN
+declare -A PG_BINS
 for v in $PG_VERSIONS; do
     PG_CONFIG=${PG_CONFIGS[$v]}
     ROWSEC_PG_BIN=$("$PG_CONFIG" --bindir)
+    PG_BINS[$v]=$ROWSEC_PG_BIN
 
     step "PostgreSQL $v: extension tests (cargo pgrx test pg$v)"
     # The test cluster runs as postgres: give it a directory it owns.
@@ -143,13 +145,39 @@ for v in $PG_VERSIONS; do
 
     step "PostgreSQL $v: README walk-through, run verbatim on a throwaway cluster (tests/readme.sh)"
     bash tests/readme.sh
-
-    step "PostgreSQL $v: end-to-end tests (cargo test -p rowsec-e2e)"
-    cargo test -p rowsec-e2e -- --nocapture 2>&1 | tally
-
-    step "PostgreSQL $v: the CLI against live databases (cargo test -p rowsec --test 'live_*': plan, apply, verify, ...)"
-    cargo test -p rowsec --test 'live_*' 2>&1 | tally
 done
+
+# The end-to-end and live CLI suites wait on their servers more than they compute, so each
+# version's run goes side by side with the others' (every test makes its own clusters on free
+# ports); built once first, so the runs share the binaries and never wait for cargo's lock.
+step "build the end-to-end and live CLI tests"
+cargo test -p rowsec-e2e --no-run
+cargo test -p rowsec --test 'live_*' --no-run
+SUITES=$(mktemp -d /tmp/rowsec-suites.XXXXXX)
+declare -A SUITE_PIDS
+for v in $PG_VERSIONS; do
+    step "PostgreSQL $v: end-to-end tests (cargo test -p rowsec-e2e), then the CLI against live databases (cargo test -p rowsec --test 'live_*': plan, apply, verify, ...), in the background"
+    (
+        set -e
+        export ROWSEC_PG_BIN=${PG_BINS[$v]}
+        cargo test -p rowsec-e2e -- --nocapture
+        cargo test -p rowsec --test 'live_*'
+    ) >"$SUITES/$v.log" 2>&1 &
+    SUITE_PIDS[$v]=$!
+done
+suites_failed=()
+for v in $PG_VERSIONS; do
+    status=0
+    wait "${SUITE_PIDS[$v]}" || status=$?
+    step "PostgreSQL $v: end-to-end and live CLI tests, their output (exit $status)"
+    tally <"$SUITES/$v.log"
+    [ "$status" = 0 ] || suites_failed+=("$v")
+done
+rm -rf "$SUITES"
+if [ ${#suites_failed[@]} -gt 0 ]; then
+    echo "end-to-end or live CLI tests failed on PostgreSQL ${suites_failed[*]} (output above)" >&2
+    exit 1
+fi
 
 step "packaging: the .deb packages for PostgreSQL 15 (packaging/build-deb.sh)"
 # Debug builds: the test checks the packaging; release builds would add minutes to every run.
