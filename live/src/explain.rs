@@ -302,14 +302,9 @@ fn observe(client: &mut Client, spec: &Spec, m: &Member, t: &QualifiedName, r: &
         .query_one(&format!("SELECT row_to_json(t)::text FROM {real} t WHERE {key} = $1"), &[&r.key])
         .map_err(Error::query("explain: the row"))?
         .get(0);
-    crate::people::check_can_act_as_people(spec)?;
+    let acting = crate::people::Impersonation::new(client, spec)?;
     let mut tx = client.transaction().map_err(Error::query("explain: begin"))?;
-    tx.batch_execute(&format!("SET LOCAL statement_timeout = '60s'; SET LOCAL ROLE {}", quote_ident(login)))
-        .map_err(Error::query(format!("explain: SET ROLE {login}")))?;
-    if let rowsec_generator::model::Identity::Setting(name) = &spec.identity {
-        tx.execute("SELECT pg_catalog.set_config($1, $2, true)", &[name, &m.id.to_string()])
-            .map_err(Error::query("explain: the identity setting"))?;
-    }
+    acting.enter(&mut tx, m.id, login, "explain")?;
     let word = |res: std::result::Result<Vec<i64>, Outcome>| match res {
         Ok(rows) if !rows.is_empty() => "allowed".to_owned(),
         Ok(_) => "no row (the row is filtered out)".to_owned(),

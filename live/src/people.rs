@@ -136,15 +136,79 @@ pub fn rows(client: &mut impl GenericClient, spec: &Spec, table: &QualifiedName,
         .collect())
 }
 
-/// Acting as a person (explain, preview, verify's truth check) sets their login role and, for the
-/// setting identity, the setting. A signed identity would need a token signed with the
-/// database's key, which these commands do not make yet: refuse rather than try as nobody.
-pub fn check_can_act_as_people(spec: &rowsec_generator::Spec) -> crate::error::Result<()> {
-    match &spec.identity {
-        rowsec_generator::model::Identity::SignedSetting(name) => Err(crate::error::Error::BadInput {
-            what: format!("the spec's identity is the signed setting {name}: this command cannot act as a person under it yet"),
-            fix: "for verify, pass --no-truth to check drift only; explain and preview need the setting identity or login".to_owned(),
-        }),
-        _ => Ok(()),
+/// How explain, preview and verify's truth check become a person: `SET LOCAL ROLE` to the
+/// person's login, then the identity: nothing more under login identity, the person's id in the
+/// setting, or under the signed setting a token for the person that names the login role the
+/// session acts as, signed with the database's newest key in `rowsec.identity_keys` (read by the
+/// command's own superuser connection before it becomes anyone) and valid for five minutes.
+pub struct Impersonation {
+    identity: Acting,
+}
+
+enum Acting {
+    Login,
+    Setting(String),
+    Signed { setting: String, key_id: String, secret: Vec<u8>, database: String },
+}
+
+/// How long a token the live commands make is valid: one command's run as one person.
+const TOKEN_SECONDS: i64 = 300;
+
+impl Impersonation {
+    pub fn new(client: &mut impl GenericClient, spec: &Spec) -> Result<Impersonation> {
+        use rowsec_generator::model::Identity;
+        let identity = match &spec.identity {
+            Identity::Login => Acting::Login,
+            Identity::Setting(name) => Acting::Setting(name.clone()),
+            Identity::SignedSetting(name) => {
+                let row = client
+                    .query_opt(
+                        "SELECT k.key_id, k.secret, pg_catalog.current_database()::text FROM rowsec.identity_keys k \
+                         ORDER BY k.created_at DESC, k.key_id LIMIT 1",
+                        &[],
+                    )
+                    .map_err(Error::query("reading rowsec.identity_keys"))?;
+                let Some(row) = row else {
+                    return Err(Error::BadInput {
+                        what: format!(
+                            "the spec's identity is the signed setting {name}, and rowsec.identity_keys has no key: nobody can be anyone"
+                        ),
+                        fix: "add the application's key: INSERT INTO rowsec.identity_keys (key_id, secret) VALUES ('k1', '\\x...') (docs/spec.md)".to_owned(),
+                    });
+                };
+                Acting::Signed { setting: name.clone(), key_id: row.get(0), secret: row.get(1), database: row.get(2) }
+            }
+        };
+        Ok(Impersonation { identity })
+    }
+
+    /// Makes the transaction's session `person`, through `login`; `what` names the command in errors.
+    pub fn enter(&self, tx: &mut impl GenericClient, person: i64, login: &str, what: &str) -> Result<()> {
+        tx.batch_execute(&format!("SET LOCAL statement_timeout = '60s'; SET LOCAL ROLE {}", quote_ident(login)))
+            .map_err(Error::query(format!("{what}: SET ROLE {login}")))?;
+        let (setting, value) = match &self.identity {
+            Acting::Login => return Ok(()),
+            Acting::Setting(name) => (name, person.to_string()),
+            Acting::Signed { setting, key_id, secret, database } => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                let claims = rowsec_core::token::Claims {
+                    key_id: key_id.clone(),
+                    person,
+                    expires_at: now + TOKEN_SECONDS,
+                    database: database.clone(),
+                    roles: vec![login.to_owned()],
+                };
+                let token = rowsec_core::token::sign(secret, &claims).map_err(|e| Error::BadInput {
+                    what: format!("{what}: cannot sign a token with key {key_id} of rowsec.identity_keys: {e}"),
+                    fix: "fix or replace the key (docs/spec.md)".to_owned(),
+                })?;
+                (setting, token)
+            }
+        };
+        tx.execute("SELECT pg_catalog.set_config($1, $2, true)", &[setting, &value])
+            .map_err(Error::query(format!("{what}: the identity setting")))?;
+        Ok(())
     }
 }

@@ -27,6 +27,16 @@ fn lit(s: &str) -> String {
 
 pub fn emit(client: &mut Client, loaded: &Loaded, options: &Options, progress: &dyn Fn(&str)) -> Result<String> {
     let spec = &loaded.spec;
+    // The file runs later, under pg_prove: a token made now would have expired by then, and a
+    // long-lived one written into a file would be a credential anyone holding it could replay.
+    if let rowsec_generator::model::Identity::SignedSetting(name) = &spec.identity {
+        return Err(Error::BadInput {
+            what: format!(
+                "the spec's identity is the signed setting {name}: pgTAP tests cannot act as people without writing signed tokens into the file"
+            ),
+            fix: "run `rowsec verify` (it signs a short-lived token per person with the database's key), or emit the tests for a copy of the spec whose identity is the unsigned setting, on a test database".to_owned(),
+        });
+    }
     let mut tests: Vec<String> = Vec::new();
     for t in spec.tables.values() {
         let (real, name) = (quoted(&t.name), t.name.dotted().to_string());

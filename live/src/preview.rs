@@ -14,7 +14,7 @@ use sqlparser::ast::{visit_expressions, Expr, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use crate::catalog::{self, quote_ident};
+use crate::catalog;
 use crate::error::{describe, Error, Result};
 use crate::people::Directory;
 
@@ -89,14 +89,9 @@ pub fn run(client: &mut Client, spec: &Spec, person: &str, sql: &str) -> Result<
             fix: "create the login role, or fix the directory".to_owned(),
         });
     }
-    crate::people::check_can_act_as_people(spec)?;
+    let acting = crate::people::Impersonation::new(client, spec)?;
     let mut tx = client.build_transaction().read_only(true).start().map_err(Error::query("preview: begin"))?;
-    tx.batch_execute(&format!("SET LOCAL statement_timeout = '60s'; SET LOCAL ROLE {}", quote_ident(&login)))
-        .map_err(Error::query(format!("preview: SET ROLE {login}")))?;
-    if let rowsec_generator::model::Identity::Setting(name) = &spec.identity {
-        tx.execute("SELECT pg_catalog.set_config($1, $2, true)", &[name, &m.id.to_string()])
-            .map_err(Error::query("preview: the identity setting"))?;
-    }
+    acting.enter(&mut tx, m.id, &login, "preview")?;
     let mut preview = Preview { person: m.id, login, columns: Vec::new(), rows: Vec::new(), error: None };
     match tx.simple_query(sql) {
         Ok(messages) => {

@@ -655,6 +655,7 @@ pub fn truth(client: &mut Client, spec: &Spec, options: &Options, progress: &dyn
         rows.insert(t.clone(), r);
     }
     let insertable = insert_columns(client, spec)?;
+    let acting = people::Impersonation::new(client, spec)?;
     let mut skipped: Vec<String> = spec
         .tables
         .keys()
@@ -681,14 +682,8 @@ pub fn truth(client: &mut Client, spec: &Spec, options: &Options, progress: &dyn
             continue;
         }
         tried += 1;
-        crate::people::check_can_act_as_people(spec)?;
         let mut tx = client.transaction().map_err(Error::query("verify: begin"))?;
-        tx.batch_execute(&format!("SET LOCAL statement_timeout = '60s'; SET LOCAL ROLE {}", quote_ident(&login)))
-            .map_err(Error::query(format!("verify: SET ROLE {login}")))?;
-        if let Identity::Setting(name) = &spec.identity {
-            tx.execute("SELECT pg_catalog.set_config($1, $2, true)", &[name, &m.id.to_string()])
-                .map_err(Error::query("verify: setting the identity"))?;
-        }
+        acting.enter(&mut tx, m.id, &login, "verify")?;
         let mut report = |table: &QualifiedName, command: &str, expected: String, actual: String| {
             mismatches.push(Mismatch {
                 person: m.id,
