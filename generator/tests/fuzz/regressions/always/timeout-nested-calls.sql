@@ -1,0 +1,1 @@
+dn((r(nf~r(nfndn(r(nf~r(nfn(a((ae(SEe~a#(SEer((r(nf~r(nfndn(r(nf~r(nfn(a((ae(SEe~a#(SEer((a((ae(SEe~a#(SEer(��d
