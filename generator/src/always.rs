@@ -75,13 +75,27 @@ pub type Columns<'a> = Option<&'a [(String, ColumnType)]>;
 /// calls, doubling its work at each level: 16 nested calls took 2 s and a 111-byte input found by
 /// fuzzing over a minute, so deeper expressions are refused before they are parsed.
 pub const MAX_NESTING: usize = 10;
+/// How many dots a qualified name in `always` may have (`schema.table.column`): sqlparser's
+/// work likewise grows exponentially with the length of a dotted chain ending in `*` (20 dots
+/// took 3 s, 35 over two minutes: fuzzing found it).
+pub const MAX_DOTS: usize = 2;
 
 pub fn check(sql: &str, columns: Columns<'_>) -> Vec<Problem> {
     let dialect = PostgreSqlDialect {};
     // Tokenizing is linear; the depth is counted on tokens so that quoted parentheses do not count.
     if let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() {
         let (mut depth, mut deepest) = (0usize, 0usize);
-        for t in &tokens {
+        let (mut dots, mut longest) = (0usize, 0usize);
+        for t in tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))) {
+            // A dotted chain is names and `*` joined by dots; anything else ends it.
+            match t {
+                Token::Period => {
+                    dots += 1;
+                    longest = longest.max(dots);
+                }
+                Token::Word(_) | Token::Mul => {}
+                _ => dots = 0,
+            }
             match t {
                 Token::LParen | Token::LBracket => {
                     depth += 1;
@@ -90,6 +104,15 @@ pub fn check(sql: &str, columns: Columns<'_>) -> Vec<Problem> {
                 Token::RParen | Token::RBracket => depth = depth.saturating_sub(1),
                 _ => {}
             }
+        }
+        if longest > MAX_DOTS {
+            return vec![problem(
+                Code::AlwaysSyntax,
+                format!(
+                    "`always` has a name with {longest} dots; rowsec accepts at most {MAX_DOTS} (schema.table.column)"
+                ),
+                "name a column by itself, or as table.column",
+            )];
         }
         if deepest > MAX_NESTING {
             return vec![problem(
@@ -351,6 +374,12 @@ mod tests {
         assert_eq!(deep.len(), 1);
         assert_eq!(deep[0].code, Code::AlwaysSyntax);
         assert!(deep[0].message.contains("40 deep"), "{}", deep[0].message);
+        // Dotted names: up to schema.table.column; a long chain is refused before parsing.
+        assert!(check("crm.invoices.voided", None).iter().all(|p| !p.message.contains("dots")));
+        let chain = check(&format!("{}*.", "a.".repeat(35)), None);
+        assert_eq!(chain.len(), 1);
+        assert!(chain[0].message.contains("36 dots"), "{}", chain[0].message);
+        assert!(check("note <> 'a.b.c.d.e'", None).is_empty());
         let quoted = format!("note <> '{}'", "(".repeat(40));
         assert!(check(&quoted, None).is_empty(), "{:?}", check(&quoted, None));
     }

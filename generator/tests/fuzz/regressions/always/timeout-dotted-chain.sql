@@ -1,0 +1,1 @@
+acc.acacc.ueT.c.ueNmm.a�c.acacc.uacacc.ueT.c.ueNmm.a�c.ueT.c.ueNmm.a�c.acacc.uacacc.ueT.c.ueNmm.a�c.aca.c.ueT.eT.c.c.aca.c.ueT.eT.c.ueT.*.
