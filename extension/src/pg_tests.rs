@@ -4,6 +4,13 @@
 
 use pgrx::prelude::*;
 
+/// The tests that alter rowsec's own tables take ALTER's lock on all three, in one statement and
+/// so in one order, before configuring: locking only the table each alters let two of them
+/// deadlock (one held rowsec.config and waited for rowsec.protected_tables, the other the reverse).
+fn lock_rowsec_tables() {
+    run("LOCK TABLE rowsec.config, rowsec.protected_tables, rowsec.shares IN ACCESS EXCLUSIVE MODE");
+}
+
 fn run(sql: &str) {
     Spi::run(sql).unwrap_or_else(|e| panic!("{e}: {sql}"));
 }
@@ -862,7 +869,7 @@ fn share_leaves_the_callers_role_and_search_path_alone() {
 fn a_retyped_registry_column_raises_instead_of_refusing_to_share() {
     // As in a_reshaped_or_impossible_configuration_raises_instead_of_guessing: take the lock
     // ALTER needs before configuring, or a test waiting for this one's configuration deadlocks.
-    run("LOCK TABLE rowsec.protected_tables IN ACCESS EXCLUSIVE MODE");
+    lock_rowsec_tables();
     deals("rt");
     run("ALTER TABLE rowsec.protected_tables ALTER COLUMN sharing TYPE text USING sharing::text");
     let e = error_of("rt", "SET ROLE rt_p2; SELECT rowsec.share('rt.deals', 30, to_person => 1)");
@@ -877,7 +884,7 @@ fn a_retyped_registry_column_raises_instead_of_refusing_to_share() {
 fn a_null_in_the_registry_raises_instead_of_refusing_to_share() {
     // As in a_reshaped_or_impossible_configuration_raises_instead_of_guessing: take the lock
     // ALTER needs before configuring, or a test waiting for this one's configuration deadlocks.
-    run("LOCK TABLE rowsec.protected_tables IN ACCESS EXCLUSIVE MODE");
+    lock_rowsec_tables();
     deals("rn0");
     run("ALTER TABLE rowsec.protected_tables ALTER COLUMN key_column DROP NOT NULL;
          UPDATE rowsec.protected_tables SET key_column = NULL WHERE tbl = 'rn0.deals'::regclass");
@@ -889,7 +896,7 @@ fn a_null_in_the_registry_raises_instead_of_refusing_to_share() {
 fn a_renamed_registry_raises_postgres_own_error() {
     // As in a_reshaped_or_impossible_configuration_raises_instead_of_guessing: take the lock
     // ALTER needs before configuring, or a test waiting for this one's configuration deadlocks.
-    run("LOCK TABLE rowsec.protected_tables IN ACCESS EXCLUSIVE MODE");
+    lock_rowsec_tables();
     deals("rr");
     run("ALTER TABLE rowsec.protected_tables RENAME COLUMN sharing TO allows_sharing");
     let e = error_of("rr", "SET ROLE rr_p2; SELECT rowsec.share('rr.deals', 30, to_person => 1)");
@@ -914,7 +921,7 @@ fn a_renamed_key_column_raises_instead_of_refusing_the_update() {
 #[pg_test]
 fn a_retyped_shares_table_raises_instead_of_reading_garbage() {
     // The lock ALTER needs, before configuring (see the registry tests above).
-    run("LOCK TABLE rowsec.shares IN ACCESS EXCLUSIVE MODE");
+    lock_rowsec_tables();
     deals("rs");
     run("SET ROLE rs_p3");
     let id = one::<i64>("SELECT rowsec.share('rs.deals', 30, to_person => 5)").unwrap();
@@ -934,7 +941,7 @@ fn a_reshaped_or_impossible_configuration_raises_instead_of_guessing() {
     // Tests run concurrently and each configure() waits, holding a lock on rowsec.config, for the
     // configuration row of the test that configured before it: take the lock that ALTER needs
     // before configuring, or this test and a waiting one deadlock.
-    run("LOCK TABLE rowsec.config IN ACCESS EXCLUSIVE MODE");
+    lock_rowsec_tables();
     org("rc");
     run("ALTER TABLE rowsec.config DROP CONSTRAINT config_identity_check;
          ALTER TABLE rowsec.config DROP CONSTRAINT config_check;
