@@ -724,13 +724,34 @@ fn configure_limits(limits: pgrx::JsonB) {
         .raise();
     }
     let what = "storing rowsec.role_limits";
+    let roles: Vec<&str> = rows.iter().map(|(r, _, _)| r.as_str()).collect();
+    let commands: Vec<&str> = rows.iter().map(|(_, c, _)| c.name()).collect();
+    let limits: Vec<Option<i64>> = rows.iter().map(|(_, _, n)| *n).collect();
+    // Written only when they differ, in one statement each: every write invalidates every
+    // backend's caches, and a re-run of an unchanged spec should change nothing.
     Spi::connect_mut(|c| -> Result<(), RowsecError> {
-        c.update("DELETE FROM rowsec.role_limits", None, &[]).map_err(|e| RowsecError::internal(what, e))?;
-        for (role, command, n) in &rows {
-            c.update(
-                "INSERT INTO rowsec.role_limits (role, command, max_rows) VALUES ($1, $2, $3)",
+        let args = [roles.into(), commands.into(), limits.into()];
+        let same = c
+            .select(
+                "WITH wanted AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.name[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.int8[])) AS w(role, command, max_rows)) \
+                 SELECT NOT EXISTS ( \
+                     (SELECT role, command, max_rows FROM wanted EXCEPT SELECT role, command, max_rows FROM rowsec.role_limits) \
+                     UNION ALL \
+                     (SELECT role, command, max_rows FROM rowsec.role_limits EXCEPT SELECT role, command, max_rows FROM wanted))",
                 None,
-                &[role.as_str().into(), command.name().into(), (*n).into()],
+                &args,
+            )
+            .map_err(|e| RowsecError::internal(what, e))?
+            .first()
+            .get_one::<bool>()
+            .map_err(|e| RowsecError::internal(what, e))?;
+        if same != Some(true) {
+            c.update("DELETE FROM rowsec.role_limits", None, &[]).map_err(|e| RowsecError::internal(what, e))?;
+            c.update(
+                "INSERT INTO rowsec.role_limits (role, command, max_rows) \
+                 SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.name[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.int8[]))",
+                None,
+                &args,
             )
             .map_err(|e| RowsecError::internal(what, e))?;
         }
