@@ -78,6 +78,8 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     r record;
 BEGIN
+    -- The state before of a table (state.sql), kept for the summary the first time it changes.
+    PERFORM pg_temp.rowsec_touch(tbl);
     FOR r IN
         SELECT p.polname FROM pg_catalog.pg_policy p
         WHERE p.polrelid = tbl AND p.polname LIKE {{policy_names}}

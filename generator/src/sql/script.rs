@@ -118,6 +118,7 @@ pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>
     crate::sql::audit::section(&mut s, spec);
     s.push('\n');
     let (record_apply, spec_counts) = (api::record_apply(), crate::sql::audit::spec_counts(spec));
+    let (owned, policies, protected) = (owned_comment_pattern(), policy_name_pattern(), api::protected_tables());
     template::SUMMARY.render(
         &mut s,
         &[
@@ -125,6 +126,9 @@ pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>
             ("record_apply", Value::Name(&record_apply)),
             ("rowsec_version", Value::Literal(env!("CARGO_PKG_VERSION"))),
             ("spec_counts", Value::Literal(&spec_counts)),
+            ("protected_tables", Value::Name(&protected)),
+            ("owned_comment", Value::Literal(&owned)),
+            ("policy_names", Value::Literal(&policies)),
         ],
     );
     if !options.embedded {
@@ -170,7 +174,6 @@ fn snapshot(s: &mut String, spec: &Spec) {
     template::STATE.render(
         s,
         &[
-            ("spec_tables", Value::RegclassArray(spec.tables.keys().collect())),
             ("spec_roles", role_names(spec)),
             ("protected_tables", Value::Name(&protected)),
             ("owned_comment", Value::Literal(&owned)),
