@@ -59,6 +59,11 @@ CREATE TABLE rowsec.shares (
     CHECK (derived_from IS NOT NULL OR NOT expiry_capped)
 );
 CREATE INDEX shares_by_table_key ON rowsec.shares (tbl, row_key);
+-- A backend reads only the shares to its current person and to their team (src/cache.rs), by
+-- these two indexes, never the whole table: a share or unshare among a million costs each
+-- backend one small read, not a reload of every share.
+CREATE INDEX shares_to_person ON rowsec.shares (grantee_person);
+CREATE INDEX shares_to_team ON rowsec.shares (grantee_team);
 CREATE INDEX shares_by_parent ON rowsec.shares (derived_from) WHERE derived_from IS NOT NULL;
 CREATE INDEX shares_by_expiry ON rowsec.shares (expires_at) WHERE expires_at IS NOT NULL;
 

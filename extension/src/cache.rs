@@ -38,7 +38,6 @@ thread_local! {
     static LOADS: Cell<u64> = const { Cell::new(0) };
     static ROLE_CHANGES: Cell<u64> = const { Cell::new(0) };
     static DIRECTORY: RefCell<Option<Rc<DirectoryCache>>> = const { RefCell::new(None) };
-    static SHARES: RefCell<Option<Rc<SharesCache>>> = const { RefCell::new(None) };
 }
 
 /// Registered once per backend from `_PG_init`. Runs inside invalidation processing: it must not
@@ -312,51 +311,69 @@ fn report_anomalies(cache: &DirectoryCache) {
     }
 }
 
-/// One loaded version of `rowsec.shares`.
-pub struct SharesCache {
+/// The shares to one grantee (a person and their team), as read under one invalidation count.
+/// A backend keeps those of the few people it served lately, never the whole `rowsec.shares`:
+/// a share or unshare makes each backend read again only its current person's shares, by index,
+/// when it next needs them.
+struct GranteeShares {
     invalidations: u64,
     fresh: bool,
     index: ShareIndex,
 }
 
-impl SharesCache {
-    pub fn is_current(&self) -> bool {
-        still_valid(self.invalidations, shares_invalidations(), self.fresh)
-    }
+/// The grantees whose shares a backend keeps: a pooled connection serves one person after
+/// another; past this many, the oldest answers are dropped all at once.
+const GRANTEES_KEPT: usize = 64;
 
-    /// Keys of `tbl` shared to `person` (of `dir`) or to their team by a share allowing
-    /// `wanted`, unexpired at `now`; see [`ShareIndex::shared`].
-    pub fn shared(
-        &self,
-        dir: &DirectoryCache,
-        tbl: pg_sys::Oid,
-        wanted: ShareAccess,
-        person: Person,
-        now: pg_sys::TimestampTz,
-    ) -> Rc<SharedKeys> {
-        let d = dir.directory();
-        self.index.shared(tbl.to_u32(), wanted, d.id(person), d.team_name(person), dir.version, now)
-    }
+/// A person's id and their team's name.
+type GranteeKey = (i64, Option<String>);
+
+thread_local! {
+    static SHARES: RefCell<HashMap<GranteeKey, Rc<GranteeShares>>> = RefCell::new(HashMap::new());
 }
 
-pub fn shares() -> Rc<SharesCache> {
-    if let Some(c) = SHARES.with(|d| d.borrow().clone()) {
-        if c.is_current() {
+/// Keys of `tbl` shared to `person` (of `dir`) or to their team by a share allowing `wanted`,
+/// unexpired at `now`; see [`ShareIndex::shared`].
+pub fn shared(
+    dir: &DirectoryCache,
+    tbl: pg_sys::Oid,
+    wanted: ShareAccess,
+    person: Person,
+    now: pg_sys::TimestampTz,
+) -> Rc<SharedKeys> {
+    let d = dir.directory();
+    let (id, team) = (d.id(person), d.team_name(person));
+    let entry = grantee_shares(id, team);
+    entry.index.shared(tbl.to_u32(), wanted, id, team, dir.version, now)
+}
+
+fn grantee_shares(person: i64, team: Option<&str>) -> Rc<GranteeShares> {
+    let key = (person, team.map(str::to_owned));
+    if let Some(c) = SHARES.with(|s| s.borrow().get(&key).cloned()) {
+        if still_valid(c.invalidations, shares_invalidations(), c.fresh) {
             return c;
         }
     }
-    SHARES.with(|d| d.borrow_mut().take());
-    let c = Rc::new(load_shares().or_raise());
-    SHARES.with(|d| *d.borrow_mut() = Some(c.clone()));
+    let c = Rc::new(load_shares(person, team).or_raise());
+    SHARES.with(|s| {
+        let mut s = s.borrow_mut();
+        // Stale answers go first; a full map is emptied (cheap to read again, by index).
+        let current = shares_invalidations();
+        s.retain(|_, c| c.invalidations == current);
+        if s.len() >= GRANTEES_KEPT {
+            s.clear();
+        }
+        s.insert(key, c.clone());
+    });
     c
 }
 
-fn load_shares() -> Result<SharesCache, RowsecError> {
+fn load_shares(person: i64, team: Option<&str>) -> Result<GranteeShares, RowsecError> {
     let oid = catalog::extension_relation(c"shares")
         .ok_or_else(|| RowsecError::not_configured("The table rowsec.shares does not exist."))?;
     watch(|w| w.shares = oid);
     let invalidations = shares_invalidations();
     let snap = ScanSnapshot::take();
-    let index = ShareIndex::build(catalog::read_shares(oid, &snap)?);
-    Ok(SharesCache { invalidations, fresh: snap.fresh, index })
+    let rows = catalog::read_shares_to(oid, &catalog::Grantee { person, team }, &snap)?;
+    Ok(GranteeShares { invalidations, fresh: snap.fresh, index: ShareIndex::build(rows) })
 }

@@ -534,11 +534,107 @@ pub fn read_directory(
     read.map(|()| rows)
 }
 
-pub fn read_shares(shares_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<Vec<ShareRow>, RowsecError> {
-    use shares_att::*;
+/// Who a share read is for: `rowsec.shares` rows whose `grantee_person` is `person` or whose
+/// `grantee_team` is `team`, each read through its index.
+pub struct Grantee<'a> {
+    pub person: i64,
+    pub team: Option<&'a str>,
+}
+
+/// The shares to one person and to their team (read by the indexes `shares_to_person` and
+/// `shares_to_team`; without them, which only an extension older than its SQL could lack, the
+/// whole table is read and filtered).
+pub fn read_shares_to(
+    shares_oid: pg_sys::Oid,
+    grantee: &Grantee<'_>,
+    snapshot: &ScanSnapshot,
+) -> Result<Vec<ShareRow>, RowsecError> {
+    let (Some(by_person), Some(by_team)) =
+        (extension_relation(c"shares_to_person"), extension_relation(c"shares_to_team"))
+    else {
+        let mut rows = read_shares(shares_oid, snapshot)?;
+        rows.retain(|r| r.person == Some(grantee.person) || (r.team.is_some() && r.team.as_deref() == grantee.team));
+        return Ok(rows);
+    };
     let mut rows = Vec::new();
-    scan(shares_oid, snapshot, LAYOUT.len() as i32, Some(LAYOUT), |v, n| unsafe {
-        let what = "rowsec.shares";
+    unsafe {
+        let mut key = std::mem::zeroed::<pg_sys::ScanKeyData>();
+        pg_sys::ScanKeyInit(
+            &mut key,
+            (shares_att::PERSON + 1) as pg_sys::AttrNumber,
+            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+            pg_sys::F_INT8EQ.into(),
+            pg_sys::Datum::from(grantee.person),
+        );
+        index_scan(shares_oid, by_person, snapshot, &mut key, |v, n| push_share(&mut rows, v, n))?;
+        if let Some(team) = grantee.team {
+            let text = pg_sys::cstring_to_text_with_len(team.as_ptr().cast(), team.len() as i32);
+            pg_sys::ScanKeyEntryInitialize(
+                &mut key,
+                0,
+                (shares_att::TEAM + 1) as pg_sys::AttrNumber,
+                pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+                pg_sys::InvalidOid,
+                pg_sys::DEFAULT_COLLATION_OID,
+                pg_sys::F_TEXTEQ.into(),
+                pg_sys::Datum::from(text),
+            );
+            let result = index_scan(shares_oid, by_team, snapshot, &mut key, |v, n| push_share(&mut rows, v, n));
+            pg_sys::pfree(text.cast());
+            result?;
+        }
+    }
+    Ok(rows)
+}
+
+/// Rows of `relid` matching one equality `key` on index `index`, as [`scan`] hands them.
+unsafe fn index_scan(
+    relid: pg_sys::Oid,
+    index: pg_sys::Oid,
+    snapshot: &ScanSnapshot,
+    key: &mut pg_sys::ScanKeyData,
+    mut each: impl FnMut(&[pg_sys::Datum], &[bool]) -> Result<(), RowsecError>,
+) -> Result<(), RowsecError> {
+    use shares_att::LAYOUT;
+    unsafe {
+        let rel = pg_sys::table_open(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        if let Err(e) = check_layout(rel, LAYOUT) {
+            pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            return Err(e);
+        }
+        let natts = (LAYOUT.len() as i32).min((*(*rel).rd_att).natts) as usize;
+        let scan = pg_sys::systable_beginscan(rel, index, true, snapshot.snap, 1, key);
+        let mut values = vec![pg_sys::Datum::from(0); (*(*rel).rd_att).natts as usize];
+        let mut nulls = vec![true; values.len()];
+        let mut result = Ok(());
+        loop {
+            let tuple = pg_sys::systable_getnext(scan);
+            if tuple.is_null() {
+                break;
+            }
+            pg_sys::heap_deform_tuple(tuple, (*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
+            let null_required = LAYOUT.iter().zip(&nulls).find(|(c, null)| c.required && **null);
+            result = match null_required {
+                Some((c, _)) => Err(RowsecError::internal(
+                    format!("reading {}", relation_name(relid)),
+                    format!("column \"{}\" is NULL in a row, and rowsec never writes a NULL there", c.name),
+                )),
+                None => each(&values[..natts], &nulls[..natts]),
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        pg_sys::systable_endscan(scan);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        result
+    }
+}
+
+fn push_share(rows: &mut Vec<ShareRow>, v: &[pg_sys::Datum], n: &[bool]) -> Result<(), RowsecError> {
+    use shares_att::*;
+    let what = "rowsec.shares";
+    unsafe {
         let access = ShareAccess::parse(&text_datum(v[ACCESS], what)?).map_err(|e| {
             RowsecError::internal("reading rowsec.shares", format!("share {}: {e}", v[ID].value() as i64))
         })?;
@@ -550,7 +646,14 @@ pub fn read_shares(shares_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<V
             access,
             expires: (!n[EXPIRES]).then(|| v[EXPIRES].value() as i64),
         });
-        Ok(())
+    }
+    Ok(())
+}
+
+pub fn read_shares(shares_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<Vec<ShareRow>, RowsecError> {
+    let mut rows = Vec::new();
+    scan(shares_oid, snapshot, shares_att::LAYOUT.len() as i32, Some(shares_att::LAYOUT), |v, n| {
+        push_share(&mut rows, v, n)
     })?;
     Ok(rows)
 }

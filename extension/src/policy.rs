@@ -251,7 +251,7 @@ pub fn shared_set(tbl: pg_sys::Oid, access: ShareAccess, fcinfo: Option<pg_sys::
     let (dir, caller, person) = resolve();
     let (keys, valid_until) = match person {
         Some(p) => {
-            let s = cache::shares().shared(&dir, tbl, access, p, now);
+            let s = cache::shared(&dir, tbl, access, p, now);
             (s.keys.clone(), s.valid_until)
         }
         None => (empty_set(), pg_sys::TimestampTz::MAX),

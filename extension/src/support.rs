@@ -137,7 +137,7 @@ unsafe fn selectivity(req: *mut pg_sys::SupportRequestSelectivity, kind: Kind) -
                 let keys = match person {
                     Some(p) => {
                         let now = pg_sys::GetCurrentTransactionStartTimestamp();
-                        cache::shares().shared(&dir, tbl, access, p, now).keys.len()
+                        cache::shared(&dir, tbl, access, p, now).keys.len()
                     }
                     None => 0,
                 };

@@ -158,3 +158,73 @@ fn on_16_and_later_a_pool_login_without_inherit_reads_nothing_until_it_switches_
     assert!(!seen.is_empty());
     assert_eq!(Ok(seen), accounts_seen(&mut inheriting, switched));
 }
+
+/// What one pooled transaction as `person` (with their one role) sees of `table`.
+fn seen_as(c: &mut Client, person: &rowsec_e2e::fixture::Person, table: &str) -> Result<BTreeSet<i64>, Outcome> {
+    let mut tx = c.transaction().unwrap();
+    tx.batch_execute(&format!("SET LOCAL ROLE {}; SET LOCAL app.person_id = '{}'", person.roles[0], person.id))
+        .unwrap();
+    let r = tx.query(&format!("SELECT id FROM {table}"), &[]);
+    let _ = tx.rollback();
+    r.map(|rows| rows.iter().map(|r| r.get(0)).collect()).map_err(|e| classify(Err(e)))
+}
+
+/// Each backend keeps the shares of the people it served lately (read by grantee, not the whole
+/// of rowsec.shares): one pooled connection serving everyone in turn must see each person's own
+/// shares and their team's, and a share or unshare made on another connection at its next
+/// transaction.
+#[test]
+fn a_pooled_session_sees_each_persons_shares_and_those_made_meanwhile() {
+    let env = env();
+    let (db, mut pooled) = pool();
+    // A second connection of the pool, to the same database.
+    let mut sharer = env.cluster.connect("app_pool", &db).expect("pool login");
+    let mut oracle = Oracle::new(&env.setting_spec, &env.people);
+    let one_role: Vec<_> = env.people.iter().filter(|p| p.roles.len() == 1).collect();
+    let tables = ["crm.accounts", "crm.contacts"];
+    let check = |oracle: &Oracle, pooled: &mut Client, step: &str| {
+        let mut tally = Tally::new("pooled person x table, with shares");
+        for p in &one_role {
+            for t in tables {
+                let t = rowsec_e2e::fixture::table(t.trim_start_matches("crm."));
+                let expected = if oracle.has_privilege(p.id, &t, Command::Select) {
+                    Ok(env.rows[&t].iter().filter(|r| oracle.visible(p.id, &t, r)).map(|r| r.key).collect())
+                } else {
+                    Err(Outcome::PermissionDenied)
+                };
+                tally.check(format!("{step}: {} ({}) {t}", p.name, p.id), expected, seen_as(pooled, p, &t.to_string()));
+            }
+        }
+        tally.finish();
+    };
+    // Every person once: the connection now keeps (at most 64 of) their shares.
+    check(&oracle, &mut pooled, "before");
+    let as_rep_20 = "SET LOCAL ROLE sales_rep; SET LOCAL app.person_id = '20'; ";
+    let share_id: i64 = {
+        let mut tx = sharer.transaction().unwrap();
+        tx.batch_execute(as_rep_20).unwrap();
+        let id = tx.query_one("SELECT rowsec.share('crm.accounts', 2001, to_person => 23)", &[]).unwrap().get(0);
+        tx.query_one("SELECT rowsec.share('crm.contacts', 2001, to_team => '200')", &[]).unwrap();
+        tx.commit().unwrap();
+        id
+    };
+    let share = |table: &str, to_person: Option<i64>, to_team: Option<&str>| rowsec_generator::oracle::Share {
+        table: rowsec_e2e::fixture::table(table),
+        key: 2001,
+        to_person,
+        to_team: to_team.map(str::to_owned),
+        write: false,
+        expired: false,
+    };
+    oracle.shares.push(share("accounts", Some(23), None));
+    oracle.shares.push(share("contacts", None, Some("200")));
+    check(&oracle, &mut pooled, "after two shares");
+    {
+        let mut tx = sharer.transaction().unwrap();
+        tx.batch_execute(as_rep_20).unwrap();
+        tx.execute("SELECT rowsec.unshare($1)", &[&share_id]).unwrap();
+        tx.commit().unwrap();
+    }
+    oracle.shares.remove(0);
+    check(&oracle, &mut pooled, "after an unshare");
+}
