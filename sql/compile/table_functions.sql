@@ -9,48 +9,38 @@
 -- Compare before touch. A table's block changes the table (DDL: its ACCESS EXCLUSIVE lock) only
 -- when the table is not as this script makes it: the registry keeps, per table, a SHA-256 of the
 -- block that last built it and of the catalog state it left (rowsec's policies with their roles,
--- conditions and comments, row-level security flags, rowsec's roles' privileges on the table, its
--- columns and its sequences, the registry row). Same block and same state: nothing to do. A
+-- conditions and comments, row-level security flags, the privileges on the table, its columns
+-- and its sequences, the registry row). Same block and same state: nothing to do. A
 -- changed spec, a policy edited by hand, a revoked grant or a new column: the table is rebuilt.
 DO $rowsec$
 BEGIN
 CREATE OR REPLACE FUNCTION pg_temp.rowsec_table_state(tbl regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-    WITH managed AS MATERIALIZED (
-        -- rowsec's roles, once: a join rather than shobj_description() per role.
-        SELECT pg_catalog.array_agg(d.objoid) AS oids FROM pg_catalog.pg_shdescription d
-        WHERE d.classoid = 'pg_catalog.pg_authid'::regclass AND d.description LIKE {{owned_comment}}
-    ), relations AS MATERIALIZED (
-        SELECT tbl::oid AS oid
-        UNION ALL
-        SELECT d.objid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
-        WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = tbl
-          AND d.classid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'a'
-    )
+    -- Read as PostgreSQL stores it (role OIDs, expression trees, whole ACLs), not deparsed: an
+    -- unchanged re-run reads this for every table, and printing 100,000s of grants and every
+    -- condition by name took most of its time. Any change still shows (a role dropped and made
+    -- again has another OID; a grant by anyone changes the ACL, and the next run rebuilds that
+    -- table once, keeping grants rowsec did not make).
     SELECT pg_catalog.concat_ws(E'\n',
         (SELECT 'registry ' || pg_catalog.concat_ws(' ', p.key_column, p.owner_column, p.sharing)
          FROM {{protected_tables}} p WHERE p.tbl = rowsec_table_state.tbl),
-        (SELECT 'rls ' || pg_catalog.concat_ws(' ', c.relrowsecurity, c.relforcerowsecurity)
+        (SELECT 'rls ' || pg_catalog.concat_ws(' ', c.relrowsecurity, c.relforcerowsecurity) || E'\nacl ' || c.relacl::text
          FROM pg_catalog.pg_class c WHERE c.oid = tbl),
-        (SELECT 'columns ' || pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+        (SELECT pg_catalog.string_agg('column ' || pg_catalog.quote_ident(a.attname) || ' ' || coalesce(a.attacl::text, ''),
+                E'\n' ORDER BY a.attnum)
          FROM pg_catalog.pg_attribute a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped),
+        (SELECT pg_catalog.string_agg('sequence ' || s.oid::regclass::text || ' ' || coalesce(s.relacl::text, ''),
+                E'\n' ORDER BY s.oid)
+         FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+         WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = tbl
+           AND d.classid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'a'),
         (SELECT pg_catalog.string_agg('policy ' || pg_catalog.concat_ws(' ', pg_catalog.quote_ident(p.polname), p.polcmd,
-                    p.polpermissive, p.polroles::pg_catalog.regrole[]::text, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                    pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), pg_catalog.obj_description(p.oid, 'pg_policy')),
+                    p.polpermissive, p.polroles::text, p.polqual::text, p.polwithcheck::text, d.description),
                 E'\n' ORDER BY p.polname)
          FROM pg_catalog.pg_policy p
-         WHERE p.polrelid = tbl AND p.polname LIKE {{policy_names}}
-           AND pg_catalog.obj_description(p.oid, 'pg_policy') LIKE {{owned_comment}}),
-        -- Each ACL exploded once, then kept to rowsec's roles (not a role-by-ACL nested loop).
-        (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'acl', c.oid::regclass, x.grantee::pg_catalog.regrole,
-                    x.privilege_type, x.is_grantable), E'\n' ORDER BY c.oid, x.grantee, x.privilege_type)
-         FROM pg_catalog.pg_class c CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) x
-         WHERE c.oid IN (SELECT oid FROM relations) AND x.grantee = ANY ((SELECT oids FROM managed)::pg_catalog.oid[])),
-        (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'column acl', pg_catalog.quote_ident(a.attname),
-                    x.grantee::pg_catalog.regrole, x.privilege_type, x.is_grantable),
-                E'\n' ORDER BY a.attnum, x.grantee, x.privilege_type)
-         FROM pg_catalog.pg_attribute a CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) x
-         WHERE a.attrelid = tbl AND a.attacl IS NOT NULL AND x.grantee = ANY ((SELECT oids FROM managed)::pg_catalog.oid[])))
+         JOIN pg_catalog.pg_description d
+           ON d.objoid = p.oid AND d.classoid = 'pg_catalog.pg_policy'::regclass AND d.objsubid = 0
+         WHERE p.polrelid = tbl AND p.polname LIKE {{policy_names}} AND d.description LIKE {{owned_comment}}))
 $fn$;
 
 -- Whether the table is as the block `wanted` (its SHA-256) left it.
