@@ -4,11 +4,24 @@
 
 use pgrx::prelude::*;
 
-/// The tests that alter rowsec's own tables take ALTER's lock on all three, in one statement and
-/// so in one order, before configuring: locking only the table each alters let two of them
-/// deadlock (one held rowsec.config and waited for rowsec.protected_tables, the other the reverse).
+/// The tests that alter rowsec's own tables take ALTER's lock on all three before configuring:
+/// locking only the table each alters let two of them deadlock (one held rowsec.config and
+/// waited for rowsec.protected_tables, the other the reverse), and so did waiting with some of
+/// the three held.
 fn lock_rowsec_tables() {
-    run("LOCK TABLE rowsec.config, rowsec.protected_tables, rowsec.shares IN ACCESS EXCLUSIVE MODE");
+    // All three or none: a lock taken while waiting for the next can close a cycle with a
+    // concurrent test that holds the next and wants the first (one read shares, then needed the
+    // configuration). NOWAIT in a subtransaction gives back what it got when one is busy.
+    run("DO $$ BEGIN
+           LOOP
+             BEGIN
+               LOCK TABLE rowsec.config, rowsec.protected_tables, rowsec.shares IN ACCESS EXCLUSIVE MODE NOWAIT;
+               EXIT;
+             EXCEPTION WHEN lock_not_available THEN
+               PERFORM pg_catalog.pg_sleep(0.01);
+             END;
+           END LOOP;
+         END $$");
 }
 
 fn run(sql: &str) {
