@@ -32,6 +32,7 @@ mod registry;
 mod requests;
 mod share_list;
 mod sharing;
+mod shmem;
 mod support;
 mod types;
 

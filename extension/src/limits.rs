@@ -59,8 +59,7 @@ pub fn install_hooks() {
             return;
         }
         PRELOADED = true;
-        shared::request();
-        crate::activity::ring::request();
+        crate::shmem::request();
         PREV_START = pg_sys::ExecutorStart_hook;
         pg_sys::ExecutorStart_hook = Some(executor_start);
         PREV_RUN = pg_sys::ExecutorRun_hook;

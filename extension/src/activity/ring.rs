@@ -67,8 +67,6 @@ struct Header {
 
 static mut HEADER: *mut Header = std::ptr::null_mut();
 static mut RECORDS: *mut Record = std::ptr::null_mut();
-static mut PREV_REQUEST: pg_sys::shmem_request_hook_type = None;
-static mut PREV_STARTUP: pg_sys::shmem_startup_hook_type = None;
 
 /// `rowsec.activity_buffer`: records the ring holds (set at server start).
 pub static mut CAPACITY: i32 = 16384;
@@ -77,43 +75,17 @@ pub fn size() -> usize {
     std::mem::size_of::<Header>() + unsafe { CAPACITY.max(1) as usize } * RECORD_SIZE
 }
 
-/// From `_PG_init` while shared_preload_libraries is processed.
-pub fn request() {
+/// Creates or finds the ring (crate::shmem's startup hook).
+///
+/// # Safety
+/// Only from the shared memory startup hook.
+pub unsafe fn attach() {
     unsafe {
-        PREV_REQUEST = pg_sys::shmem_request_hook;
-        pg_sys::shmem_request_hook = Some(on_request);
-        PREV_STARTUP = pg_sys::shmem_startup_hook;
-        pg_sys::shmem_startup_hook = Some(on_startup);
-    }
-}
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_request() {
-    unsafe {
-        if let Some(prev) = PREV_REQUEST {
-            pg_sys::ffi::pg_guard_ffi_boundary(|| prev());
-        }
-        pg_sys::RequestAddinShmemSpace(size());
-    }
-}
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_startup() {
-    unsafe {
-        if let Some(prev) = PREV_STARTUP {
-            pg_sys::ffi::pg_guard_ffi_boundary(|| prev());
-        }
-        let lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
-        pg_sys::LWLockAcquire(lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
-        let mut found = false;
-        let p = pg_sys::ShmemInitStruct(c"rowsec activity".as_ptr(), size(), &mut found);
-        if !found {
-            std::ptr::write_bytes(p.cast::<u8>(), 0, size());
+        let p = crate::shmem::region(c"rowsec activity", size(), |p| {
             (*p.cast::<Header>()).capacity = CAPACITY.max(1) as u64;
-        }
+        });
         HEADER = p.cast();
-        RECORDS = p.cast::<u8>().add(std::mem::size_of::<Header>()).cast();
-        pg_sys::LWLockRelease(lock);
+        RECORDS = p.add(std::mem::size_of::<Header>()).cast();
     }
 }
 

@@ -46,8 +46,6 @@ struct Slot {
 
 static mut SLOTS: *mut Slot = std::ptr::null_mut();
 static mut NSLOTS: usize = 0;
-static mut PREV_REQUEST: pg_sys::shmem_request_hook_type = None;
-static mut PREV_STARTUP: pg_sys::shmem_startup_hook_type = None;
 
 fn slots_wanted() -> usize {
     // Backend numbers run from 0 (18) or 1 (15) up to MaxBackends.
@@ -59,42 +57,14 @@ pub fn size() -> usize {
     slots_wanted() * std::mem::size_of::<Slot>()
 }
 
-/// From `_PG_init` while shared_preload_libraries is processed.
-pub fn request() {
+/// Creates or finds the slots (crate::shmem's startup hook).
+///
+/// # Safety
+/// Only from the shared memory startup hook.
+pub unsafe fn attach() {
     unsafe {
-        PREV_REQUEST = pg_sys::shmem_request_hook;
-        pg_sys::shmem_request_hook = Some(on_request);
-        PREV_STARTUP = pg_sys::shmem_startup_hook;
-        pg_sys::shmem_startup_hook = Some(on_startup);
-    }
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn on_request() {
-    unsafe {
-        if let Some(prev) = PREV_REQUEST {
-            pg_sys::ffi::pg_guard_ffi_boundary(|| prev());
-        }
-        pg_sys::RequestAddinShmemSpace(size());
-    }
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn on_startup() {
-    unsafe {
-        if let Some(prev) = PREV_STARTUP {
-            pg_sys::ffi::pg_guard_ffi_boundary(|| prev());
-        }
-        let lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
-        pg_sys::LWLockAcquire(lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
-        let mut found = false;
-        let p = pg_sys::ShmemInitStruct(c"rowsec limits".as_ptr(), size(), &mut found);
-        if !found {
-            std::ptr::write_bytes(p.cast::<u8>(), 0, size());
-        }
-        SLOTS = p.cast();
+        SLOTS = crate::shmem::region(c"rowsec limits", size(), |_| {}).cast();
         NSLOTS = slots_wanted();
-        pg_sys::LWLockRelease(lock);
     }
 }
 
