@@ -10,7 +10,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use rowsec_generator::init::Template;
 use rowsec_generator::matrix::{self, Format};
 // The spec report's closing words (`Outcome` below is this command's exit).
-use rowsec_generator::{LockTimeout, Options, Outcome as ReportOutcome};
+use rowsec_generator::{Backend, LockTimeout, Options, Outcome as ReportOutcome};
 use rowsec_live::connect::Target;
 use rowsec_live::plan::{self, Mode, Retry};
 use rowsec_live::verify;
@@ -138,6 +138,14 @@ Example:\n  rowsec init --template two-level --schema schema.sql -o spec.yaml\n 
         /// each membership it ends). Without it such roles are kept, without privileges.
         #[arg(long)]
         drop_roles_with_members: bool,
+        /// extension (CREATE EXTENSION rowsec) or sql: the rowsec schema in plain SQL and PL/pgSQL,
+        /// for managed PostgreSQL where no C extension may be installed (README).
+        #[arg(long, default_value = "extension", value_name = "BACKEND")]
+        backend: Backend,
+        /// With --backend sql: compile a spec that has limits, monitoring, audit.data or requests
+        /// without them (the SQL backend cannot enforce them; E1701 otherwise).
+        #[arg(long)]
+        accept_unenforced: bool,
     },
     /// Print the role x table x command matrix with column rights.
     #[command(
@@ -415,6 +423,7 @@ fn plan_or_apply(
         lock_timeout: run.lock_timeout,
         drop_roles_with_members: run.drop_roles_with_members,
         embedded: false,
+        ..Options::default()
     };
     let retry = Retry { attempts: run.attempts, first_wait: Duration::from_secs(1) };
     let plan = plan::run(&mut client, &target.database(), &loaded, &options, mode, &retry, &progress(quiet))?;
@@ -498,10 +507,26 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             }
             Ok(Outcome::Clean)
         }
-        Command::Compile { spec, schema, output, lock_timeout, drop_roles_with_members } => {
+        Command::Compile {
+            spec,
+            schema,
+            output,
+            lock_timeout,
+            drop_roles_with_members,
+            backend,
+            accept_unenforced,
+        } => {
             let loaded = rowsec_generator::load(&spec, schema.as_deref())?;
+            let options =
+                Options { lock_timeout, drop_roles_with_members, embedded: false, backend, accept_unenforced };
+            let left_out = rowsec_generator::check_backend(&loaded, &options)?;
             schema_note(&loaded, "the script checks them when it runs", quiet);
-            let options = Options { lock_timeout, drop_roles_with_members, embedded: false };
+            if !left_out.is_empty() && !quiet {
+                eprintln!(
+                    "note: --accept-unenforced: {} of the spec left out: the SQL backend cannot enforce them",
+                    left_out.join(", ")
+                );
+            }
             let sql = rowsec_generator::compile_with(&loaded, &options);
             match output {
                 Some(path) => std::fs::write(&path, sql)

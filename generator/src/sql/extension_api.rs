@@ -57,8 +57,97 @@ pub fn current_person() -> &'static str {
     "rowsec.current_person()"
 }
 
-/// The condition "the row's owner is in `scope` of the current person". `Scope::None` is
-/// `false`: no row is in it.
+/// Which implementation of the `rowsec` schema the script installs and its policies use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The C extension (`CREATE EXTENSION rowsec`): policies call its functions.
+    #[default]
+    Extension,
+    /// Plain SQL and PL/pgSQL (sql/backend/rowsec.sql), for managed PostgreSQL: policies probe
+    /// the tables its triggers keep (closure, teams, shares), each probe an index lookup or a
+    /// hashed subplan the planner chooses, with the person resolved once per query (an InitPlan).
+    Sql,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Extension => "extension",
+            Backend::Sql => "sql",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "extension" => Ok(Backend::Extension),
+            "sql" => Ok(Backend::Sql),
+            _ => Err(format!("`{text}` is not a backend: write extension (the default) or sql")),
+        }
+    }
+}
+
+/// The current person, once per query on the SQL backend (an InitPlan, not a call per row).
+fn person(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Extension => current_person(),
+        Backend::Sql => "(SELECT rowsec.current_person())",
+    }
+}
+
+/// `accounts."owner_id"`: a column of the protected table, qualified by the table's name (how a
+/// policy or a view over it names its row) so that no column of rowsec's tables in a subquery
+/// can capture it.
+fn outer(table: &QualifiedName, column: &str) -> String {
+    format!("{}.{}", Ident(&table.name), Ident(column))
+}
+
+/// The condition "the row's owner is in `scope` of the current person", for rows of `table`.
+/// `Scope::None` is `false`: no row is in it.
+pub fn scope_condition_for(backend: Backend, table: &QualifiedName, scope: Scope, owner: &str) -> String {
+    if backend == Backend::Extension {
+        return scope_condition(scope, owner);
+    }
+    let o = outer(table, owner);
+    match scope {
+        Scope::Own => format!("{o} = {}", person(backend)),
+        Scope::Team => format!(
+            "({o} = {p} OR EXISTS (SELECT FROM rowsec.team_members rowsec_m WHERE rowsec_m.team = (SELECT rowsec.current_team()) AND rowsec_m.person = {o}))",
+            p = person(backend)
+        ),
+        Scope::Subtree => format!(
+            "EXISTS (SELECT FROM rowsec.closure rowsec_c WHERE rowsec_c.ancestor = {} AND rowsec_c.descendant = {o})",
+            person(backend)
+        ),
+        Scope::All => format!("{} IS NOT NULL", person(backend)),
+        Scope::None => "false".to_owned(),
+    }
+}
+
+/// [`is_shared`] for a backend.
+pub fn is_shared_for(backend: Backend, table: &QualifiedName, key: &str, access: ShareAccess) -> String {
+    if backend == Backend::Extension {
+        return is_shared(table, key, access);
+    }
+    let write = match access {
+        ShareAccess::Read => "",
+        ShareAccess::Write => " AND rowsec_s.access = 'write'",
+    };
+    format!(
+        "EXISTS (SELECT FROM rowsec.shares rowsec_s WHERE rowsec_s.tbl = {} AND rowsec_s.row_key = {}{write} \
+         AND (rowsec_s.grantee_person = {} OR rowsec_s.grantee_team = (SELECT rowsec.current_team())) \
+         AND (rowsec_s.expires_at IS NULL OR rowsec_s.expires_at > pg_catalog.now()))",
+        regclass(table),
+        outer(table, key),
+        person(backend)
+    )
+}
+
+/// The condition "the row's owner is in `scope` of the current person" as the extension's
+/// functions say it. `Scope::None` is `false`: no row is in it.
 pub fn scope_condition(scope: Scope, owner: &str) -> String {
     match scope {
         Scope::Own => format!("{} = {}", Ident(owner), current_person()),
