@@ -7,8 +7,10 @@
 --! replaced, so running a later script converges. Rendered by generator/src/sql/script.rs;
 --! lines starting with --! are left out. No placeholder.
 -- ===== rowsec, SQL backend (no C extension): schema, tables, functions =====
+-- One DO block: psql prints one command tag for all of it.
+DO $rowsec_sql_backend$
+BEGIN
 -- Quiet while objects that exist are skipped (a re-run); the level is restored at the end.
-DO $rowsec$
 BEGIN
     PERFORM pg_catalog.set_config('rowsec_sql_backend.saved_client_min_messages', pg_catalog.current_setting('client_min_messages'), true);
     PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
@@ -17,8 +19,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Compile with --backend extension (the default), or DROP EXTENSION rowsec CASCADE first (its shares and audit trail go with it).';
     END IF;
-END
-$rowsec$;
+END;
 CREATE SCHEMA IF NOT EXISTS rowsec;
 REVOKE CREATE ON SCHEMA rowsec FROM PUBLIC;
 GRANT USAGE ON SCHEMA rowsec TO PUBLIC;
@@ -171,7 +172,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Until rowsec.configure runs: nobody (configure replaces both for the spec's identity).
-DO $rowsec$
 BEGIN
     IF to_regprocedure('rowsec.current_person()') IS NULL THEN
         CREATE FUNCTION rowsec.current_person() RETURNS bigint
@@ -184,11 +184,9 @@ BEGIN
         CREATE FUNCTION rowsec.current_team() RETURNS text
         LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $f$ SELECT NULL::text $f$;
     END IF;
-END
-$rowsec$;
+END;
 
 -- Row-level security of the tables policies probe: each person reads their own rows only.
-DO $rowsec$
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.closure'::regclass AND polname = 'own_subtree') THEN DROP POLICY own_subtree ON rowsec.closure; END IF;
     CREATE POLICY own_subtree ON rowsec.closure FOR SELECT TO PUBLIC
@@ -203,8 +201,7 @@ BEGIN
     CREATE POLICY concerning_me ON rowsec.shares FOR SELECT TO PUBLIC
         USING (grantee_person = (SELECT rowsec.current_person()) OR grantee_team = (SELECT rowsec.current_team())
                OR granted_by = (SELECT rowsec.current_person()));
-END
-$rowsec$;
+END;
 
 CREATE OR REPLACE FUNCTION rowsec.is_audit_reader() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
@@ -823,7 +820,6 @@ REVOKE EXECUTE ON FUNCTION rowsec.configure(regclass, name, name, name, name, na
     rowsec.directory_sync(bigint[], bigint[]), rowsec.directory_rebuild(), rowsec.sql_backend_refuses(text) FROM PUBLIC;
 
 -- The policies that name functions defined above (created here on a first run).
-DO $rowsec$
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.update_proofs'::regclass AND polname = 'proven') THEN DROP POLICY proven ON rowsec.update_proofs; END IF;
     CREATE POLICY proven ON rowsec.update_proofs FOR INSERT TO PUBLIC
@@ -831,10 +827,9 @@ BEGIN
                     AND rowsec.may_update(tbl, row_key));
     IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.audit_log'::regclass AND polname = 'audit_readers_only') THEN DROP POLICY audit_readers_only ON rowsec.audit_log; END IF;
     CREATE POLICY audit_readers_only ON rowsec.audit_log FOR SELECT TO PUBLIC USING (rowsec.is_audit_reader());
-END
-$rowsec$;
-DO $rowsec$
+END;
 BEGIN
     PERFORM pg_catalog.set_config('client_min_messages', pg_catalog.current_setting('rowsec_sql_backend.saved_client_min_messages'), true);
+END;
 END
-$rowsec$;
+$rowsec_sql_backend$;
