@@ -5,10 +5,11 @@
 --! extension_api.rs, `Backend::Sql`), each readable by everyone through row-level security that
 --! shows a person only their own rows. Idempotent: every object is created when missing or
 --! replaced, so running a later script converges. Rendered by generator/src/sql/script.rs;
---! lines starting with --! are left out. No placeholder.
+--! lines starting with --! are left out.
+--!   {{rowsec_version}}  the generator's version, in the schema's comment (which build installed it)
 -- ===== rowsec, SQL backend (no C extension): schema, tables, functions =====
 -- One DO block: psql prints one command tag for all of it.
-DO $rowsec_sql_backend$
+DO $rowsec$
 BEGIN
 -- Quiet while objects that exist are skipped (a re-run); the level is restored at the end.
 BEGIN
@@ -23,6 +24,7 @@ END;
 CREATE SCHEMA IF NOT EXISTS rowsec;
 REVOKE CREATE ON SCHEMA rowsec FROM PUBLIC;
 GRANT USAGE ON SCHEMA rowsec TO PUBLIC;
+EXECUTE pg_catalog.format('COMMENT ON SCHEMA rowsec IS %L', 'rowsec SQL backend ' || {{rowsec_version}});
 
 CREATE TABLE IF NOT EXISTS rowsec.config (
     singleton        boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -832,4 +834,4 @@ BEGIN
     PERFORM pg_catalog.set_config('client_min_messages', pg_catalog.current_setting('rowsec_sql_backend.saved_client_min_messages'), true);
 END;
 END
-$rowsec_sql_backend$;
+$rowsec$;

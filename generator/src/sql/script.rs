@@ -180,7 +180,9 @@ fn extension(s: &mut String, spec: &Spec, backend: Backend) {
         Backend::Extension => {
             let _ = writeln!(s, "CREATE EXTENSION IF NOT EXISTS {};", Ident(api::EXTENSION));
         }
-        Backend::Sql => template::SQL_BACKEND.render(s, &[]),
+        Backend::Sql => {
+            template::SQL_BACKEND.render(s, &[("rowsec_version", Value::Literal(env!("CARGO_PKG_VERSION")))])
+        }
     }
     template::do_block(s, &format!("PERFORM {};\n", api::configure(&spec.directory, &spec.identity)));
 }
