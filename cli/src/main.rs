@@ -146,6 +146,10 @@ Example:\n  rowsec init --template two-level --schema schema.sql -o spec.yaml\n 
         /// without them (the SQL backend cannot enforce them; E1701 otherwise).
         #[arg(long)]
         accept_unenforced: bool,
+        /// With --backend sql: install the SQL backend as a pg_tle trusted-language extension
+        /// (rowsec_sql, pgtle.install_extension) where the service offers pg_tle.
+        #[arg(long)]
+        pg_tle: bool,
     },
     /// Print the role x table x command matrix with column rights.
     #[command(
@@ -515,10 +519,16 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             drop_roles_with_members,
             backend,
             accept_unenforced,
+            pg_tle,
         } => {
+            if pg_tle && backend != Backend::Sql {
+                return Err(Failure::BadInput(
+                    "rowsec: --pg-tle packages the SQL backend: give it with --backend sql".to_owned(),
+                ));
+            }
             let loaded = rowsec_generator::load(&spec, schema.as_deref())?;
             let options =
-                Options { lock_timeout, drop_roles_with_members, embedded: false, backend, accept_unenforced };
+                Options { lock_timeout, drop_roles_with_members, embedded: false, backend, accept_unenforced, pg_tle };
             let left_out = rowsec_generator::check_backend(&loaded, &options)?;
             schema_note(&loaded, "the script checks them when it runs", quiet);
             if !left_out.is_empty() && !quiet {

@@ -651,3 +651,19 @@ fn compile_for_the_sql_backend_refuses_a_signed_identity_even_when_accepting() {
         .stderr(predicate::str::contains("error[E1702 signed-identity-on-sql-backend]"));
     rowsec().args(["compile", "examples/crm.yaml", "--backend", "mysql"]).assert().code(2);
 }
+
+#[test]
+fn pg_tle_packaging_is_for_the_sql_backend_only() {
+    let sql =
+        stdout(rowsec().args(["compile", "examples/crm.yaml", "--backend", "sql", "--accept-unenforced", "--pg-tle"]));
+    assert!(sql.contains("PERFORM pgtle.install_extension('rowsec_sql', "));
+    assert!(sql.contains("CREATE EXTENSION IF NOT EXISTS rowsec_sql;"));
+    // The backend's text is one string literal, not the script's own statements.
+    let before = sql.split("PERFORM pgtle.install_extension").next().unwrap();
+    assert!(!before.contains("CREATE TABLE IF NOT EXISTS rowsec.closure"));
+    rowsec()
+        .args(["compile", "examples/crm.yaml", "--pg-tle"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--pg-tle packages the SQL backend"));
+}

@@ -5,6 +5,9 @@ use crate::model::{Directory, Identity, QualifiedName, Scope};
 use crate::sql::ident::{Ident, Literal};
 
 pub const EXTENSION: &str = "rowsec";
+/// The SQL backend's name as a `pg_tle` extension (`--pg-tle`): not `rowsec`, which the
+/// backend's script refuses to run beside (the C extension).
+pub const PG_TLE_EXTENSION: &str = "rowsec_sql";
 /// The extension's schema: nothing else may live there.
 pub const SCHEMA: &str = "rowsec";
 /// The extension's registry of protected tables (`tbl regclass`), read by the converge step.

@@ -60,6 +60,9 @@ pub struct Options {
     /// requests) instead of refusing the spec (E1701): the user said so (`--accept-unenforced`),
     /// and the script's header names what was left out.
     pub accept_unenforced: bool,
+    /// On the SQL backend, install its schema as a `pg_tle` trusted-language extension
+    /// (`rowsec_sql`, through `pgtle.install_extension`) instead of running it in the script.
+    pub pg_tle: bool,
 }
 
 /// A `lock_timeout` value: a whole number with a unit (`ms`, `s`, `min`, `h`), or `0` for none.
@@ -103,7 +106,7 @@ pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>
     let resolver = resolve::Resolver::new(spec);
     let mut s = String::new();
     header(&mut s, spec, provenance, options);
-    extension(&mut s, spec, options.backend);
+    extension(&mut s, spec, options.backend, options.pg_tle);
     table_functions(&mut s);
     snapshot(&mut s, spec);
     roles(&mut s, spec);
@@ -174,15 +177,33 @@ fn header(s: &mut String, spec: &Spec, p: &Provenance<'_>, options: &Options) {
     );
 }
 
-fn extension(s: &mut String, spec: &Spec, backend: Backend) {
+fn extension(s: &mut String, spec: &Spec, backend: Backend, pg_tle: bool) {
     s.push_str("\n-- Extension and directory (spec: directory, identity)\n");
+    let version = ("rowsec_version", Value::Literal(env!("CARGO_PKG_VERSION")));
     match backend {
         Backend::Extension => {
             let _ = writeln!(s, "CREATE EXTENSION IF NOT EXISTS {};", Ident(api::EXTENSION));
         }
-        Backend::Sql => {
-            template::SQL_BACKEND.render(s, &[("rowsec_version", Value::Literal(env!("CARGO_PKG_VERSION")))])
+        Backend::Sql if pg_tle => {
+            let mut body = String::new();
+            template::SQL_BACKEND.render(&mut body, &[version]);
+            let install = format!(
+                "IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_tle') THEN\n    \
+                 RAISE EXCEPTION 'pg_tle is not installed in this database' USING ERRCODE = 'undefined_object',\n        \
+                 HINT = 'CREATE EXTENSION pg_tle (pg_tle must be in shared_preload_libraries), or compile without --pg-tle.';\n\
+                 END IF;\n\
+                 IF NOT EXISTS (SELECT FROM pgtle.available_extensions() a WHERE a.name = {name}) THEN\n    \
+                 PERFORM pgtle.install_extension({name}, {version}, 'rowsec: the SQL backend (rowsec compile --backend sql)', {body});\n\
+                 END IF;\n",
+                name = Literal(api::PG_TLE_EXTENSION),
+                version = Literal(env!("CARGO_PKG_VERSION")),
+                body = Literal(&body),
+            );
+            s.push_str("-- The SQL backend as a pg_tle trusted-language extension (--pg-tle)\n");
+            template::do_block(s, &install);
+            let _ = writeln!(s, "CREATE EXTENSION IF NOT EXISTS {};", Ident(api::PG_TLE_EXTENSION));
         }
+        Backend::Sql => template::SQL_BACKEND.render(s, &[version]),
     }
     template::do_block(s, &format!("PERFORM {};\n", api::configure(&spec.directory, &spec.identity)));
 }
