@@ -82,6 +82,12 @@ struct Run {
     /// As `compile --drop-roles-with-members`.
     #[arg(long)]
     drop_roles_with_members: bool,
+    /// As `compile --backend`: extension (the default) or sql.
+    #[arg(long, default_value = "extension", value_name = "BACKEND")]
+    backend: Backend,
+    /// As `compile --accept-unenforced` (with --backend sql).
+    #[arg(long)]
+    accept_unenforced: bool,
 }
 
 #[derive(Subcommand)]
@@ -421,14 +427,18 @@ fn plan_or_apply(
     quiet: bool,
 ) -> Result<Outcome, Failure> {
     let loaded = rowsec_generator::load(&spec, run.schema.as_deref())?;
-    let target = Target::new(db.db.as_deref())?;
-    let mut client = target.connect()?;
     let options = Options {
         lock_timeout: run.lock_timeout,
         drop_roles_with_members: run.drop_roles_with_members,
         embedded: false,
+        backend: run.backend,
+        accept_unenforced: run.accept_unenforced,
         ..Options::default()
     };
+    // A spec the backend cannot enforce is refused before anything connects.
+    rowsec_generator::check_backend(&loaded, &options)?;
+    let target = Target::new(db.db.as_deref())?;
+    let mut client = target.connect()?;
     let retry = Retry { attempts: run.attempts, first_wait: Duration::from_secs(1) };
     let plan = plan::run(&mut client, &target.database(), &loaded, &options, mode, &retry, &progress(quiet))?;
     match db.format {

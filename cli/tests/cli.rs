@@ -667,3 +667,14 @@ fn pg_tle_packaging_is_for_the_sql_backend_only() {
         .code(2)
         .stderr(predicate::str::contains("--pg-tle packages the SQL backend"));
 }
+
+#[test]
+fn plan_and_apply_refuse_for_the_sql_backend_before_connecting() {
+    for command in ["plan", "apply"] {
+        rowsec()
+            .args([command, "examples/crm.yaml", "--backend", "sql", "--db", "postgresql://nobody@127.0.0.1:1/none"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("error[E1701 unenforced-on-sql-backend]"));
+    }
+}
