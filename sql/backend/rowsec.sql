@@ -113,8 +113,12 @@ CREATE UNLOGGED TABLE IF NOT EXISTS rowsec.update_proofs (
     tbl     regclass NOT NULL,
     row_key bigint NOT NULL,
     person  bigint NOT NULL,
+    -- Whether the right is the caller's own (their role's update scope), or comes only from a
+    -- share: then a share made from it is derived (it ends with, and cannot outlast, its parent).
+    own     boolean NOT NULL,
     xid     bigint NOT NULL DEFAULT pg_catalog.txid_current()
 );
+ALTER TABLE rowsec.update_proofs ADD COLUMN IF NOT EXISTS own boolean NOT NULL DEFAULT false;
 
 -- The audit trail, append-only as the extension's (without its hash chain: see README).
 CREATE TABLE IF NOT EXISTS rowsec.audit_log (
@@ -154,7 +158,7 @@ GRANT SELECT ON rowsec.closure, rowsec.team_members, rowsec.login_people, rowsec
     rowsec.audit_readers TO PUBLIC;
 -- Table and column names only (the catalog shows them anyway): rowsec.shared_write_keeps_owner reads them as the caller.
 GRANT SELECT (tbl, key_column, owner_column, sharing) ON rowsec.protected_tables TO PUBLIC;
-GRANT INSERT (tbl, row_key, person) ON rowsec.update_proofs TO PUBLIC;
+GRANT INSERT (tbl, row_key, person, own) ON rowsec.update_proofs TO PUBLIC;
 ALTER TABLE rowsec.closure ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rowsec.team_members ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rowsec.login_people ENABLE ROW LEVEL SECURITY;
@@ -200,9 +204,13 @@ BEGIN
     CREATE POLICY own_login ON rowsec.login_people FOR SELECT TO PUBLIC
         USING (login = CURRENT_USER::text);
     IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.shares'::regclass AND polname = 'concerning_me') THEN DROP POLICY concerning_me ON rowsec.shares; END IF;
+    -- rowsec_sql_backend.ignore_shares (set by rowsec.may_update_own for one call) hides every
+    -- share: the policies then grant only through the caller's own scopes. Setting it oneself
+    -- only takes shares away from oneself.
     CREATE POLICY concerning_me ON rowsec.shares FOR SELECT TO PUBLIC
-        USING (grantee_person = (SELECT rowsec.current_person()) OR grantee_team = (SELECT rowsec.current_team())
-               OR granted_by = (SELECT rowsec.current_person()));
+        USING ((grantee_person = (SELECT rowsec.current_person()) OR grantee_team = (SELECT rowsec.current_team())
+                OR granted_by = (SELECT rowsec.current_person()))
+               AND (SELECT coalesce(pg_catalog.current_setting('rowsec_sql_backend.ignore_shares', true), '') <> 'on'));
 END;
 
 CREATE OR REPLACE FUNCTION rowsec.is_audit_reader() RETURNS boolean
@@ -229,6 +237,12 @@ BEGIN
 EXCEPTION WHEN insufficient_privilege THEN
     RETURN false;
 END
+$$;
+
+-- The same check with every share hidden (the SET clause lasts for this call only).
+CREATE OR REPLACE FUNCTION rowsec.may_update_own(tbl regclass, key bigint) RETURNS boolean
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp SET rowsec_sql_backend.ignore_shares = 'on' AS $$
+    SELECT rowsec.may_update(tbl, key)
 $$;
 
 -- ===== Directory: the copies policies probe, kept by triggers on the directory =====
@@ -556,19 +570,24 @@ $$;
 
 -- ===== Sharing =====
 
--- The owner's half of rowsec.share: only on the caller's proof (rowsec.update_proofs).
+-- The owner's half of rowsec.share: only on the caller's proof (rowsec.update_proofs), which
+-- also says whether the right is their own or comes only from a share (core/src/shares.rs:
+-- choose_parent and derive say the same rules).
 CREATE OR REPLACE FUNCTION rowsec.record_share(tbl regclass, key bigint, to_person bigint, to_team text, access text,
                                                expires_at timestamptz, reason text) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
-    me bigint;
+    proof record;
+    parent rowsec.shares;
+    expires timestamptz := expires_at;
+    capped boolean := false;
     id bigint;
 BEGIN
     DELETE FROM rowsec.update_proofs p
     WHERE p.tbl = tbl AND p.row_key = key AND p.xid = txid_current()
-    RETURNING p.person INTO me;
-    IF me IS NULL THEN
+    RETURNING p.person, p.own INTO proof;
+    IF proof.person IS NULL THEN
         RAISE EXCEPTION 'permission denied to share row % of %', key, tbl USING ERRCODE = 'insufficient_privilege',
             HINT = 'Call rowsec.share: it checks that you may update the row.';
     END IF;
@@ -587,11 +606,40 @@ BEGIN
             DETAIL = 'Teams are compared as text, exactly, with the directory''s team column.',
             HINT = 'Share to a team someone of the directory has.';
     END IF;
-    INSERT INTO rowsec.shares (tbl, row_key, grantee_person, grantee_team, access, expires_at, granted_by, reason)
-        VALUES (tbl, key, to_person, to_team, access, expires_at, me, reason) RETURNING shares.id INTO id;
+    IF NOT proof.own THEN
+        -- The parent: the caller's unexpired write share of the row lasting longest (no expiry
+        -- first, then the latest expiry, then the lowest id).
+        SELECT s.* INTO parent FROM rowsec.shares s
+        WHERE s.tbl = tbl AND s.row_key = key AND s.access = 'write'
+          AND (s.grantee_person = proof.person
+               OR s.grantee_team = (SELECT p.team FROM rowsec.people p WHERE p.id = proof.person))
+          AND (s.expires_at IS NULL OR s.expires_at > now())
+        ORDER BY s.expires_at IS NULL DESC, s.expires_at DESC, s.id
+        LIMIT 1;
+        IF parent.id IS NULL THEN
+            RAISE EXCEPTION 'permission denied to share row % of %', key, tbl USING ERRCODE = 'insufficient_privilege',
+                DETAIL = format('Person %s may update the row only through a share, and rowsec found no unexpired write share of it to them or their team.', proof.person),
+                HINT = 'Ask the row''s owner or their manager to share it.';
+        END IF;
+        IF parent.expires_at IS NOT NULL AND (expires_at IS NULL OR expires_at > parent.expires_at) THEN
+            expires := parent.expires_at;
+            capped := true;
+        END IF;
+    END IF;
+    INSERT INTO rowsec.shares (tbl, row_key, grantee_person, grantee_team, access, expires_at, granted_by, reason,
+                               derived_from, expiry_capped)
+        VALUES (tbl, key, to_person, to_team, access, expires, proof.person, reason, parent.id, capped)
+        RETURNING shares.id INTO id;
     INSERT INTO rowsec.audit_log (actor, kind, object, detail)
-        VALUES (me, 'share', tbl::text, jsonb_build_object('share_id', id, 'key', key, 'to_person', to_person,
-                'to_team', to_team, 'access', access, 'expires_at', expires_at, 'reason', reason));
+        VALUES (proof.person, 'share', tbl::text, jsonb_build_object('share_id', id, 'key', key, 'grantee_person', to_person,
+                'grantee_team', to_team, 'access', access, 'expires_at', expires, 'role', CURRENT_USER::text,
+                'reason', reason, 'derived_from', parent.id, 'expiry_capped', capped, 'requested_expires_at', expires_at));
+    IF capped THEN
+        RAISE NOTICE 'share % expires at %, when share % it derives from expires', id, expires, parent.id
+            USING DETAIL = format('You may update row %s of %s only through share %s; a share made from it cannot outlast it (you asked for %s).',
+                                  key, tbl, parent.id, coalesce(expires_at::text, 'no expiry')),
+                  HINT = 'rowsec.my_shares lists the share and its derived_from; unsharing the parent ends this share too.';
+    END IF;
     RETURN id;
 END
 $$;
@@ -607,6 +655,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
     me bigint := rowsec.current_person();
+    own boolean;
 BEGIN
     IF (to_person IS NULL) = (to_team IS NULL) THEN
         RAISE EXCEPTION 'a share goes to one person or one team' USING ERRCODE = 'invalid_parameter_value',
@@ -626,9 +675,11 @@ BEGIN
     END IF;
     IF me IS NULL OR NOT rowsec.may_update(tbl, key) THEN
         RAISE EXCEPTION 'permission denied to share row % of %', key, tbl USING ERRCODE = 'insufficient_privilege',
-            DETAIL = 'Only a person who may update a row may share it.';
+            DETAIL = 'Only a person who may update a row may share it.',
+            HINT = 'Ask the row''s owner or their manager.';
     END IF;
-    INSERT INTO rowsec.update_proofs (tbl, row_key, person) VALUES (tbl, key, me);
+    own := rowsec.may_update_own(tbl, key);
+    INSERT INTO rowsec.update_proofs (tbl, row_key, person, own) VALUES (tbl, key, me, own);
     RETURN rowsec.record_share(tbl, key, to_person, to_team, access, expires_at, reason);
 END
 $$;
@@ -638,6 +689,43 @@ CREATE OR REPLACE FUNCTION rowsec.share_row(share_id bigint, OUT tbl regclass, O
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT s.tbl, s.row_key FROM rowsec.shares s WHERE s.id = share_id
 $$;
+
+-- Removes shares `ids` and every share derived from them, transitively, recording each (the
+-- named ones with `why`, the derived ones with why they went): one DELETE, so the foreign key
+-- from a derived share to its parent holds at the statement's end.
+CREATE OR REPLACE FUNCTION rowsec.remove_shares(ids bigint[], removed_by bigint, why text, derived_reason boolean) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    WITH RECURSIVE tree(id, root, depth) AS (
+        SELECT s.id, s.id, 0 FROM rowsec.shares s WHERE s.id = ANY (ids)
+        UNION
+        SELECT s.id, t.root, t.depth + 1 FROM rowsec.shares s JOIN tree t ON s.derived_from = t.id
+    ), logged AS (
+        INSERT INTO rowsec.audit_log (actor, kind, object, detail)
+        SELECT removed_by, 'unshare', s.tbl::text,
+               jsonb_build_object('share_id', s.id, 'key', s.row_key, 'grantee_person', s.grantee_person,
+                                  'grantee_team', s.grantee_team, 'access', s.access, 'expires_at', s.expires_at,
+                                  'role', CURRENT_USER::text, 'derived_from', s.derived_from, 'expiry_capped', s.expiry_capped,
+                                  'reason', CASE WHEN t.depth > 0 AND derived_reason
+                                                 THEN format('derived from share %s, which was removed', s.derived_from)
+                                                 ELSE why END)
+        FROM (SELECT DISTINCT ON (id) id, depth FROM tree ORDER BY id, depth) t JOIN rowsec.shares s ON s.id = t.id
+        ORDER BY t.depth, s.id
+        RETURNING 1
+    )
+    SELECT count(*) INTO n FROM logged;
+    WITH RECURSIVE tree(id) AS (
+        SELECT s.id FROM rowsec.shares s WHERE s.id = ANY (ids)
+        UNION
+        SELECT s.id FROM rowsec.shares s JOIN tree t ON s.derived_from = t.id
+    )
+    DELETE FROM rowsec.shares s USING tree t WHERE s.id = t.id;
+    RETURN n;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION rowsec.remove_shares(bigint[], bigint, text, boolean) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION rowsec.record_unshare(share_id bigint, reason text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -654,10 +742,7 @@ BEGIN
         RAISE EXCEPTION 'permission denied to unshare share %', share_id USING ERRCODE = 'insufficient_privilege',
             HINT = 'Call rowsec.unshare: it checks that you may update the row.';
     END IF;
-    DELETE FROM rowsec.shares x WHERE x.id = share_id;
-    INSERT INTO rowsec.audit_log (actor, kind, object, detail)
-        VALUES (me, 'unshare', s.tbl::text, jsonb_build_object('share_id', s.id, 'key', s.row_key,
-                'to_person', s.grantee_person, 'to_team', s.grantee_team, 'access', s.access, 'reason', reason));
+    PERFORM rowsec.remove_shares(ARRAY[share_id], me, reason, true);
 END
 $$;
 GRANT EXECUTE ON FUNCTION rowsec.record_unshare(bigint, text) TO PUBLIC;
@@ -678,7 +763,7 @@ BEGIN
         RAISE EXCEPTION 'permission denied to unshare share %', share_id USING ERRCODE = 'insufficient_privilege',
             DETAIL = 'Only a person who may update the shared row may unshare it.';
     END IF;
-    INSERT INTO rowsec.update_proofs (tbl, row_key, person) VALUES (r.tbl, r.row_key, me);
+    INSERT INTO rowsec.update_proofs (tbl, row_key, person, own) VALUES (r.tbl, r.row_key, me, rowsec.may_update_own(r.tbl, r.row_key));
     PERFORM rowsec.record_unshare(share_id, reason);
 END
 $$;
@@ -689,12 +774,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
 BEGIN
-    WITH gone AS (DELETE FROM rowsec.shares s WHERE s.expires_at <= now() RETURNING s.*),
-         logged AS (INSERT INTO rowsec.audit_log (actor, kind, object, detail)
-                    SELECT NULL, 'unshare', g.tbl::text, jsonb_build_object('share_id', g.id, 'key', g.row_key, 'reason', 'expired',
-                                                                            'role', CURRENT_USER::text)
-                    FROM gone g RETURNING 1)
-    SELECT count(*) INTO n FROM logged;
+    -- Derived shares of an expired one have expired with it (their expiry is capped at it).
+    n := rowsec.remove_shares(ARRAY(SELECT s.id FROM rowsec.shares s WHERE s.expires_at <= now()), NULL, 'expired', false);
     DELETE FROM rowsec.update_proofs p WHERE p.xid < txid_current();
     RETURN n;
 END
@@ -820,13 +901,14 @@ REVOKE EXECUTE ON FUNCTION rowsec.configure(regclass, name, name, name, name, na
     rowsec.configure_requests(integer), rowsec.configure_limits(jsonb), rowsec.configure_monitoring(boolean, jsonb),
     rowsec.reconcile_memberships(), rowsec.record_apply(text, text, jsonb), rowsec.closure_refresh(bigint[]),
     rowsec.directory_sync(bigint[], bigint[]), rowsec.directory_rebuild(), rowsec.sql_backend_refuses(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rowsec.may_update(regclass, bigint), rowsec.may_update_own(regclass, bigint) TO PUBLIC;
 
 -- The policies that name functions defined above (created here on a first run).
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.update_proofs'::regclass AND polname = 'proven') THEN DROP POLICY proven ON rowsec.update_proofs; END IF;
     CREATE POLICY proven ON rowsec.update_proofs FOR INSERT TO PUBLIC
         WITH CHECK (person = rowsec.current_person() AND xid = pg_catalog.txid_current()
-                    AND rowsec.may_update(tbl, row_key));
+                    AND rowsec.may_update(tbl, row_key) AND own = rowsec.may_update_own(tbl, row_key));
     IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.audit_log'::regclass AND polname = 'audit_readers_only') THEN DROP POLICY audit_readers_only ON rowsec.audit_log; END IF;
     CREATE POLICY audit_readers_only ON rowsec.audit_log FOR SELECT TO PUBLIC USING (rowsec.is_audit_reader());
 END;

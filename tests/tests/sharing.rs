@@ -195,9 +195,6 @@ fn admin_text(env: &rowsec_e2e::fixture::Env, db: &str, sql: &str) -> String {
 // record to a whole team with no expiry.
 #[test]
 fn a_share_made_through_a_one_day_write_share_ends_with_it() {
-    if extension_only("derived shares (a share made through a write share ends with it) are not built on it yet") {
-        return;
-    }
     let env = env();
     let db = env.crm_db();
     let mut owner = env.login(&db, 20);
@@ -258,9 +255,6 @@ fn a_share_made_through_a_one_day_write_share_ends_with_it() {
 
 #[test]
 fn a_share_made_through_a_team_share_is_capped_at_the_team_share() {
-    if extension_only("derived shares (capped expiry) are not built on it yet") {
-        return;
-    }
     let env = env();
     let db = env.crm_db();
     let mut owner = env.login(&db, 20);
@@ -382,9 +376,6 @@ fn people_find_their_shares_in_my_shares_and_unshare_them_by_id() {
 
 #[test]
 fn expired_shares_are_cleaned_up_with_their_derived_shares_and_stay_in_the_trail() {
-    if extension_only("derived shares are not built on it yet") {
-        return;
-    }
     let env = env();
     let db = env.crm_db();
     let mut owner = env.login(&db, 20);
