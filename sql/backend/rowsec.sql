@@ -239,10 +239,22 @@ EXCEPTION WHEN insufficient_privilege THEN
 END
 $$;
 
--- The same check with every share hidden (the SET clause lasts for this call only).
+-- The same check with every share hidden, for this call only (set and put back here: a SET
+-- clause of a custom setting on a function needs a superuser to create it).
 CREATE OR REPLACE FUNCTION rowsec.may_update_own(tbl regclass, key bigint) RETURNS boolean
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp SET rowsec_sql_backend.ignore_shares = 'on' AS $$
-    SELECT rowsec.may_update(tbl, key)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    before text := coalesce(current_setting('rowsec_sql_backend.ignore_shares', true), '');
+    own boolean;
+BEGIN
+    PERFORM set_config('rowsec_sql_backend.ignore_shares', 'on', true);
+    own := rowsec.may_update(tbl, key);
+    PERFORM set_config('rowsec_sql_backend.ignore_shares', before, true);
+    RETURN own;
+EXCEPTION WHEN OTHERS THEN
+    PERFORM set_config('rowsec_sql_backend.ignore_shares', before, true);
+    RAISE;
+END
 $$;
 
 -- ===== Directory: the copies policies probe, kept by triggers on the directory =====

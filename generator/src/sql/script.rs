@@ -109,7 +109,7 @@ pub fn compile(spec: &Spec, schema: Option<&Schema>, provenance: &Provenance<'_>
     extension(&mut s, spec, options.backend, options.pg_tle);
     table_functions(&mut s);
     snapshot(&mut s, spec);
-    roles(&mut s, spec);
+    roles(&mut s, spec, options.backend);
     let usage = schema_usage_pairs(spec, &resolver);
     converge(&mut s, spec, &usage);
     public_check(&mut s, spec);
@@ -224,8 +224,23 @@ fn snapshot(s: &mut String, spec: &Spec) {
     );
 }
 
-fn roles(s: &mut String, spec: &Spec) {
+fn roles(s: &mut String, spec: &Spec, backend: Backend) {
     s.push('\n');
+    match backend {
+        Backend::Extension => s.push_str("LOCK TABLE pg_catalog.pg_authid IN SHARE ROW EXCLUSIVE MODE;\n"),
+        // A managed service's administrator (CREATEROLE, not a superuser) may not lock pg_authid:
+        // scripts applied to one database are serialised by an advisory lock instead; two
+        // databases at once may then race on a role, and the loser fails whole (a unique
+        // violation on CREATE ROLE) and can be re-run.
+        Backend::Sql => template::do_block(
+            s,
+            "IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER) THEN\n    \
+             LOCK TABLE pg_catalog.pg_authid IN SHARE ROW EXCLUSIVE MODE;\n\
+             ELSE\n    \
+             PERFORM pg_catalog.pg_advisory_xact_lock(125823070987619); -- the key rowsec apply holds (live/src/plan.rs)\n\
+             END IF;\n",
+        ),
+    }
     let prefix = role_comment_prefix();
     let adopt = spec.roles.values().filter(|r| r.adopt).map(|r| r.name.as_str()).collect();
     template::ROLES.render(
