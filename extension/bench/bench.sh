@@ -171,7 +171,7 @@ CREATE POLICY subtree ON bench.t_sqlin USING (owner_id IN (SELECT rowsec_c.desce
     WHERE rowsec_c.ancestor = (SELECT rowsec.current_person())));
 ALTER TABLE bench.t_sqlany ENABLE ROW LEVEL SECURITY;
 ALTER TABLE bench.t_sqlany FORCE ROW LEVEL SECURITY;
-CREATE POLICY subtree ON bench.t_sqlany USING (owner_id = ANY ((SELECT rowsec.subtree())));
+CREATE POLICY subtree ON bench.t_sqlany USING (owner_id = ANY ((SELECT rowsec.subtree())::bigint[]));
 GRANT USAGE ON SCHEMA bench TO pool;
 GRANT SELECT, INSERT, UPDATE ON bench.t_sql, bench.t_sqlin, bench.t_sqlany TO pool;
 GRANT USAGE ON SEQUENCE bench.new_ids TO pool;
