@@ -79,8 +79,11 @@ CREATE INDEX IF NOT EXISTS team_members_by_person ON rowsec.team_members (person
 
 -- Active people with a login; a login reads its own row only: how identity `login` resolves
 -- without a SECURITY DEFINER function (which would see its owner as current_user).
+-- `name`, compared with CURRENT_USER as name: in collation "C", as its primary key is (a text
+-- column compared with CURRENT_USER::text is not, in a database of another collation, and the
+-- key could not serve it).
 CREATE TABLE IF NOT EXISTS rowsec.login_people (
-    login  text NOT NULL,
+    login  name NOT NULL,
     person bigint NOT NULL,
     team   text,
     PRIMARY KEY (login, person)
@@ -202,7 +205,7 @@ BEGIN
         USING (team = (SELECT rowsec.current_team()));
     IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.login_people'::regclass AND polname = 'own_login') THEN DROP POLICY own_login ON rowsec.login_people; END IF;
     CREATE POLICY own_login ON rowsec.login_people FOR SELECT TO PUBLIC
-        USING (login = CURRENT_USER::text);
+        USING (login = CURRENT_USER);
     IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.shares'::regclass AND polname = 'concerning_me') THEN DROP POLICY concerning_me ON rowsec.shares; END IF;
     -- rowsec_sql_backend.ignore_shares (set by rowsec.may_update_own for one call) hides every
     -- share: the policies then grant only through the caller's own scopes. Setting it oneself
@@ -319,7 +322,9 @@ BEGIN
         USING ids;
     DELETE FROM rowsec.login_people l WHERE l.person = ANY (ids);
     INSERT INTO rowsec.login_people (login, person, team)
-        SELECT p.login, p.id, p.team FROM rowsec.people p WHERE p.id = ANY (ids) AND p.active AND p.login IS NOT NULL;
+        SELECT p.login::name, p.id, p.team FROM rowsec.people p
+        -- A longer login names no role (name would cut it to another).
+        WHERE p.id = ANY (ids) AND p.active AND p.login IS NOT NULL AND octet_length(p.login) <= 63;
     DELETE FROM rowsec.team_members t WHERE t.person = ANY (ids);
     INSERT INTO rowsec.team_members (team, person)
         SELECT p.team, p.id FROM rowsec.people p WHERE p.id = ANY (ids) AND p.team IS NOT NULL;
@@ -461,11 +466,11 @@ BEGIN
     IF identity = 'login' THEN
         CREATE OR REPLACE FUNCTION rowsec.current_person() RETURNS bigint
         LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
-            SELECT CASE WHEN count(*) = 1 THEN min(l.person) END FROM rowsec.login_people l WHERE l.login = CURRENT_USER::text
+            SELECT CASE WHEN count(*) = 1 THEN min(l.person) END FROM rowsec.login_people l WHERE l.login = CURRENT_USER
         $f$;
         CREATE OR REPLACE FUNCTION rowsec.current_team() RETURNS text
         LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
-            SELECT CASE WHEN count(*) = 1 THEN min(l.team) END FROM rowsec.login_people l WHERE l.login = CURRENT_USER::text
+            SELECT CASE WHEN count(*) = 1 THEN min(l.team) END FROM rowsec.login_people l WHERE l.login = CURRENT_USER
         $f$;
     ELSE
         EXECUTE format($f$
