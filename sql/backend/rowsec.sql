@@ -270,17 +270,42 @@ CREATE OR REPLACE FUNCTION rowsec.closure_refresh(changed bigint[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     affected bigint[];
+    moved bigint;
+    m bigint;
 BEGIN
     IF coalesce(cardinality(changed), 0) = 0 THEN
         RETURN;
+    END IF;
+    -- One person moved, no cycle before or after: their subtree S is the same set, its own
+    -- pairs stay; only the pairs (ancestor outside S, someone in S) change, from the old
+    -- ancestors of the person to the new manager's. |S| x depth rows, without walking S.
+    IF cardinality(changed) = 1 THEN
+        moved := changed[1];
+        SELECT p.manager INTO m FROM rowsec.people p WHERE p.id = moved;
+        IF FOUND
+           AND EXISTS (SELECT FROM rowsec.closure c WHERE c.ancestor = moved AND c.descendant = moved)
+           AND (m IS NULL OR EXISTS (SELECT FROM rowsec.people p WHERE p.id = m))
+           AND (m IS NULL OR NOT EXISTS (SELECT FROM rowsec.closure c WHERE c.ancestor = moved AND c.descendant = m))
+           AND NOT EXISTS (SELECT FROM rowsec.closure a JOIN rowsec.closure b ON b.ancestor = moved AND b.descendant = a.ancestor
+                           WHERE a.descendant = moved AND a.ancestor <> moved) THEN
+            DELETE FROM rowsec.closure c
+            WHERE c.descendant IN (SELECT s.descendant FROM rowsec.closure s WHERE s.ancestor = moved)
+              AND c.ancestor NOT IN (SELECT s.descendant FROM rowsec.closure s WHERE s.ancestor = moved);
+            IF m IS NOT NULL THEN
+                INSERT INTO rowsec.closure (ancestor, descendant)
+                SELECT a.ancestor, s.descendant FROM rowsec.closure a, rowsec.closure s
+                WHERE a.descendant = m AND s.ancestor = moved;
+            END IF;
+            RETURN;
+        END IF;
     END IF;
     WITH RECURSIVE down(id) AS (
         SELECT unnest(changed)
         UNION
         SELECT p.id FROM rowsec.people p JOIN down d ON p.manager = d.id
     )
-    SELECT array_agg(DISTINCT x) INTO affected FROM (
-        SELECT id AS x FROM down
+    SELECT array_agg(DISTINCT s.person) INTO affected FROM (
+        SELECT d.id AS person FROM down d
         UNION
         SELECT c.descendant FROM rowsec.closure c WHERE c.ancestor = ANY (changed)
     ) s;
