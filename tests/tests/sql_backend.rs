@@ -27,6 +27,10 @@ fn a_createrole_administrator_who_is_not_a_superuser_installs_and_reapplies_it()
         return;
     }
     let env = env();
+    // The spec's roles first, by the fixture's template (as a superuser): without the
+    // superuser's lock on pg_authid, two scripts applied at once to two databases race on
+    // creating a role (README), and the other test of this binary applies one.
+    let _ = env.crm_db();
     let mut admin = env.cluster.admin("postgres");
     admin
         .batch_execute(
