@@ -15,13 +15,13 @@
 #   rowsec  row-level security with rowsec.in_subtree(owner_id)
 #   sql     the SQL backend (issue 15: `rowsec compile --backend sql`, sql/backend/rowsec.sql) in
 #           a second database of the same cluster (the extension and it both live in schema
-#           rowsec): the generated policy, `owner_id IN (SELECT descendant FROM rowsec.closure
-#           WHERE ancestor = (SELECT rowsec.current_person()))` (a hashed subplan, the person an
-#           InitPlan). SQL_SHAPES="sql sqlexists sqlany sqlprobe" adds other shapes of the same
-#           policy for comparison: sqlexists the correlated EXISTS (the planner may probe the
-#           closure per row or hash it), sqlany `owner_id = ANY ((SELECT rowsec.subtree()))` (an array per query,
-#           searched linearly per row), sqlprobe the EXISTS with OFFSET 0 (never turned into a
-#           hashed subplan: one index probe of the closure per row).
+#           rowsec), with the policy the generator writes: USING `owner_id = ANY ((SELECT
+#           rowsec.subtree())::bigint[])` (the person's subtree once per query, usable as an
+#           index condition), WITH CHECK an EXISTS probe of its closure table.
+#           SQL_SHAPES="sql sqlexists sqlin sqlprobe" adds other shapes of the same policy for
+#           comparison: sqlexists the correlated EXISTS for both (the planner may probe the
+#           closure per row or hash it), sqlin `owner_id IN (SELECT descendant ...)` (a hashed
+#           subplan), sqlprobe the EXISTS with OFFSET 0 (never hashed: one probe per row).
 # Personas: the people whose subtrees are closest to 1, 9, 73, 4,681 and everyone (the CEO).
 # Queries: point lookup by key, `SELECT id, amount FROM t ORDER BY id LIMIT 50`,
 # `SELECT count(*), sum(amount) FROM t`, a one-row insert, a one-row update; each unprepared
@@ -151,7 +151,7 @@ SELECT g, 1 + ((g::bigint * 2654435761) % $PEOPLE), (g % 1000)::numeric, 'x'
 FROM generate_series(1, $ROWS) g;
 CREATE INDEX ON bench.t_sql (owner_id);
 CREATE TABLE bench.t_sqlexists (LIKE bench.t_sql INCLUDING ALL);
-CREATE TABLE bench.t_sqlany (LIKE bench.t_sql INCLUDING ALL);
+CREATE TABLE bench.t_sqlin (LIKE bench.t_sql INCLUDING ALL);
 CREATE TABLE bench.t_sqlprobe (LIKE bench.t_sql INCLUDING ALL);
 SQL
 for shape in $SQL_SHAPES; do
@@ -162,25 +162,27 @@ start=$(date +%s%N)
 "${PSQL_SQL[@]}" -c "SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active', 'setting', 'app.person_id')" >/dev/null
 echo "SQL backend: configure (copies of the directory and its closure table, from nothing): $(( ($(date +%s%N) - start) / 1000000 )) ms, $("${PSQL_SQL[@]}" -At -c "SELECT count(*) FROM rowsec.closure") closure rows"
 "${PSQL_SQL[@]}" >/dev/null <<'SQL'
-VACUUM ANALYZE bench.people, bench.t_sql, bench.t_sqlexists, bench.t_sqlany, bench.t_sqlprobe, rowsec.people, rowsec.closure, rowsec.team_members, rowsec.login_people;
+VACUUM ANALYZE bench.people, bench.t_sql, bench.t_sqlexists, bench.t_sqlin, bench.t_sqlprobe, rowsec.people, rowsec.closure, rowsec.team_members, rowsec.login_people;
 ALTER TABLE bench.t_sql ENABLE ROW LEVEL SECURITY;
 ALTER TABLE bench.t_sql FORCE ROW LEVEL SECURITY;
 -- What `rowsec compile --backend sql` writes for a subtree scope (generator/src/sql/extension_api.rs).
-CREATE POLICY subtree ON bench.t_sql USING (t_sql.owner_id IN (SELECT rowsec_c.descendant FROM rowsec.closure rowsec_c
-    WHERE rowsec_c.ancestor = (SELECT rowsec.current_person())));
+CREATE POLICY subtree ON bench.t_sql USING (t_sql.owner_id = ANY ((SELECT rowsec.subtree())::bigint[]))
+    WITH CHECK (EXISTS (SELECT FROM rowsec.closure rowsec_c
+                        WHERE rowsec_c.ancestor = (SELECT rowsec.current_person()) AND rowsec_c.descendant = t_sql.owner_id));
 ALTER TABLE bench.t_sqlexists ENABLE ROW LEVEL SECURITY;
 ALTER TABLE bench.t_sqlexists FORCE ROW LEVEL SECURITY;
 CREATE POLICY subtree ON bench.t_sqlexists USING (EXISTS (SELECT FROM rowsec.closure rowsec_c
     WHERE rowsec_c.ancestor = (SELECT rowsec.current_person()) AND rowsec_c.descendant = t_sqlexists.owner_id));
-ALTER TABLE bench.t_sqlany ENABLE ROW LEVEL SECURITY;
-ALTER TABLE bench.t_sqlany FORCE ROW LEVEL SECURITY;
-CREATE POLICY subtree ON bench.t_sqlany USING (owner_id = ANY ((SELECT rowsec.subtree())::bigint[]));
+ALTER TABLE bench.t_sqlin ENABLE ROW LEVEL SECURITY;
+ALTER TABLE bench.t_sqlin FORCE ROW LEVEL SECURITY;
+CREATE POLICY subtree ON bench.t_sqlin USING (owner_id IN (SELECT rowsec_c.descendant FROM rowsec.closure rowsec_c
+    WHERE rowsec_c.ancestor = (SELECT rowsec.current_person())));
 ALTER TABLE bench.t_sqlprobe ENABLE ROW LEVEL SECURITY;
 ALTER TABLE bench.t_sqlprobe FORCE ROW LEVEL SECURITY;
 CREATE POLICY subtree ON bench.t_sqlprobe USING (EXISTS (SELECT FROM rowsec.closure rowsec_c
     WHERE rowsec_c.ancestor = (SELECT rowsec.current_person()) AND rowsec_c.descendant = t_sqlprobe.owner_id OFFSET 0));
 GRANT USAGE ON SCHEMA bench TO pool;
-GRANT SELECT, INSERT, UPDATE ON bench.t_sql, bench.t_sqlexists, bench.t_sqlany, bench.t_sqlprobe TO pool;
+GRANT SELECT, INSERT, UPDATE ON bench.t_sql, bench.t_sqlexists, bench.t_sqlin, bench.t_sqlprobe TO pool;
 GRANT USAGE ON SEQUENCE bench.new_ids TO pool;
 SQL
 
@@ -197,7 +199,7 @@ GRANT USAGE ON SEQUENCE bench.new_ids TO u$id;
 SQL
     "${PSQL_SQL[@]}" >/dev/null <<SQL
 GRANT USAGE ON SCHEMA bench TO u$id;
-GRANT SELECT, INSERT, UPDATE ON bench.t_sql, bench.t_sqlexists, bench.t_sqlany, bench.t_sqlprobe TO u$id;
+GRANT SELECT, INSERT, UPDATE ON bench.t_sql, bench.t_sqlexists, bench.t_sqlin, bench.t_sqlprobe TO u$id;
 GRANT USAGE ON SEQUENCE bench.new_ids TO u$id;
 SQL
 done

@@ -567,17 +567,32 @@ $$;
 
 -- ===== The interface of the policy functions (for people's own SQL; generated policies probe the tables) =====
 
+-- The generated policies read these once per query ((SELECT rowsec.subtree()): an InitPlan),
+-- in PL/pgSQL so that the session keeps their plans.
 CREATE OR REPLACE FUNCTION rowsec.subtree() RETURNS bigint[]
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(array_agg(c.descendant ORDER BY c.descendant), '{}') FROM rowsec.closure c
-    WHERE c.ancestor = rowsec.current_person()
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    me bigint := rowsec.current_person();
+BEGIN
+    IF me IS NULL THEN
+        RETURN '{}';
+    END IF;
+    RETURN ARRAY(SELECT c.descendant FROM rowsec.closure c WHERE c.ancestor = me ORDER BY c.descendant);
+END
 $$;
 CREATE OR REPLACE FUNCTION rowsec.team() RETURNS bigint[]
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN rowsec.current_person() IS NULL THEN '{}'::bigint[]
-                ELSE ARRAY(SELECT DISTINCT x FROM (SELECT rowsec.current_person() AS x
-                                                   UNION SELECT m.person FROM rowsec.team_members m
-                                                         WHERE m.team = rowsec.current_team()) s ORDER BY x) END
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    me bigint := rowsec.current_person();
+    my_team text;
+BEGIN
+    IF me IS NULL THEN
+        RETURN '{}';
+    END IF;
+    my_team := rowsec.current_team();
+    RETURN ARRAY(SELECT x FROM (SELECT me AS x UNION SELECT m.person FROM rowsec.team_members m WHERE m.team = my_team) s
+                 ORDER BY x);
+END
 $$;
 CREATE OR REPLACE FUNCTION rowsec.subtree_of(person bigint) RETURNS bigint[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -600,11 +615,23 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
         OR EXISTS (SELECT FROM rowsec.team_members m WHERE m.team = rowsec.current_team() AND m.person = owner)
 $$;
 CREATE OR REPLACE FUNCTION rowsec.shared_keys(tbl regclass, access text) RETURNS bigint[]
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(array_agg(DISTINCT s.row_key), '{}') FROM rowsec.shares s
-    WHERE s.tbl = shared_keys.tbl AND (shared_keys.access = 'read' OR s.access = 'write')
-      AND (s.grantee_person = rowsec.current_person() OR s.grantee_team = rowsec.current_team())
-      AND (s.expires_at IS NULL OR s.expires_at > now())
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    me bigint := rowsec.current_person();
+    my_team text;
+BEGIN
+    IF me IS NULL THEN
+        RETURN '{}';
+    END IF;
+    my_team := rowsec.current_team();
+    -- rowsec.shares as the caller: its row-level security also hides every share while
+    -- rowsec_sql_backend.ignore_shares is on.
+    RETURN ARRAY(SELECT DISTINCT s.row_key FROM rowsec.shares s
+                 WHERE s.tbl = shared_keys.tbl AND (shared_keys.access = 'read' OR s.access = 'write')
+                   AND (s.grantee_person = me OR s.grantee_team = my_team)
+                   AND (s.expires_at IS NULL OR s.expires_at > now())
+                 ORDER BY 1);
+END
 $$;
 CREATE OR REPLACE FUNCTION rowsec.is_shared(tbl regclass, key bigint, access text) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$

@@ -108,45 +108,81 @@ fn outer(table: &QualifiedName, column: &str) -> String {
     format!("{}.{}", Ident(&table.name), Ident(column))
 }
 
+/// Which side of a policy a condition is for, on the SQL backend: rows read (USING, which the
+/// planner may turn into an index condition) or one new row checked (WITH CHECK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clause {
+    Using,
+    Check,
+}
+
 /// The condition "the row's owner is in `scope` of the current person", for rows of `table`.
 /// `Scope::None` is `false`: no row is in it.
-pub fn scope_condition_for(backend: Backend, table: &QualifiedName, scope: Scope, owner: &str) -> String {
+///
+/// On the SQL backend, by the side-by-side numbers (docs/performance.md): USING compares with
+/// the person's set as one array per query (`= ANY ((SELECT rowsec.subtree())::bigint[])`, an
+/// InitPlan the planner can use as an index condition on the owner column); WITH CHECK, which
+/// sees one row, probes the table behind it (`EXISTS`, an index lookup) instead of building the
+/// whole set.
+pub fn scope_condition_for(
+    backend: Backend,
+    clause: Clause,
+    table: &QualifiedName,
+    scope: Scope,
+    owner: &str,
+) -> String {
     if backend == Backend::Extension {
         return scope_condition(scope, owner);
     }
-    let o = outer(table, owner);
-    match scope {
-        Scope::Own => format!("{o} = {}", person(backend)),
-        Scope::Team => format!(
-            "({o} = {p} OR {o} IN (SELECT rowsec_m.person FROM rowsec.team_members rowsec_m WHERE rowsec_m.team = (SELECT rowsec.current_team())))",
-            p = person(backend)
+    let (o, p) = (outer(table, owner), person(backend));
+    match (scope, clause) {
+        (Scope::Own, _) => format!("{o} = {p}"),
+        (Scope::Team, Clause::Using) => format!("{o} = ANY ((SELECT rowsec.team())::bigint[])"),
+        (Scope::Team, Clause::Check) => format!(
+            "({o} = {p} OR EXISTS (SELECT FROM rowsec.team_members rowsec_m WHERE rowsec_m.team = (SELECT rowsec.current_team()) AND rowsec_m.person = {o}))"
         ),
-        // IN over the person's subtree, not a correlated EXISTS nor `= ANY` of an array:
-        // docs/performance.md has the side-by-side numbers of the three.
-        Scope::Subtree => format!(
-            "{o} IN (SELECT rowsec_c.descendant FROM rowsec.closure rowsec_c WHERE rowsec_c.ancestor = {})",
-            person(backend)
+        (Scope::Subtree, Clause::Using) => format!("{o} = ANY ((SELECT rowsec.subtree())::bigint[])"),
+        (Scope::Subtree, Clause::Check) => format!(
+            "EXISTS (SELECT FROM rowsec.closure rowsec_c WHERE rowsec_c.ancestor = {p} AND rowsec_c.descendant = {o})"
         ),
-        Scope::All => format!("{} IS NOT NULL", person(backend)),
-        Scope::None => "false".to_owned(),
+        (Scope::All, _) => format!("{p} IS NOT NULL"),
+        (Scope::None, _) => "false".to_owned(),
     }
 }
 
-/// [`is_shared`] for a backend.
-pub fn is_shared_for(backend: Backend, table: &QualifiedName, key: &str, access: ShareAccess) -> String {
+/// [`is_shared`] for a backend and clause (see [`scope_condition_for`]).
+pub fn is_shared_for(
+    backend: Backend,
+    clause: Clause,
+    table: &QualifiedName,
+    key: &str,
+    access: ShareAccess,
+) -> String {
     if backend == Backend::Extension {
         return is_shared(table, key, access);
+    }
+    let access_text = match access {
+        ShareAccess::Read => "read",
+        ShareAccess::Write => "write",
+    };
+    if clause == Clause::Using {
+        return format!(
+            "{} = ANY ((SELECT rowsec.shared_keys({}, {}))::bigint[])",
+            outer(table, key),
+            regclass(table),
+            Literal(access_text)
+        );
     }
     let write = match access {
         ShareAccess::Read => "",
         ShareAccess::Write => " AND rowsec_s.access = 'write'",
     };
     format!(
-        "{} IN (SELECT rowsec_s.row_key FROM rowsec.shares rowsec_s WHERE rowsec_s.tbl = {}{write} \
+        "EXISTS (SELECT FROM rowsec.shares rowsec_s WHERE rowsec_s.tbl = {} AND rowsec_s.row_key = {}{write} \
          AND (rowsec_s.grantee_person = {} OR rowsec_s.grantee_team = (SELECT rowsec.current_team())) \
          AND (rowsec_s.expires_at IS NULL OR rowsec_s.expires_at > pg_catalog.now()))",
-        outer(table, key),
         regclass(table),
+        outer(table, key),
         person(backend)
     )
 }

@@ -629,8 +629,8 @@ fn policy_groups(grants: &[Grant<'_>], names: &[RoleNames<'_>]) -> BTreeMap<Cond
 /// A policy's USING and WITH CHECK conditions as SQL.
 fn bodies(key: ConditionKey, table: &Table, backend: Backend) -> (Option<String>, Option<String>) {
     let c = key.conditions(table.sharing);
-    let sql = |c: Option<Condition>| c.map(|c| c.sql(table, backend).to_string());
-    (sql(c.using), sql(c.with_check))
+    let sql = |c: Option<Condition>, clause| c.map(|c| c.sql(table, backend, clause).to_string());
+    (sql(c.using, api::Clause::Using), sql(c.with_check, api::Clause::Check))
 }
 
 fn key_name(key: ConditionKey) -> String {
