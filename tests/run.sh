@@ -183,7 +183,8 @@ if [[ " $PG_VERSIONS " == *" 15 "* ]]; then
     sql_status=0
     (
         export ROWSEC_PG_BIN=${PG_BINS[15]} ROWSEC_BACKEND=sql
-        for suite in visibility columns writes sharing directory_changes directory_churn identity convergence roles security bypass probes sql_backend; do
+        for suite in visibility columns writes sharing directory_changes directory_churn identity convergence roles security bypass probes \
+            prepared differential masking compare_before_touch without_schema catalog sql_backend; do
             cargo test -p rowsec-e2e --test "$suite" -- --nocapture || exit 1
         done
     ) 2>&1 | tally || sql_status=$?

@@ -10,6 +10,10 @@
 -- ===== rowsec, SQL backend (no C extension): schema, tables, functions =====
 -- One DO block: psql prints one command tag for all of it.
 DO $rowsec$
+DECLARE
+    -- Policies on rowsec's tables carry this comment; a script finding it leaves them (and their
+    -- tables' locks) alone: a later version changing a policy changes this too.
+    policy_version text := 'rowsec SQL backend policy, version 1';
 BEGIN
 -- Quiet while objects that exist are skipped (a re-run); the level is restored at the end.
 BEGIN
@@ -57,7 +61,7 @@ CREATE TABLE IF NOT EXISTS rowsec.people (
     login   text,
     active  boolean NOT NULL
 );
-CREATE INDEX IF NOT EXISTS people_by_manager ON rowsec.people (manager);
+IF to_regclass('rowsec.people_by_manager') IS NULL THEN CREATE INDEX people_by_manager ON rowsec.people (manager); END IF;
 
 -- Hierarchy as a closure table: (ancestor, descendant) for every person and everyone in their
 -- subtree, themselves included. A row is readable only by the ancestor (row-level security),
@@ -67,7 +71,7 @@ CREATE TABLE IF NOT EXISTS rowsec.closure (
     descendant bigint NOT NULL,
     PRIMARY KEY (ancestor, descendant)
 );
-CREATE INDEX IF NOT EXISTS closure_by_descendant ON rowsec.closure (descendant);
+IF to_regclass('rowsec.closure_by_descendant') IS NULL THEN CREATE INDEX closure_by_descendant ON rowsec.closure (descendant); END IF;
 
 -- Teams: each person with a non-null team; a person reads the rows of their own team only.
 CREATE TABLE IF NOT EXISTS rowsec.team_members (
@@ -75,7 +79,7 @@ CREATE TABLE IF NOT EXISTS rowsec.team_members (
     person bigint NOT NULL,
     PRIMARY KEY (team, person)
 );
-CREATE INDEX IF NOT EXISTS team_members_by_person ON rowsec.team_members (person);
+IF to_regclass('rowsec.team_members_by_person') IS NULL THEN CREATE INDEX team_members_by_person ON rowsec.team_members (person); END IF;
 
 -- Active people with a login; a login reads its own row only: how identity `login` resolves
 -- without a SECURITY DEFINER function (which would see its owner as current_user).
@@ -105,8 +109,8 @@ CREATE TABLE IF NOT EXISTS rowsec.shares (
     CHECK ((grantee_person IS NULL) <> (grantee_team IS NULL)),
     CHECK (derived_from IS NOT NULL OR NOT expiry_capped)
 );
-CREATE INDEX IF NOT EXISTS shares_by_table_key ON rowsec.shares (tbl, row_key);
-CREATE INDEX IF NOT EXISTS shares_by_expiry ON rowsec.shares (expires_at) WHERE expires_at IS NOT NULL;
+IF to_regclass('rowsec.shares_by_table_key') IS NULL THEN CREATE INDEX shares_by_table_key ON rowsec.shares (tbl, row_key); END IF;
+IF to_regclass('rowsec.shares_by_expiry') IS NULL THEN CREATE INDEX shares_by_expiry ON rowsec.shares (expires_at) WHERE expires_at IS NOT NULL; END IF;
 
 -- Proof that the caller may update a row, written as the caller: row-level security admits a
 -- row only when the caller's own policies let them lock the row FOR UPDATE in this very
@@ -121,7 +125,9 @@ CREATE UNLOGGED TABLE IF NOT EXISTS rowsec.update_proofs (
     own     boolean NOT NULL,
     xid     bigint NOT NULL DEFAULT pg_catalog.txid_current()
 );
-ALTER TABLE rowsec.update_proofs ADD COLUMN IF NOT EXISTS own boolean NOT NULL DEFAULT false;
+IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'rowsec.update_proofs'::regclass AND attname = 'own' AND NOT attisdropped) THEN
+    ALTER TABLE rowsec.update_proofs ADD COLUMN own boolean NOT NULL DEFAULT false;
+END IF;
 
 -- The audit trail, append-only as the extension's (without its hash chain: see README).
 CREATE TABLE IF NOT EXISTS rowsec.audit_log (
@@ -149,10 +155,13 @@ BEGIN
               HINT = 'Audit rows are only added, by rowsec''s functions and triggers.';
 END
 $$;
-CREATE OR REPLACE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON rowsec.audit_log
-    FOR EACH ROW EXECUTE FUNCTION rowsec.audit_log_is_append_only();
-CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON rowsec.audit_log
-    FOR EACH STATEMENT EXECUTE FUNCTION rowsec.audit_log_is_append_only();
+IF (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'rowsec.audit_log'::regclass
+    AND tgname IN ('audit_log_no_update', 'audit_log_no_truncate') AND tgenabled = 'O') <> 2 THEN
+    CREATE OR REPLACE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON rowsec.audit_log
+        FOR EACH ROW EXECUTE FUNCTION rowsec.audit_log_is_append_only();
+    CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON rowsec.audit_log
+        FOR EACH STATEMENT EXECUTE FUNCTION rowsec.audit_log_is_append_only();
+END IF;
 
 REVOKE ALL ON rowsec.config, rowsec.protected_tables, rowsec.people, rowsec.closure, rowsec.team_members,
     rowsec.login_people, rowsec.shares, rowsec.update_proofs, rowsec.audit_log, rowsec.audit_readers FROM PUBLIC;
@@ -162,12 +171,12 @@ GRANT SELECT ON rowsec.closure, rowsec.team_members, rowsec.login_people, rowsec
 -- Table and column names only (the catalog shows them anyway): rowsec.shared_write_keeps_owner reads them as the caller.
 GRANT SELECT (tbl, key_column, owner_column, sharing) ON rowsec.protected_tables TO PUBLIC;
 GRANT INSERT (tbl, row_key, person, own) ON rowsec.update_proofs TO PUBLIC;
-ALTER TABLE rowsec.closure ENABLE ROW LEVEL SECURITY;
-ALTER TABLE rowsec.team_members ENABLE ROW LEVEL SECURITY;
-ALTER TABLE rowsec.login_people ENABLE ROW LEVEL SECURITY;
-ALTER TABLE rowsec.shares ENABLE ROW LEVEL SECURITY;
-ALTER TABLE rowsec.update_proofs ENABLE ROW LEVEL SECURITY;
-ALTER TABLE rowsec.audit_log ENABLE ROW LEVEL SECURITY;
+IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.closure'::regclass) THEN ALTER TABLE rowsec.closure ENABLE ROW LEVEL SECURITY; END IF;
+IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.team_members'::regclass) THEN ALTER TABLE rowsec.team_members ENABLE ROW LEVEL SECURITY; END IF;
+IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.login_people'::regclass) THEN ALTER TABLE rowsec.login_people ENABLE ROW LEVEL SECURITY; END IF;
+IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.shares'::regclass) THEN ALTER TABLE rowsec.shares ENABLE ROW LEVEL SECURITY; END IF;
+IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.update_proofs'::regclass) THEN ALTER TABLE rowsec.update_proofs ENABLE ROW LEVEL SECURITY; END IF;
+IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.audit_log'::regclass) THEN ALTER TABLE rowsec.audit_log ENABLE ROW LEVEL SECURITY; END IF;
 
 -- ===== Identity =====
 
@@ -197,16 +206,30 @@ END;
 
 -- Row-level security of the tables policies probe: each person reads their own rows only.
 BEGIN
-    IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.closure'::regclass AND polname = 'own_subtree') THEN DROP POLICY own_subtree ON rowsec.closure; END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.closure'::regclass AND polname = 'own_subtree'
+                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
+        DROP POLICY IF EXISTS own_subtree ON rowsec.closure;
     CREATE POLICY own_subtree ON rowsec.closure FOR SELECT TO PUBLIC
         USING (ancestor = (SELECT rowsec.current_person()));
-    IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.team_members'::regclass AND polname = 'own_team') THEN DROP POLICY own_team ON rowsec.team_members; END IF;
+        COMMENT ON POLICY own_subtree ON rowsec.closure IS 'rowsec SQL backend policy, version 1';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.team_members'::regclass AND polname = 'own_team'
+                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
+        DROP POLICY IF EXISTS own_team ON rowsec.team_members;
     CREATE POLICY own_team ON rowsec.team_members FOR SELECT TO PUBLIC
         USING (team = (SELECT rowsec.current_team()));
-    IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.login_people'::regclass AND polname = 'own_login') THEN DROP POLICY own_login ON rowsec.login_people; END IF;
+        COMMENT ON POLICY own_team ON rowsec.team_members IS 'rowsec SQL backend policy, version 1';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.login_people'::regclass AND polname = 'own_login'
+                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
+        DROP POLICY IF EXISTS own_login ON rowsec.login_people;
     CREATE POLICY own_login ON rowsec.login_people FOR SELECT TO PUBLIC
         USING (login = CURRENT_USER);
-    IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.shares'::regclass AND polname = 'concerning_me') THEN DROP POLICY concerning_me ON rowsec.shares; END IF;
+        COMMENT ON POLICY own_login ON rowsec.login_people IS 'rowsec SQL backend policy, version 1';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.shares'::regclass AND polname = 'concerning_me'
+                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
+        DROP POLICY IF EXISTS concerning_me ON rowsec.shares;
     -- rowsec_sql_backend.ignore_shares (set by rowsec.may_update_own for one call) hides every
     -- share: the policies then grant only through the caller's own scopes. Setting it oneself
     -- only takes shares away from oneself.
@@ -214,6 +237,8 @@ BEGIN
         USING ((grantee_person = (SELECT rowsec.current_person()) OR grantee_team = (SELECT rowsec.current_team())
                 OR granted_by = (SELECT rowsec.current_person()))
                AND (SELECT coalesce(pg_catalog.current_setting('rowsec_sql_backend.ignore_shares', true), '') <> 'on'));
+        COMMENT ON POLICY concerning_me ON rowsec.shares IS 'rowsec SQL backend policy, version 1';
+    END IF;
 END;
 
 CREATE OR REPLACE FUNCTION rowsec.is_audit_reader() RETURNS boolean
@@ -876,12 +901,14 @@ $$;
 REVOKE EXECUTE ON FUNCTION rowsec.cleanup_expired_shares() FROM PUBLIC;
 
 -- The shares the caller made or that reach them or their team (row-level security of rowsec.shares).
-CREATE OR REPLACE VIEW rowsec.my_shares AS
+IF to_regclass('rowsec.my_shares') IS NULL THEN
+CREATE VIEW rowsec.my_shares AS
     SELECT s.id AS share_id, s.tbl, s.row_key, s.grantee_person, s.grantee_team, s.access, s.expires_at, s.granted_by,
            s.granted_at, s.reason, s.derived_from, s.expiry_capped,
            CASE WHEN s.granted_by = (SELECT rowsec.current_person()) THEN 'granter' ELSE 'grantee' END AS seen_as
     FROM rowsec.shares s;
 ALTER VIEW rowsec.my_shares SET (security_invoker = true);
+END IF;
 GRANT SELECT ON rowsec.my_shares TO PUBLIC;
 
 -- ===== Audit, requests, limits, monitoring: what the SQL backend does and refuses =====
@@ -998,12 +1025,20 @@ GRANT EXECUTE ON FUNCTION rowsec.may_update(regclass, bigint), rowsec.may_update
 
 -- The policies that name functions defined above (created here on a first run).
 BEGIN
-    IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.update_proofs'::regclass AND polname = 'proven') THEN DROP POLICY proven ON rowsec.update_proofs; END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.update_proofs'::regclass AND polname = 'proven'
+                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
+        DROP POLICY IF EXISTS proven ON rowsec.update_proofs;
     CREATE POLICY proven ON rowsec.update_proofs FOR INSERT TO PUBLIC
         WITH CHECK (person = rowsec.current_person() AND xid = pg_catalog.txid_current()
                     AND rowsec.may_update(tbl, row_key) AND own = rowsec.may_update_own(tbl, row_key));
-    IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.audit_log'::regclass AND polname = 'audit_readers_only') THEN DROP POLICY audit_readers_only ON rowsec.audit_log; END IF;
+        COMMENT ON POLICY proven ON rowsec.update_proofs IS 'rowsec SQL backend policy, version 1';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.audit_log'::regclass AND polname = 'audit_readers_only'
+                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
+        DROP POLICY IF EXISTS audit_readers_only ON rowsec.audit_log;
     CREATE POLICY audit_readers_only ON rowsec.audit_log FOR SELECT TO PUBLIC USING (rowsec.is_audit_reader());
+        COMMENT ON POLICY audit_readers_only ON rowsec.audit_log IS 'rowsec SQL backend policy, version 1';
+    END IF;
 END;
 BEGIN
     PERFORM pg_catalog.set_config('client_min_messages', pg_catalog.current_setting('rowsec_sql_backend.saved_client_min_messages'), true);
