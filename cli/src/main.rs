@@ -10,7 +10,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use rowsec_generator::init::Template;
 use rowsec_generator::matrix::{self, Format};
 // The spec report's closing words (`Outcome` below is this command's exit).
-use rowsec_generator::{LockTimeout, Options, Outcome as ReportOutcome};
+use rowsec_generator::{Backend, LockTimeout, Options, Outcome as ReportOutcome};
 use rowsec_live::connect::Target;
 use rowsec_live::plan::{self, Mode, Retry};
 use rowsec_live::verify;
@@ -82,6 +82,12 @@ struct Run {
     /// As `compile --drop-roles-with-members`.
     #[arg(long)]
     drop_roles_with_members: bool,
+    /// As `compile --backend`: extension (the default) or sql.
+    #[arg(long, default_value = "extension", value_name = "BACKEND")]
+    backend: Backend,
+    /// As `compile --accept-unenforced` (with --backend sql).
+    #[arg(long)]
+    accept_unenforced: bool,
 }
 
 #[derive(Subcommand)]
@@ -138,6 +144,18 @@ Example:\n  rowsec init --template two-level --schema schema.sql -o spec.yaml\n 
         /// each membership it ends). Without it such roles are kept, without privileges.
         #[arg(long)]
         drop_roles_with_members: bool,
+        /// extension (CREATE EXTENSION rowsec) or sql: the rowsec schema in plain SQL and PL/pgSQL,
+        /// for managed PostgreSQL where no C extension may be installed (README).
+        #[arg(long, default_value = "extension", value_name = "BACKEND")]
+        backend: Backend,
+        /// With --backend sql: compile a spec that has limits, monitoring, audit.data or requests
+        /// without them (the SQL backend cannot enforce them; E1701 otherwise).
+        #[arg(long)]
+        accept_unenforced: bool,
+        /// With --backend sql: install the SQL backend as a pg_tle trusted-language extension
+        /// (rowsec_sql, pgtle.install_extension) where the service offers pg_tle.
+        #[arg(long)]
+        pg_tle: bool,
     },
     /// Print the role x table x command matrix with column rights.
     #[command(
@@ -409,13 +427,18 @@ fn plan_or_apply(
     quiet: bool,
 ) -> Result<Outcome, Failure> {
     let loaded = rowsec_generator::load(&spec, run.schema.as_deref())?;
-    let target = Target::new(db.db.as_deref())?;
-    let mut client = target.connect()?;
     let options = Options {
         lock_timeout: run.lock_timeout,
         drop_roles_with_members: run.drop_roles_with_members,
         embedded: false,
+        backend: run.backend,
+        accept_unenforced: run.accept_unenforced,
+        ..Options::default()
     };
+    // A spec the backend cannot enforce is refused before anything connects.
+    rowsec_generator::check_backend(&loaded, &options)?;
+    let target = Target::new(db.db.as_deref())?;
+    let mut client = target.connect()?;
     let retry = Retry { attempts: run.attempts, first_wait: Duration::from_secs(1) };
     let plan = plan::run(&mut client, &target.database(), &loaded, &options, mode, &retry, &progress(quiet))?;
     match db.format {
@@ -498,10 +521,32 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             }
             Ok(Outcome::Clean)
         }
-        Command::Compile { spec, schema, output, lock_timeout, drop_roles_with_members } => {
+        Command::Compile {
+            spec,
+            schema,
+            output,
+            lock_timeout,
+            drop_roles_with_members,
+            backend,
+            accept_unenforced,
+            pg_tle,
+        } => {
+            if pg_tle && backend != Backend::Sql {
+                return Err(Failure::BadInput(
+                    "rowsec: --pg-tle packages the SQL backend: give it with --backend sql".to_owned(),
+                ));
+            }
             let loaded = rowsec_generator::load(&spec, schema.as_deref())?;
+            let options =
+                Options { lock_timeout, drop_roles_with_members, embedded: false, backend, accept_unenforced, pg_tle };
+            let left_out = rowsec_generator::check_backend(&loaded, &options)?;
             schema_note(&loaded, "the script checks them when it runs", quiet);
-            let options = Options { lock_timeout, drop_roles_with_members, embedded: false };
+            if !left_out.is_empty() && !quiet {
+                eprintln!(
+                    "note: --accept-unenforced: {} of the spec left out: the SQL backend cannot enforce them",
+                    left_out.join(", ")
+                );
+            }
             let sql = rowsec_generator::compile_with(&loaded, &options);
             match output {
                 Some(path) => std::fs::write(&path, sql)

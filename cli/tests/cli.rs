@@ -612,3 +612,69 @@ fn help_prints_the_exit_status_table() {
         ));
     }
 }
+
+/// Issue 15: `--backend sql` refuses what the SQL backend cannot enforce (E1701, each at its spec
+/// key), writes nothing, and compiles it only when told to leave it out, saying what was left out.
+#[test]
+fn compile_for_the_sql_backend_refuses_what_it_cannot_enforce_unless_accepted() {
+    let dir = scratch("sql-backend");
+    let out = dir.join("never.sql");
+    rowsec()
+        .args(["compile", "examples/crm.yaml", "--backend", "sql", "-o"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("examples/crm.yaml:72:5: error[E1701 unenforced-on-sql-backend]: `limits`"))
+        .stderr(predicate::str::contains(
+            "examples/crm.yaml:81:3: error[E1701 unenforced-on-sql-backend]: `audit.data`",
+        ))
+        .stderr(predicate::str::contains(
+            "examples/crm.yaml:83:1: error[E1701 unenforced-on-sql-backend]: `monitoring`",
+        ))
+        .stderr(predicate::str::contains("examples/crm.yaml:88:1: error[E1701 unenforced-on-sql-backend]: `requests`"));
+    assert!(!out.exists());
+    let sql = stdout(rowsec().args(["compile", "examples/crm.yaml", "--backend", "sql", "--accept-unenforced"]));
+    assert!(sql.contains("-- NOT ENFORCED (--accept-unenforced): limits, monitoring, audit.data, requests"));
+    assert!(!sql.contains("CREATE EXTENSION") && sql.contains("CREATE TABLE IF NOT EXISTS rowsec.closure"));
+    // The extension stays the default.
+    assert!(stdout(rowsec().args(["compile", "examples/crm.yaml"])).contains("CREATE EXTENSION IF NOT EXISTS rowsec;"));
+}
+
+#[test]
+fn compile_for_the_sql_backend_refuses_a_signed_identity_even_when_accepting() {
+    rowsec()
+        .args(["compile", "tests/fixtures/crm-signed.yaml", "--backend", "sql", "--accept-unenforced"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("error[E1702 signed-identity-on-sql-backend]"));
+    rowsec().args(["compile", "examples/crm.yaml", "--backend", "mysql"]).assert().code(2);
+}
+
+#[test]
+fn pg_tle_packaging_is_for_the_sql_backend_only() {
+    let sql =
+        stdout(rowsec().args(["compile", "examples/crm.yaml", "--backend", "sql", "--accept-unenforced", "--pg-tle"]));
+    assert!(sql.contains("PERFORM pgtle.install_extension('rowsec_sql', "));
+    assert!(sql.contains("CREATE EXTENSION IF NOT EXISTS rowsec_sql;"));
+    // The backend's text is one string literal, not the script's own statements.
+    let before = sql.split("PERFORM pgtle.install_extension").next().unwrap();
+    assert!(!before.contains("CREATE TABLE IF NOT EXISTS rowsec.closure"));
+    rowsec()
+        .args(["compile", "examples/crm.yaml", "--pg-tle"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--pg-tle packages the SQL backend"));
+}
+
+#[test]
+fn plan_and_apply_refuse_for_the_sql_backend_before_connecting() {
+    for command in ["plan", "apply"] {
+        rowsec()
+            .args([command, "examples/crm.yaml", "--backend", "sql", "--db", "postgresql://nobody@127.0.0.1:1/none"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("error[E1701 unenforced-on-sql-backend]"));
+    }
+}

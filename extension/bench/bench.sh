@@ -13,6 +13,15 @@
 #   cte     row-level security with the recursive CTE policy a DBA writes by hand
 #   ltree   row-level security with an ltree path policy (gist index on the path)
 #   rowsec  row-level security with rowsec.in_subtree(owner_id)
+#   sql     the SQL backend (issue 15: `rowsec compile --backend sql`, sql/backend/rowsec.sql) in
+#           a second database of the same cluster (the extension and it both live in schema
+#           rowsec), with the policy the generator writes: USING `owner_id = ANY ((SELECT
+#           rowsec.subtree())::bigint[])` (the person's subtree once per query, usable as an
+#           index condition), WITH CHECK an EXISTS probe of its closure table.
+#           SQL_SHAPES="sql sqlexists sqlin sqlprobe" adds other shapes of the same policy for
+#           comparison: sqlexists the correlated EXISTS for both (the planner may probe the
+#           closure per row or hash it), sqlin `owner_id IN (SELECT descendant ...)` (a hashed
+#           subplan), sqlprobe the EXISTS with OFFSET 0 (never hashed: one probe per row).
 # Personas: the people whose subtrees are closest to 1, 9, 73, 4,681 and everyone (the CEO).
 # Queries: point lookup by key, `SELECT id, amount FROM t ORDER BY id LIMIT 50`,
 # `SELECT count(*), sum(amount) FROM t`, a one-row insert, a one-row update; each unprepared
@@ -30,6 +39,7 @@
 # Settings: max_parallel_workers_per_gather = 0 (plans comparable on a small machine),
 # work_mem = 64MB (the hand-written policies' hashed subplans fit in memory, as a DBA would set).
 set -euo pipefail
+SQL_SHAPES=${SQL_SHAPES:-sql}
 
 # shellcheck source=extension/bench/common.sh
 source "$(dirname "$0")/common.sh"
@@ -122,6 +132,60 @@ SELECT target, id, n,
 FROM picked;
 SQL
 
+echo "== setup of the SQL backend's database (bench_sql): the same people and rows, sql/backend/rowsec.sql"
+"${PSQL[@]}" -c "CREATE DATABASE bench_sql" >/dev/null
+PSQL_SQL=("${PSQL[@]}")
+PSQL_SQL[${#PSQL_SQL[@]}-1]=bench_sql
+"${PSQL_SQL[@]}" >/dev/null <<SQL
+CREATE SCHEMA bench;
+CREATE TABLE bench.people (id bigint PRIMARY KEY, manager_id bigint, team bigint, login text, active boolean NOT NULL);
+INSERT INTO bench.people
+SELECT id, CASE WHEN id > 1 THEN (id - 2) / 8 + 1 END, id / 10, 'u' || id, true
+FROM generate_series(1, $PEOPLE) id;
+CREATE INDEX ON bench.people (manager_id);
+CREATE UNIQUE INDEX ON bench.people (login);
+CREATE SEQUENCE bench.new_ids START 100000000;
+CREATE TABLE bench.t_sql (id bigint PRIMARY KEY DEFAULT nextval('bench.new_ids'), owner_id bigint NOT NULL, amount numeric NOT NULL, pad text);
+INSERT INTO bench.t_sql
+SELECT g, 1 + ((g::bigint * 2654435761) % $PEOPLE), (g % 1000)::numeric, 'x'
+FROM generate_series(1, $ROWS) g;
+CREATE INDEX ON bench.t_sql (owner_id);
+CREATE TABLE bench.t_sqlexists (LIKE bench.t_sql INCLUDING ALL);
+CREATE TABLE bench.t_sqlin (LIKE bench.t_sql INCLUDING ALL);
+CREATE TABLE bench.t_sqlprobe (LIKE bench.t_sql INCLUDING ALL);
+SQL
+for shape in $SQL_SHAPES; do
+    [ "$shape" = sql ] || "${PSQL_SQL[@]}" -c "INSERT INTO bench.t_$shape SELECT * FROM bench.t_sql" >/dev/null
+done
+grep -v '^--!' "$ROOT/sql/backend/rowsec.sql" | sed "s/{{rowsec_version}}/'bench'/" | "${PSQL_SQL[@]}" >/dev/null
+start=$(date +%s%N)
+"${PSQL_SQL[@]}" -c "SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active', 'setting', 'app.person_id')" >/dev/null
+echo "SQL backend: configure (copies of the directory and its closure table, from nothing): $(( ($(date +%s%N) - start) / 1000000 )) ms, $("${PSQL_SQL[@]}" -At -c "SELECT count(*) FROM rowsec.closure") closure rows"
+"${PSQL_SQL[@]}" >/dev/null <<'SQL'
+VACUUM ANALYZE bench.people, bench.t_sql, bench.t_sqlexists, bench.t_sqlin, bench.t_sqlprobe, rowsec.people, rowsec.closure, rowsec.team_members, rowsec.login_people;
+ALTER TABLE bench.t_sql ENABLE ROW LEVEL SECURITY;
+ALTER TABLE bench.t_sql FORCE ROW LEVEL SECURITY;
+-- What `rowsec compile --backend sql` writes for a subtree scope (generator/src/sql/extension_api.rs).
+CREATE POLICY subtree ON bench.t_sql USING (t_sql.owner_id = ANY ((SELECT rowsec.subtree())::bigint[]))
+    WITH CHECK (EXISTS (SELECT FROM rowsec.closure rowsec_c
+                        WHERE rowsec_c.ancestor = (SELECT rowsec.current_person()) AND rowsec_c.descendant = t_sql.owner_id));
+ALTER TABLE bench.t_sqlexists ENABLE ROW LEVEL SECURITY;
+ALTER TABLE bench.t_sqlexists FORCE ROW LEVEL SECURITY;
+CREATE POLICY subtree ON bench.t_sqlexists USING (EXISTS (SELECT FROM rowsec.closure rowsec_c
+    WHERE rowsec_c.ancestor = (SELECT rowsec.current_person()) AND rowsec_c.descendant = t_sqlexists.owner_id));
+ALTER TABLE bench.t_sqlin ENABLE ROW LEVEL SECURITY;
+ALTER TABLE bench.t_sqlin FORCE ROW LEVEL SECURITY;
+CREATE POLICY subtree ON bench.t_sqlin USING (owner_id IN (SELECT rowsec_c.descendant FROM rowsec.closure rowsec_c
+    WHERE rowsec_c.ancestor = (SELECT rowsec.current_person())));
+ALTER TABLE bench.t_sqlprobe ENABLE ROW LEVEL SECURITY;
+ALTER TABLE bench.t_sqlprobe FORCE ROW LEVEL SECURITY;
+CREATE POLICY subtree ON bench.t_sqlprobe USING (EXISTS (SELECT FROM rowsec.closure rowsec_c
+    WHERE rowsec_c.ancestor = (SELECT rowsec.current_person()) AND rowsec_c.descendant = t_sqlprobe.owner_id OFFSET 0));
+GRANT USAGE ON SCHEMA bench TO pool;
+GRANT SELECT, INSERT, UPDATE ON bench.t_sql, bench.t_sqlexists, bench.t_sqlin, bench.t_sqlprobe TO pool;
+GRANT USAGE ON SEQUENCE bench.new_ids TO pool;
+SQL
+
 mapfile -t PERSONAS < <("${PSQL[@]}" -At -F' ' -c "SELECT id, n, own_key FROM bench.personas ORDER BY n DESC")
 for line in "${PERSONAS[@]}"; do
     read -r id _ _ <<<"$line"
@@ -133,6 +197,11 @@ GRANT SELECT, INSERT, UPDATE ON bench.t_plain, bench.t_cte, bench.t_ltree, bench
 GRANT SELECT ON bench.people TO u$id;
 GRANT USAGE ON SEQUENCE bench.new_ids TO u$id;
 SQL
+    "${PSQL_SQL[@]}" >/dev/null <<SQL
+GRANT USAGE ON SCHEMA bench TO u$id;
+GRANT SELECT, INSERT, UPDATE ON bench.t_sql, bench.t_sqlexists, bench.t_sqlin, bench.t_sqlprobe TO u$id;
+GRANT USAGE ON SEQUENCE bench.new_ids TO u$id;
+SQL
 done
 printf 'personas (id: owners visible, rows visible):'
 for line in "${PERSONAS[@]}"; do
@@ -142,10 +211,16 @@ done
 echo
 
 QUERIES=(point page agg insert update)
-POLICIES=(plain any cte ltree rowsec)
+read -r -a SHAPES <<<"$SQL_SHAPES"
+POLICIES=(plain any cte ltree rowsec "${SHAPES[@]}")
 
 table_of() {
     case $1 in plain | any) echo bench.t_plain ;; *) echo "bench.t_$1" ;; esac
+}
+
+# The database a policy's table is in: the SQL backend's shapes in bench_sql.
+db_of() {
+    case $1 in sql*) echo bench_sql ;; *) echo bench ;; esac
 }
 
 # statement POLICY QUERY PREPARED(0|1) PERSON KEY: the SQL to time; with PREPARED=1 the
@@ -247,15 +322,15 @@ login_script() {
 
 RAW="$WORK/raw"
 : >"$RAW"
-run_as() { # ROLE SCRIPT-FILE: results to /dev/null, tags and times to $RAW
-    "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U "$1" -d bench -o /dev/null -f "$2" >>"$RAW"
+run_as() { # ROLE SCRIPT-FILE [DATABASE]: results to /dev/null, tags and times to $RAW
+    "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U "$1" -d "${3:-bench}" -o /dev/null -f "$2" >>"$RAW"
 }
 
 echo "== pooled: one connection, people in turn (SET LOCAL app.person_id), CEO first"
 for prepared in 0 1; do
     for policy in "${POLICIES[@]}"; do
         pooled_script "$policy" "$prepared" >"$WORK/script.sql"
-        run_as pool "$WORK/script.sql"
+        run_as pool "$WORK/script.sql" "$(db_of "$policy")"
     done
 done
 # The plans rowsec's prepared statements run in the pooled order, after the rounds above.
@@ -290,35 +365,37 @@ SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'ac
 CREATE OR REPLACE FUNCTION bench.me() RETURNS bigint STABLE LANGUAGE sql
     AS $$ SELECT id FROM bench.people WHERE login = current_user $$;
 SQL
+"${PSQL_SQL[@]}" -c "SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active', 'login')" >/dev/null
 for prepared in 0 1; do
     for policy in "${POLICIES[@]}"; do
         for line in "${PERSONAS[@]}"; do
             read -r id _ key <<<"$line"
             login_script "$policy" "$prepared" "$id" "$key" >"$WORK/script.sql"
-            run_as "u$id" "$WORK/script.sql"
+            run_as "u$id" "$WORK/script.sql" "$(db_of "$policy")"
         done
     done
 done
 
 echo "== planning time of the CEO's point lookup (EXPLAIN (ANALYZE, SUMMARY ON), login, median of 5)"
 read -r ceo _ ceo_key <<<"${PERSONAS[0]}"
-for policy in plain any cte ltree rowsec; do
+for policy in "${POLICIES[@]}"; do
     {
         for ((r = 1; r <= 6; r++)); do
             echo "EXPLAIN (ANALYZE, SUMMARY ON, TIMING OFF) $(statement "$policy" point 0 "$ceo" "$ceo_key")"
         done
     } >"$WORK/explain.sql"
     # The first run warms the caches; the median of the other 5.
-    planning=$("$BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U "u$ceo" -d bench -f "$WORK/explain.sql" \
+    planning=$("$BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U "u$ceo" -d "$(db_of "$policy")" -f "$WORK/explain.sql" \
         | awk '/Planning Time/ { print $3 }' | tail -n +2 | sort -g | sed -n 3p)
     printf '  %-7s planning %s ms\n' "$policy" "$planning"
 done
 
 echo
 echo "== median ms of the best no-RLS row (plain or any), and each policy's median over it"
-python3 - "$RAW" "$WARMUP" <<'PY'
+python3 - "$RAW" "$WARMUP" "$SQL_SHAPES" <<'PY'
 import sys, statistics
-raw, warmup = sys.argv[1], int(sys.argv[2])
+raw, warmup, shapes = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+cols = ["rowsec", "cte", "ltree"] + shapes
 times, tag = {}, None
 for line in open(raw):
     if line.startswith("@ "):
@@ -333,7 +410,9 @@ people = []
 for (conn, prep, query, person, policy) in med:
     if person not in people:
         people.append(person)
-print(f"{'conn':7} {'prepared':8} {'query':7} {'person':>7} {'best ms':>9} {'of':6} {'rowsec':>8} {'cte':>8} {'ltree':>8} {'rowsec/any':>10}")
+print(f"{'conn':7} {'prepared':8} {'query':7} {'person':>7} {'best ms':>9} {'of':6} " + " ".join(f"{c:>8}" for c in cols)
+      + f" {'rowsec/any':>10} {'sql/rowsec':>10} {'sql/cte':>8}")
+sqlworst = []
 worst = []
 for conn in ("pooled", "login"):
     for prep in ("0", "1"):
@@ -344,16 +423,58 @@ for conn in ("pooled", "login"):
                 if plain is None or anyf is None:
                     continue
                 best, of = (plain, "plain") if plain <= anyf else (anyf, "any")
-                ratios = [med[k + (p,)] / best for p in ("rowsec", "cte", "ltree")]
+                ratios = [med[k + (p,)] / best for p in cols]
                 worst.append((ratios[0], conn, prep, query, person))
+                sql_rowsec = med[k + ("sql",)] / med[k + ("rowsec",)]
+                sql_cte = med[k + ("sql",)] / med[k + ("cte",)]
+                sqlworst.append((sql_rowsec, sql_cte, conn, prep, query, person))
                 print(f"{conn:7} {'yes' if prep == '1' else 'no':8} {query:7} {person:>7} {best:9.3f} {of:6} "
-                      + " ".join(f"{r:8.2f}" for r in ratios) + f" {med[k + ('rowsec',)] / anyf:10.2f}")
+                      + " ".join(f"{r:8.2f}" for r in ratios) + f" {med[k + ('rowsec',)] / anyf:10.2f}"
+                      + f" {sql_rowsec:10.2f} {sql_cte:8.2f}")
 worst.sort(reverse=True)
 print("rowsec cells above 1.05x: %d of %d; worst: %s" % (
     sum(1 for w in worst if w[0] > 1.05), len(worst),
     ", ".join(f"{w[0]:.2f}x {w[1]} {'prepared' if w[2] == '1' else 'unprepared'} {w[3]} person {w[4]}" for w in worst[:5])))
+sqlworst.sort(reverse=True)
+print("SQL backend over the extension: cells above 1.5x: %d of %d; above the recursive CTE: %d; worst: %s" % (
+    sum(1 for w in sqlworst if w[0] > 1.5), len(sqlworst), sum(1 for w in sqlworst if w[1] > 1.0),
+    ", ".join(f"{w[0]:.2f}x {w[2]} {'prepared' if w[3] == '1' else 'unprepared'} {w[4]} person {w[5]}" for w in sqlworst[:5])))
 PY
 
 echo
 echo "== plans rowsec ran (pooled, prepared, after the rounds: the plan cache's choice)"
 awk '/^plan / { if (line) print line; line = $0 ":"; next } { sub(/^ +(-> +)?/, ""); line = line " " $0 ";" } END { print line }' "$WORK/plans.txt"
+
+echo
+echo "== directory change: moving a manager (and their whole subtree) under another manager, committed"
+# The people whose subtrees are closest to 37,449, 4,681 and 585 people (a complete tree of
+# fan-out 8 has no subtree of 10,000); each moves under person 9 and back. Extension: the UPDATE
+# (its trigger invalidates the cache) and the next query that needs a subtree (the reload). SQL
+# backend: the UPDATE, whose trigger rewrites the closure rows of the moved subtree, and the same
+# query. Identity `setting` again in both databases, the CEO asking.
+for db in bench bench_sql; do
+    psql_db=("${PSQL[@]}")
+    psql_db[${#psql_db[@]}-1]=$db
+    "${psql_db[@]}" -c "SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active', 'setting', 'app.person_id')" >/dev/null
+done
+read -r -a MOVERS < <("${PSQL[@]}" -At -c "WITH s AS (SELECT id, cardinality(rowsec.subtree_of(id)) AS n FROM bench.people WHERE id BETWEEN 2 AND 600 AND id <> 9)
+    SELECT string_agg(id::text, ' ') FROM (SELECT DISTINCT ON (t) t, id FROM s, unnest(ARRAY[37449, 4681, 585]) t ORDER BY t DESC, abs(n - t), id) x")
+for mover in "${MOVERS[@]}"; do
+    n=$("${PSQL[@]}" -At -c "SELECT cardinality(rowsec.subtree_of($mover))")
+    home=$("${PSQL[@]}" -At -c "SELECT manager_id FROM bench.people WHERE id = $mover")
+    for db in bench bench_sql; do
+        psql_db=("${PSQL[@]}")
+        psql_db[${#psql_db[@]}-1]=$db
+        times=()
+        for target in 9 "$home"; do
+            out=$("${psql_db[@]}" -At <<SQL
+\\timing on
+UPDATE bench.people SET manager_id = $target WHERE id = $mover;
+BEGIN; SET LOCAL app.person_id = '1'; SELECT count(*) FROM unnest(rowsec.subtree()); COMMIT;
+SQL
+)
+            times+=("$(echo "$out" | awk '/^Time:/ { t[++n] = $2 } END { printf "update %.1f ms, next subtree query %.1f ms", t[1], t[4] }')")
+        done
+        printf '  %-9s person %s (subtree %s): %s; and back: %s\n' "$db" "$mover" "$n" "${times[0]}" "${times[1]}"
+    done
+done

@@ -53,6 +53,8 @@ pub struct Loaded {
     /// The spec's path as given, used in messages and the script's header.
     pub file: String,
     pub sha256: String,
+    /// The spec's text, for diagnostics found after loading ([`check_backend`]).
+    pub source: String,
 }
 
 fn read(p: &Path) -> Result<String, Error> {
@@ -90,7 +92,7 @@ pub fn load_str(file: &str, source: &str, schema: Option<Schema>) -> Result<Load
         })
     })?;
     let sha256 = Sha256::digest(source.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Loaded { spec, schema, file: file.to_owned(), sha256 })
+    Ok(Loaded { spec, schema, file: file.to_owned(), sha256, source: source.to_owned() })
 }
 
 impl Error {
@@ -113,12 +115,86 @@ impl Error {
     }
 }
 
+pub use sql::extension_api::Backend;
 pub use sql::script::{LockTimeout, Options};
 
 /// The SQL script for a loaded spec with the default [`Options`]: deterministic, one
 /// transaction, converging.
 pub fn compile(loaded: &Loaded) -> String {
     compile_with(loaded, &Options::default())
+}
+
+/// What the chosen backend cannot do with this spec: `Err` (E1701, E1702; every finding, each
+/// pointing at its spec key) when the spec asks for something the SQL backend cannot enforce
+/// and the user did not accept leaving it out; `Ok` with the keys left out otherwise (empty on
+/// the extension backend). Call before [`compile_with`]: nothing is written on an error.
+pub fn check_backend(loaded: &Loaded, options: &Options) -> Result<Vec<&'static str>, Error> {
+    use diagnostic::{Diagnostic, Span};
+    if options.backend == sql::extension_api::Backend::Extension {
+        return Ok(Vec::new());
+    }
+    let source = &loaded.source;
+    // Where a key is written: the first line that starts it (after `parent:` when given).
+    let at = |key: &str, parent: Option<&str>| -> Span {
+        let mut after = parent.is_none();
+        for (n, (_, line)) in diagnostic::lines(source).iter().enumerate() {
+            let trimmed = line.trim_start();
+            if !after {
+                after = parent.is_some_and(|p| line.starts_with(p) && line[p.len()..].trim_start().starts_with(':'));
+                continue;
+            }
+            if trimmed.starts_with(key) && trimmed[key.len()..].trim_start().starts_with(':') {
+                return Span::point(source, n + 1, line.len() - trimmed.len());
+            }
+        }
+        Span::point(source, 1, 0)
+    };
+    let mut diagnostics = Vec::new();
+    if matches!(loaded.spec.identity, model::Identity::SignedSetting(_)) {
+        diagnostics.push(
+            Diagnostic::new(
+                codes::Code::SignedIdentityOnSqlBackend,
+                at("identity", None),
+                "signed identity tokens are verified by the rowsec extension; the SQL backend cannot check them",
+            )
+            .with_hint(
+                "use `identity: { setting: NAME }` or `identity: login` with --backend sql, or the extension backend",
+            ),
+        );
+    }
+    let left_out = sql::audit::unenforced_on_sql_backend(&loaded.spec);
+    if !options.accept_unenforced {
+        for key in &left_out {
+            let (span, what) = match *key {
+                "limits" => {
+                    (at("limits", None), "row limits per statement (SPEC item 12) need the extension's executor hooks")
+                }
+                "monitoring" => (
+                    at("monitoring", None),
+                    "activity and alerts (SPEC items 13, 14) need the extension's executor hooks and background writer",
+                ),
+                "audit.data" => (
+                    at("data", Some("audit")),
+                    "row changes in the audit trail (audit.data) are not built on the SQL backend yet",
+                ),
+                _ => (at("requests", None), "access requests are not built on the SQL backend yet"),
+            };
+            diagnostics.push(
+                Diagnostic::new(codes::Code::UnenforcedOnSqlBackend, span, format!("`{key}` cannot be enforced with --backend sql: {what}"))
+                    .with_hint("remove the key, use the extension backend, or pass --accept-unenforced to compile without it (the script's header lists what was left out)"),
+            );
+        }
+    }
+    if diagnostics.is_empty() {
+        Ok(left_out)
+    } else {
+        Err(Error::InvalidSpec(Report {
+            file: loaded.file.clone(),
+            source: source.clone(),
+            diagnostics,
+            outcome: Outcome::default(),
+        }))
+    }
 }
 
 /// Like [`compile()`], with options (`rowsec compile` flags).

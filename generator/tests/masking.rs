@@ -103,7 +103,7 @@ fn a_view_schema_that_is_a_spec_schema_is_rejected() {
 fn a_column_reads_clear_for_holders_in_scope_for_scoped_readers_and_masked_otherwise() {
     let spec = load(MASKED).unwrap().spec;
     let contacts = &spec.tables[&QualifiedName::new("crm", "contacts")];
-    let phone = masking::column_expression(&spec, contacts, "phone", "pii");
+    let phone = masking::column_expression(&spec, contacts, "phone", "pii", rowsec_generator::Backend::Extension);
     assert!(phone.starts_with("CASE WHEN (SELECT pg_catalog.pg_has_role('crm_admin', 'USAGE') OR "), "{phone}");
     assert!(
         phone
@@ -112,7 +112,7 @@ fn a_column_reads_clear_for_holders_in_scope_for_scoped_readers_and_masked_other
     );
     assert!(!phone.contains("'support'") && !phone.contains("'data_analyst'"), "{phone}");
     assert!(phone.contains("pg_catalog.concat('****', pg_catalog.\"right\"(phone::text, 4))"), "{phone}");
-    let email = masking::column_expression(&spec, contacts, "email", "contact");
+    let email = masking::column_expression(&spec, contacts, "email", "contact", rowsec_generator::Backend::Extension);
     assert!(email.contains("pg_catalog.split_part(email::text, '@', -1)"), "{email}");
     assert!(!email.contains("sales_rep', 'USAGE')) AND"), "the rep writes `contact`: clear everywhere");
     assert_eq!(masking::view_name(&contacts.name).to_string(), "crm_app.contacts");

@@ -5,12 +5,12 @@
 --!   {{role_comment}}    the comment that marks a role as rowsec's, before its name (names.rs)
 --!   {{adopted}}         what follows the name on an adopted role, before its earlier comment
 --!   {{adopted_bare}}    what follows the name on an adopted role that had no comment
+--! The script locks pg_authid just before this block (script.rs `roles`: how depends on the backend).
 -- Group roles (spec: roles): NOLOGIN, no special attributes; people log in as their own roles,
--- members of these. Roles are shared by every database of the cluster: the lock serialises
+-- members of these. Roles are shared by every database of the cluster: the lock above serialises
 -- rowsec scripts applied to two databases at once, and roles are only written when they differ.
 -- A role that exists without rowsec's mark belongs to someone else: it is taken over only when
 -- the spec says `adopt: true`, and its comment is kept in rowsec's mark to be given back.
-LOCK TABLE pg_catalog.pg_authid IN SHARE ROW EXCLUSIVE MODE;
 DO $rowsec$
 DECLARE
     name text;

@@ -49,7 +49,11 @@ static DB_COUNTER: AtomicUsize = AtomicUsize::new(0);
 impl Cluster {
     /// initdb + start. Panics with the server log on failure: nothing else can run without it.
     pub fn start() -> Cluster {
-        Cluster::start_with("-c shared_preload_libraries=rowsec")
+        match crate::fixture::backend() {
+            // Managed PostgreSQL: no rowsec library anywhere in the server's configuration.
+            rowsec_generator::Backend::Sql => Cluster::start_with(""),
+            rowsec_generator::Backend::Extension => Cluster::start_with("-c shared_preload_libraries=rowsec"),
+        }
     }
 
     /// A cluster whose server does not preload rowsec, as a postgresql.conf without the setting

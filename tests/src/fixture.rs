@@ -10,6 +10,7 @@ use std::sync::{Mutex, OnceLock};
 
 use postgres::Client;
 use rowsec_generator::model::{QualifiedName, Spec};
+use rowsec_generator::{Backend, Options};
 
 use crate::cluster::{repo_root, Cluster, Notices};
 use rowsec_generator::oracle::{self, Outcome};
@@ -215,9 +216,34 @@ pub fn load(spec: &Path) -> rowsec_generator::Loaded {
     rowsec_generator::load(spec, Some(&schema_path())).unwrap_or_else(|e| panic!("loading {}: {e:?}", spec.display()))
 }
 
-/// The whole generated script for a spec.
+/// The backend under test: `ROWSEC_BACKEND=sql` runs the suites on the SQL backend (clusters
+/// without the extension preloaded, scripts compiled with `--backend sql --accept-unenforced`);
+/// anything else, or nothing, on the extension.
+pub fn backend() -> Backend {
+    match std::env::var("ROWSEC_BACKEND").as_deref() {
+        Ok("sql") => Backend::Sql,
+        _ => Backend::Extension,
+    }
+}
+
+/// The options every fixture script is compiled with: the backend under test.
+pub fn options() -> Options {
+    Options { backend: backend(), accept_unenforced: backend() == Backend::Sql, ..Options::default() }
+}
+
+/// True (and says why, once per test) when a test checks what only the extension does: the
+/// caller returns early on the SQL backend.
+pub fn extension_only(why: &str) -> bool {
+    if backend() == Backend::Sql {
+        println!("skipped on the SQL backend: {why}");
+        return true;
+    }
+    false
+}
+
+/// The whole generated script for a spec, for the backend under test.
 pub fn compile(spec: &Path) -> String {
-    rowsec_generator::compile(&load(spec))
+    rowsec_generator::compile_with(&load(spec), &options())
 }
 
 /// Schema, generated script, logins, directory and rows: everything a test database needs.

@@ -15,7 +15,7 @@ const TABLES: &str = "crm.accounts, crm.activities, crm.contacts, crm.invoices, 
 
 /// The script for `spec`, waiting at most one second for any lock.
 fn script(spec: &Path) -> String {
-    let options = rowsec_generator::Options { lock_timeout: "1s".parse().unwrap(), ..Default::default() };
+    let options = rowsec_generator::Options { lock_timeout: "1s".parse().unwrap(), ..rowsec_e2e::fixture::options() };
     rowsec_generator::compile_with(&load(spec), &options)
 }
 

@@ -37,7 +37,9 @@ fn the_script_compiled_without_the_schema_grants_exactly_the_same() {
     let mut admin = env.cluster.admin(&db);
     let before = snapshot(&mut admin);
     let without_schema = rowsec_generator::load(&crm_spec_path(), None).expect("loads");
-    admin.batch_execute(&rowsec_generator::compile(&without_schema)).expect("applies");
+    admin
+        .batch_execute(&rowsec_generator::compile_with(&without_schema, &rowsec_e2e::fixture::options()))
+        .expect("applies");
     let (removed, added) = diff(&before, &snapshot(&mut admin));
     assert!(removed.is_empty() && added.is_empty(), "removed: {removed:#?}\nadded: {added:#?}");
     assert!(before.iter().any(|l| l.starts_with("colacl crm.accounts.name ")), "snapshot sees column grants");
@@ -99,6 +101,9 @@ fn a_person_with_two_roles_keeps_the_other_roles_rights_after_one_role_loses_a_g
 
 #[test]
 fn tables_that_leave_audit_data_lose_their_audit_trigger() {
+    if rowsec_e2e::fixture::extension_only("audit.data is not built on it (E1701)") {
+        return;
+    }
     let env = env();
     let db = env.crm_db();
     let mut admin = env.cluster.admin(&db);

@@ -28,7 +28,12 @@ roles:
 fn script(spec: &str, options: &Options) -> String {
     let schema = Schema::parse(&std::fs::read_to_string(schema_path()).unwrap()).unwrap();
     let loaded = load_str("roles.yaml", spec, Some(schema)).unwrap_or_else(|e| panic!("{e}"));
-    compile_with(&loaded, options)
+    // On the backend under test (ROWSEC_BACKEND).
+    let fixture = rowsec_e2e::fixture::options();
+    compile_with(
+        &loaded,
+        &Options { backend: fixture.backend, accept_unenforced: fixture.accept_unenforced, ..options.clone() },
+    )
 }
 
 /// A cluster with one database holding the CRM schema, and a superuser connection to it that

@@ -8,14 +8,32 @@ use std::fmt::Write;
 use serde_json::json;
 
 use crate::model::{AlertRule, Spec};
-use crate::sql::extension_api as api;
+use crate::sql::extension_api::{self as api, Backend};
+use crate::sql::script::Options;
 use crate::sql::template;
 
 /// Readers, audited tables (and converging away the tables that left `audit.data`), requests,
 /// and a reconciliation of spec role memberships changed while nothing recorded them: one DO
 /// block, so psql prints no result sets.
-pub fn section(s: &mut String, spec: &Spec) {
+pub fn section(s: &mut String, spec: &Spec, options: &Options) {
     s.push_str("\n-- ===== Audit trail and access requests (spec: audit, requests) =====\n");
+    // The SQL backend refuses what it cannot enforce (its functions raise 0A000); a script
+    // compiled with --accept-unenforced asks it for nothing of it (the header lists it).
+    let leave_out = options.backend == Backend::Sql && options.accept_unenforced;
+    let stripped;
+    let spec = if leave_out {
+        let mut s = spec.clone();
+        s.audit.data.clear();
+        s.requests = None;
+        s.monitoring = Default::default();
+        for role in s.roles.values_mut() {
+            role.limits.clear();
+        }
+        stripped = s;
+        &stripped
+    } else {
+        spec
+    };
     let mut body = String::new();
     let b = &mut body;
     let _ = writeln!(b, "PERFORM {};", api::set_audit_readers(&spec.audit.readers));
@@ -79,4 +97,24 @@ pub fn spec_counts(spec: &Spec) -> String {
         "audited_tables": spec.audit.data.len(),
     })
     .to_string()
+}
+
+/// What a spec asks for that the SQL backend cannot enforce (executor hooks, shared memory, a
+/// background writer) or does not build yet: the spec keys, in the order docs/diagnostics.md
+/// (E1701) lists them. Empty on a spec that uses none.
+pub fn unenforced_on_sql_backend(spec: &Spec) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if spec.roles.values().any(|r| !r.limits.is_empty()) {
+        out.push("limits");
+    }
+    if spec.monitoring.reads || !spec.monitoring.alerts.is_empty() {
+        out.push("monitoring");
+    }
+    if !spec.audit.data.is_empty() {
+        out.push("audit.data");
+    }
+    if spec.requests.is_some() {
+        out.push("requests");
+    }
+    out
 }

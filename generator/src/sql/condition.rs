@@ -90,8 +90,8 @@ impl Condition {
 
     /// The condition in SQL, for rows of `table`. Each alternative starts a new line, and so
     /// does a condition ANDed with a parenthesized one.
-    pub fn sql<'a>(&'a self, table: &'a Table) -> Sql<'a> {
-        Sql { condition: self, table }
+    pub fn sql<'a>(&'a self, table: &'a Table, backend: api::Backend, clause: api::Clause) -> Sql<'a> {
+        Sql { condition: self, table, backend, clause }
     }
 
     fn is_compound(&self) -> bool {
@@ -164,14 +164,20 @@ impl fmt::Display for Condition {
 pub struct Sql<'a> {
     condition: &'a Condition,
     table: &'a Table,
+    backend: api::Backend,
+    clause: api::Clause,
 }
 
 impl fmt::Display for Sql<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = self.table;
         self.condition.write(f, &SQL_LINES, &|f, term| match term {
-            Term::InScope(scope) => f.write_str(&api::scope_condition(scope, &t.owner)),
-            Term::Shared(access) => f.write_str(&api::is_shared(&t.name, &t.key, access)),
+            Term::InScope(scope) => {
+                f.write_str(&api::scope_condition_for(self.backend, self.clause, &t.name, scope, &t.owner))
+            }
+            Term::Shared(access) => {
+                f.write_str(&api::is_shared_for(self.backend, self.clause, &t.name, &t.key, access))
+            }
             Term::SharedWriteKeepsOwner => f.write_str(&api::shared_write_keeps_owner(&t.name, &t.key, &t.owner)),
         })
     }
@@ -214,7 +220,7 @@ mod tests {
         };
         let c = in_scope(Scope::Own).and(!shared(Write)).or(shared_write_keeps_owner());
         assert_eq!(
-            c.sql(&table).to_string(),
+            c.sql(&table, api::Backend::Extension, api::Clause::Using).to_string(),
             "(\"Owner\" = rowsec.current_person() AND NOT rowsec.is_shared('crm.\"Deals\"'::regclass, id, 'write'))\n        \
              OR rowsec.shared_write_keeps_owner('crm.\"Deals\"'::regclass, id, \"Owner\")"
         );

@@ -5,6 +5,9 @@ use crate::model::{Directory, Identity, QualifiedName, Scope};
 use crate::sql::ident::{Ident, Literal};
 
 pub const EXTENSION: &str = "rowsec";
+/// The SQL backend's name as a `pg_tle` extension (`--pg-tle`): not `rowsec`, which the
+/// backend's script refuses to run beside (the C extension).
+pub const PG_TLE_EXTENSION: &str = "rowsec_sql";
 /// The extension's schema: nothing else may live there.
 pub const SCHEMA: &str = "rowsec";
 /// The extension's registry of protected tables (`tbl regclass`), read by the converge step.
@@ -57,8 +60,135 @@ pub fn current_person() -> &'static str {
     "rowsec.current_person()"
 }
 
-/// The condition "the row's owner is in `scope` of the current person". `Scope::None` is
-/// `false`: no row is in it.
+/// Which implementation of the `rowsec` schema the script installs and its policies use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The C extension (`CREATE EXTENSION rowsec`): policies call its functions.
+    #[default]
+    Extension,
+    /// Plain SQL and PL/pgSQL (sql/backend/rowsec.sql), for managed PostgreSQL: policies probe
+    /// the tables its triggers keep (closure, teams, shares), each probe an index lookup or a
+    /// hashed subplan the planner chooses, with the person resolved once per query (an InitPlan).
+    Sql,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Extension => "extension",
+            Backend::Sql => "sql",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "extension" => Ok(Backend::Extension),
+            "sql" => Ok(Backend::Sql),
+            _ => Err(format!("`{text}` is not a backend: write extension (the default) or sql")),
+        }
+    }
+}
+
+/// The current person, once per query on the SQL backend (an InitPlan, not a call per row).
+fn person(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Extension => current_person(),
+        Backend::Sql => "(SELECT rowsec.current_person())",
+    }
+}
+
+/// `accounts."owner_id"`: a column of the protected table, qualified by the table's name (how a
+/// policy or a view over it names its row) so that no column of rowsec's tables in a subquery
+/// can capture it.
+fn outer(table: &QualifiedName, column: &str) -> String {
+    format!("{}.{}", Ident(&table.name), Ident(column))
+}
+
+/// Which side of a policy a condition is for, on the SQL backend: rows read (USING, which the
+/// planner may turn into an index condition) or one new row checked (WITH CHECK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clause {
+    Using,
+    Check,
+}
+
+/// The condition "the row's owner is in `scope` of the current person", for rows of `table`.
+/// `Scope::None` is `false`: no row is in it.
+///
+/// On the SQL backend, by the side-by-side numbers (docs/performance.md): USING compares with
+/// the person's set as one array per query (`= ANY ((SELECT rowsec.subtree())::bigint[])`, an
+/// InitPlan the planner can use as an index condition on the owner column); WITH CHECK, which
+/// sees one row, probes the table behind it (`EXISTS`, an index lookup) instead of building the
+/// whole set.
+pub fn scope_condition_for(
+    backend: Backend,
+    clause: Clause,
+    table: &QualifiedName,
+    scope: Scope,
+    owner: &str,
+) -> String {
+    if backend == Backend::Extension {
+        return scope_condition(scope, owner);
+    }
+    let (o, p) = (outer(table, owner), person(backend));
+    match (scope, clause) {
+        (Scope::Own, _) => format!("{o} = {p}"),
+        (Scope::Team, Clause::Using) => format!("{o} = ANY ((SELECT rowsec.team())::bigint[])"),
+        (Scope::Team, Clause::Check) => format!(
+            "({o} = {p} OR EXISTS (SELECT FROM rowsec.team_members rowsec_m WHERE rowsec_m.team = (SELECT rowsec.current_team()) AND rowsec_m.person = {o}))"
+        ),
+        (Scope::Subtree, Clause::Using) => format!("{o} = ANY ((SELECT rowsec.subtree())::bigint[])"),
+        (Scope::Subtree, Clause::Check) => format!(
+            "EXISTS (SELECT FROM rowsec.closure rowsec_c WHERE rowsec_c.ancestor = {p} AND rowsec_c.descendant = {o})"
+        ),
+        (Scope::All, _) => format!("{p} IS NOT NULL"),
+        (Scope::None, _) => "false".to_owned(),
+    }
+}
+
+/// [`is_shared`] for a backend and clause (see [`scope_condition_for`]).
+pub fn is_shared_for(
+    backend: Backend,
+    clause: Clause,
+    table: &QualifiedName,
+    key: &str,
+    access: ShareAccess,
+) -> String {
+    if backend == Backend::Extension {
+        return is_shared(table, key, access);
+    }
+    let access_text = match access {
+        ShareAccess::Read => "read",
+        ShareAccess::Write => "write",
+    };
+    if clause == Clause::Using {
+        return format!(
+            "{} = ANY ((SELECT rowsec.shared_keys({}, {}))::bigint[])",
+            outer(table, key),
+            regclass(table),
+            Literal(access_text)
+        );
+    }
+    let write = match access {
+        ShareAccess::Read => "",
+        ShareAccess::Write => " AND rowsec_s.access = 'write'",
+    };
+    format!(
+        "EXISTS (SELECT FROM rowsec.shares rowsec_s WHERE rowsec_s.tbl = {} AND rowsec_s.row_key = {}{write} \
+         AND (rowsec_s.grantee_person = {} OR rowsec_s.grantee_team = (SELECT rowsec.current_team())) \
+         AND (rowsec_s.expires_at IS NULL OR rowsec_s.expires_at > pg_catalog.now()))",
+        regclass(table),
+        outer(table, key),
+        person(backend)
+    )
+}
+
+/// The condition "the row's owner is in `scope` of the current person" as the extension's
+/// functions say it. `Scope::None` is `false`: no row is in it.
 pub fn scope_condition(scope: Scope, owner: &str) -> String {
     match scope {
         Scope::Own => format!("{} = {}", Ident(owner), current_person()),

@@ -58,7 +58,7 @@ pub fn masked_tables(spec: &Spec) -> Vec<&Table> {
 /// When the reader sees `class` in clear on a row of `table`: a role with `read` or `write` on
 /// it (asked once per statement: an InitPlan), or a role with a scoped read and the row's owner
 /// in that scope. `false` when no role may.
-pub fn clear_condition(spec: &Spec, table: &Table, class: &str) -> String {
+pub fn clear_condition(spec: &Spec, table: &Table, class: &str, backend: api::Backend) -> String {
     let has_role = |r: &str| format!("pg_catalog.pg_has_role({}, 'USAGE')", Literal(r));
     let full: Vec<String> =
         spec.roles.values().filter(|r| class_access(r, class).can_read()).map(|r| has_role(&r.name)).collect();
@@ -71,7 +71,7 @@ pub fn clear_condition(spec: &Spec, table: &Table, class: &str) -> String {
             parts.push(format!(
                 "((SELECT {}) AND {})",
                 has_role(&role.name),
-                api::scope_condition(*scope, &table.owner)
+                api::scope_condition_for(backend, api::Clause::Using, &table.name, *scope, &table.owner)
             ));
         }
     }
@@ -86,8 +86,8 @@ pub fn clear_condition(spec: &Spec, table: &Table, class: &str) -> String {
 /// class's mask elsewhere (a class `classes` does not name reads as NULL). Functions are
 /// schema-qualified and operators avoided: the expression is fixed when the view is created
 /// and nobody can put a same-named object in its way.
-pub fn column_expression(spec: &Spec, table: &Table, column: &str, class: &str) -> String {
-    let clear = clear_condition(spec, table, class);
+pub fn column_expression(spec: &Spec, table: &Table, column: &str, class: &str, backend: api::Backend) -> String {
+    let clear = clear_condition(spec, table, class, backend);
     let c = Ident(column);
     let mask = spec.classes.get(class).map_or(Mask::Null, |k| k.mask);
     let hidden = Literal(HIDDEN);
@@ -108,7 +108,7 @@ pub fn column_expression(spec: &Spec, table: &Table, column: &str, class: &str) 
 
 /// The script's masked-view section: always the cleanup (so that a spec dropping `classes:`
 /// removes the views), then one block per masked table and a notice.
-pub fn section<'s>(s: &mut String, spec: &'s Spec, resolver: &Resolver<'s>) {
+pub fn section<'s>(s: &mut String, spec: &'s Spec, resolver: &Resolver<'s>, backend: api::Backend) {
     let tables = masked_tables(spec);
     let views: Vec<String> = tables.iter().map(|t| view_name(&t.name).to_string()).collect();
     let schemas: BTreeSet<String> = tables.iter().map(|t| view_schema(&t.name)).collect();
@@ -127,7 +127,7 @@ pub fn section<'s>(s: &mut String, spec: &'s Spec, resolver: &Resolver<'s>) {
     for table in &tables {
         grants.clear();
         resolver.table_grants(table, &mut grants);
-        view(s, spec, table, &grants);
+        view(s, spec, table, &grants, backend);
     }
     if !tables.is_empty() {
         s.push('\n');
@@ -135,12 +135,12 @@ pub fn section<'s>(s: &mut String, spec: &'s Spec, resolver: &Resolver<'s>) {
     }
 }
 
-fn view(s: &mut String, spec: &Spec, table: &Table, grants: &[Grant<'_>]) {
+fn view(s: &mut String, spec: &Spec, table: &Table, grants: &[Grant<'_>], backend: api::Backend) {
     let t = &table.name;
     let _ = writeln!(s, "\n-- Masked view {} of {} (spec: classes)", view_name(t).dotted(), t.dotted());
     let classed: Vec<&str> = table.columns.keys().map(String::as_str).collect();
     let exprs: Vec<String> =
-        table.columns.iter().map(|(column, class)| column_expression(spec, table, column, class)).collect();
+        table.columns.iter().map(|(column, class)| column_expression(spec, table, column, class, backend)).collect();
     let roles_for = |command: Command| -> Vec<&str> {
         let set: BTreeSet<&str> = grants.iter().filter(|g| g.command == command).map(|g| g.role).collect();
         set.into_iter().collect()

@@ -55,8 +55,12 @@ pub static STATE: Template = Template::new("compile/state.sql", include_str!("..
 /// Says what the script created, changed and removed.
 pub static SUMMARY: Template = Template::new("compile/summary.sql", include_str!("../../../sql/compile/summary.sql"));
 
+/// The `rowsec` schema in SQL and PL/pgSQL (`--backend sql`), instead of `CREATE EXTENSION`.
+pub static SQL_BACKEND: Template = Template::new("backend/rowsec.sql", include_str!("../../../sql/backend/rowsec.sql"));
+
 /// Every template, for tests.
-pub static ALL: [&Template; 13] = [
+pub static ALL: [&Template; 14] = [
+    &SQL_BACKEND,
     &ROLES,
     &TABLE_FUNCTIONS,
     &CONVERGE,
