@@ -456,6 +456,9 @@ fn mismatch(config: &Config, role: ColumnRole, column: &str, typid: pg_sys::Oid)
 
 /// The directory's columns, checked for shape.
 pub struct DirectoryShape {
+    /// The relation the rows are read from: the directory, or on Citus its placement on this
+    /// node (citus.rs), whose column numbers may differ from the coordinator's table.
+    pub rel: pg_sys::Oid,
     id: ResolvedColumn,
     manager: ResolvedColumn,
     team: Option<ResolvedColumn>,
@@ -464,8 +467,13 @@ pub struct DirectoryShape {
 }
 
 /// Resolves a directory column and checks that rowsec can read it in `role`.
-fn directory_column(config: &Config, column: &str, role: ColumnRole) -> Result<ResolvedColumn, RowsecError> {
-    let col = resolve_column(config.directory, column, role)?;
+fn directory_column(
+    config: &Config,
+    rel: pg_sys::Oid,
+    column: &str,
+    role: ColumnRole,
+) -> Result<ResolvedColumn, RowsecError> {
+    let col = resolve_column(rel, column, role)?;
     if col.fits(role) {
         Ok(col)
     } else {
@@ -486,11 +494,13 @@ pub fn directory_shape(config: &Config) -> Result<DirectoryShape, RowsecError> {
             ))
         }
     }
+    let rel = crate::citus::local_placement(config.directory, "the rowsec directory")?;
     let optional =
-        |column: &Option<String>, role| column.as_deref().map(|c| directory_column(config, c, role)).transpose();
+        |column: &Option<String>, role| column.as_deref().map(|c| directory_column(config, rel, c, role)).transpose();
     Ok(DirectoryShape {
-        id: directory_column(config, &config.id_column, ColumnRole::Id)?,
-        manager: directory_column(config, &config.manager_column, ColumnRole::Manager)?,
+        rel,
+        id: directory_column(config, rel, &config.id_column, ColumnRole::Id)?,
+        manager: directory_column(config, rel, &config.manager_column, ColumnRole::Manager)?,
         team: optional(&config.team_column, ColumnRole::Team)?,
         login: optional(&config.login_column, ColumnRole::Login)?,
         active: optional(&config.active_column, ColumnRole::Active)?,
@@ -498,11 +508,7 @@ pub fn directory_shape(config: &Config) -> Result<DirectoryShape, RowsecError> {
 }
 
 /// Reads every person. Rows with a NULL id are skipped (they cannot be anyone's owner).
-pub fn read_directory(
-    config: &Config,
-    shape: &DirectoryShape,
-    snapshot: &ScanSnapshot,
-) -> Result<Vec<PersonRow>, RowsecError> {
+pub fn read_directory(shape: &DirectoryShape, snapshot: &ScanSnapshot) -> Result<Vec<PersonRow>, RowsecError> {
     let natts = [Some(shape.id), Some(shape.manager), shape.team, shape.login, shape.active]
         .iter()
         .flatten()
@@ -510,7 +516,7 @@ pub fn read_directory(
         .max()
         .unwrap_or(1) as i32;
     let mut rows = Vec::new();
-    let read = scan(config.directory, snapshot, natts, None, |v, n| unsafe {
+    let read = scan(shape.rel, snapshot, natts, None, |v, n| unsafe {
         let at = |c: &ResolvedColumn| (!n[c.attnum - 1]).then(|| v[c.attnum - 1]);
         let Some(id) = at(&shape.id) else { return Ok(()) };
         rows.push(PersonRow {
