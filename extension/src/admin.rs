@@ -98,7 +98,7 @@ fn configure(
     }
     citus::share_config().or_raise();
     let (identity_text, setting) = config.identity.to_stored();
-    let args: [DatumWithOid; 8] = [
+    let args: [DatumWithOid; 9] = [
         RegClass(config.directory).into(),
         config.id_column.as_str().into(),
         config.manager_column.as_str().into(),
@@ -107,13 +107,15 @@ fn configure(
         config.active_column.clone().into(),
         identity_text.into(),
         setting.into(),
+        catalog::relation_name(config.directory).into(),
     ];
     Spi::run_with_args(
-        "INSERT INTO rowsec.config AS c (singleton, directory, id_column, manager_column, team_column, login_column, active_column, identity, identity_setting) \
-         VALUES (true, $1, $2::pg_catalog.name, $3::pg_catalog.name, $4::pg_catalog.name, $5::pg_catalog.name, $6::pg_catalog.name, $7, $8) \
+        "INSERT INTO rowsec.config AS c (singleton, directory, id_column, manager_column, team_column, login_column, active_column, identity, identity_setting, directory_name) \
+         VALUES (true, $1, $2::pg_catalog.name, $3::pg_catalog.name, $4::pg_catalog.name, $5::pg_catalog.name, $6::pg_catalog.name, $7, $8, $9) \
          ON CONFLICT (singleton) DO UPDATE SET directory = EXCLUDED.directory, id_column = EXCLUDED.id_column, \
            manager_column = EXCLUDED.manager_column, team_column = EXCLUDED.team_column, login_column = EXCLUDED.login_column, \
-           active_column = EXCLUDED.active_column, identity = EXCLUDED.identity, identity_setting = EXCLUDED.identity_setting",
+           active_column = EXCLUDED.active_column, identity = EXCLUDED.identity, identity_setting = EXCLUDED.identity_setting, \
+           directory_name = EXCLUDED.directory_name",
         &args,
     )
     .unwrap_or_else(|e| RowsecError::internal("storing the configuration", e).raise());

@@ -44,6 +44,7 @@ mod config_att {
     pub const ACTIVE: usize = 6;
     pub const IDENTITY: usize = 7;
     pub const SETTING: usize = 8;
+    pub const DIRECTORY_NAME: usize = 9;
     pub const LAYOUT: &[OwnColumn] = &[
         col("singleton", BOOLOID),
         col("directory", REGCLASSOID),
@@ -54,6 +55,7 @@ mod config_att {
         nullable("active_column", NAMEOID),
         col("identity", TEXTOID),
         nullable("identity_setting", TEXTOID),
+        nullable("directory_name", TEXTOID),
     ];
 }
 
@@ -284,6 +286,7 @@ unsafe fn text_datum(d: pg_sys::Datum, what: &str) -> Result<String, RowsecError
 pub fn read_config(config_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<Option<Config>, RowsecError> {
     use config_att::*;
     let mut found = None;
+    let mut directory_name = None;
     scan(config_oid, snapshot, LAYOUT.len() as i32, Some(LAYOUT), |v, n| unsafe {
         let what = "rowsec.config";
         let opt_name = |i: usize| (!n[i]).then(|| name_datum(v[i], what)).transpose();
@@ -299,6 +302,7 @@ pub fn read_config(config_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<O
                 ),
             ));
         };
+        directory_name = (!n[DIRECTORY_NAME]).then(|| text_datum(v[DIRECTORY_NAME], what)).transpose()?;
         found = Some(Config {
             directory: pg_sys::Oid::from(v[DIRECTORY].value() as u32),
             id_column: name_datum(v[ID], what)?,
@@ -310,6 +314,10 @@ pub fn read_config(config_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<O
         });
         Ok(())
     })?;
+    // After the scan: on Citus the directory is looked up by its name (crate::citus).
+    if let Some(config) = found.as_mut() {
+        config.directory = crate::citus::directory_here(config.directory, directory_name.as_deref())?;
+    }
     Ok(found)
 }
 

@@ -88,6 +88,24 @@ pub fn local_placement(relid: pg_sys::Oid, what: &str) -> Result<pg_sys::Oid, Ro
     }
 }
 
+/// The directory on this node: the stored OID on a single node; on Citus the relation that
+/// `name` (rowsec.config.directory_name) names here, since a worker that received the row by a
+/// binary copy (a worker added later) holds the coordinator's OID.
+pub fn directory_here(stored: pg_sys::Oid, name: Option<&str>) -> Result<pg_sys::Oid, RowsecError> {
+    let Some(name) = name.filter(|_| installed()) else { return Ok(stored) };
+    let found =
+        Spi::get_one_with_args::<pg_sys::Oid>("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", &[name.into()])
+            .map_err(|e| RowsecError::internal("looking up the rowsec directory by name", e))?;
+    found.filter(|o| *o != pg_sys::InvalidOid).ok_or_else(|| {
+        RowsecError::new(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("the rowsec directory {name} does not exist on this node"),
+            "rowsec.config names the directory by the name it had when rowsec.configure ran.",
+            crate::errors::HINT_COMPILE,
+        )
+    })
+}
+
 /// Runs `f` (DDL on the directory) with `citus.enable_unsafe_triggers` on, as Citus asks for
 /// triggers on its tables, and back to what it was afterwards. rowsec's triggers on the directory
 /// touch nothing but the node they fire on (its caches, its audit trail).
