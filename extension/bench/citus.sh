@@ -18,6 +18,7 @@
 #   point  SELECT id, amount FROM t WHERE id = <a key of the persona's>   (by key: one shard)
 #   page   SELECT id, amount FROM t ORDER BY id LIMIT 50                  (every shard)
 #   agg    SELECT count(*), sum(amount) FROM t                            (every shard)
+#   CACHED_CONNS=16 keeps 16 connections per worker open between transactions (Citus: 1).
 # Each cell: ROUNDS (default 11) executions per persona, the first WARMUP (default 6) dropped,
 # the median of the rest, timed by psql (\timing, client side). The table gives rowsec's median
 # over no row-level security on the same distribution, and by owner over by key.
@@ -28,6 +29,10 @@ source "$(dirname "$0")/common.sh"
 PEOPLE=${PEOPLE:-100000}
 ROWS=${ROWS:-1000000}
 ROUNDS=${ROUNDS:-11}
+# Connections the coordinator keeps open to each worker between transactions (Citus's default
+# is 1): each worker backend loads the directory once, so a query that opens new connections to
+# the workers pays a directory load on each (docs/distributed.md).
+CACHED_CONNS=${CACHED_CONNS:-1}
 WARMUP=${WARMUP:-6}
 [ "$ROUNDS" -gt "$WARMUP" ] || { echo "ROUNDS must be larger than WARMUP" >&2; exit 2; }
 [ -f "$("$BIN/pg_config" --pkglibdir)/citus.so" ] || {
@@ -70,6 +75,7 @@ SELECT citus_set_coordinator_host('127.0.0.1', ${PORTS[coordinator]});
 SELECT citus_add_node('127.0.0.1', ${PORTS[worker1]});
 SELECT citus_add_node('127.0.0.1', ${PORTS[worker2]});
 SQL
+echo "== citus.max_cached_conns_per_worker = $CACHED_CONNS for the pool"
 echo "== PostgreSQL $("$BIN/postgres" --version | awk '{print $3}'), Citus $("${PSQL[@]}" -At -c "SELECT extversion FROM pg_extension WHERE extname = 'citus'"), a coordinator and 2 workers on one machine ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)), $(date -u '+%Y-%m-%d %H:%M UTC')"
 
 echo "== setup: $PEOPLE people (fan-out 8, a reference table), $ROWS rows in each of 4 distributed tables"
@@ -116,6 +122,7 @@ CREATE POLICY subtree ON bench.rowsec_owner USING (rowsec.in_subtree(owner_id));
 
 CREATE ROLE pool LOGIN;
 ALTER ROLE pool SET citus.propagate_set_commands = 'local';
+ALTER ROLE pool SET citus.max_cached_conns_per_worker = $CACHED_CONNS;
 GRANT USAGE ON SCHEMA bench TO pool;
 GRANT SELECT ON bench.plain_key, bench.rowsec_key, bench.plain_owner, bench.rowsec_owner TO pool;
 
