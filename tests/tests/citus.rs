@@ -432,3 +432,22 @@ fn a_worker_added_later_enforces_the_same_after_the_rebalance_copies_the_referen
         .unwrap();
     assert_eq!(keys(&mut rep, "SELECT id FROM crm.accounts"), Ok(BTreeSet::new()));
 }
+
+#[test]
+fn a_truncate_of_the_directory_reaches_sessions_on_workers_in_their_next_transaction() {
+    let Some(env) = env("citus: directory truncated") else { return };
+    let db = env.citus.crm_database(&citus_spec_path(), Distribution::ByKey);
+    let mut admin = env.citus.coordinator.admin(&db);
+    // TRUNCATE needs the owners' foreign keys gone (as a DBA reloading the directory would).
+    for t in rowsec_e2e::fixture::TABLES {
+        admin.batch_execute(&format!("ALTER TABLE crm.{t} DROP CONSTRAINT {t}_owner_id_fkey")).unwrap();
+    }
+    let mut on_worker = login(&env.citus.workers[0], &db, 21);
+    let mut on_coordinator = login(&env.citus.coordinator, &db, 40);
+    assert!(!keys(&mut on_worker, "SELECT id FROM crm.accounts").unwrap().is_empty());
+    assert!(!keys(&mut on_coordinator, "SELECT id FROM crm.accounts").unwrap().is_empty());
+    // Citus copies no TRUNCATE trigger to the placements: rowsec's writes rowsec.config instead.
+    admin.batch_execute("TRUNCATE crm.app_users").unwrap_or_else(|e| panic!("TRUNCATE: {}", citus::full_error(&e)));
+    assert_eq!(keys(&mut on_worker, "SELECT id FROM crm.accounts"), Ok(BTreeSet::new()));
+    assert_eq!(keys(&mut on_coordinator, "SELECT id FROM crm.accounts"), Ok(BTreeSet::new()));
+}
