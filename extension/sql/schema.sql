@@ -14,6 +14,10 @@ CREATE TABLE rowsec.config (
     active_column    name,
     identity         text NOT NULL CHECK (identity IN ('login', 'setting', 'signed_setting')),
     identity_setting text,
+    -- The directory's schema-qualified name, quoted, as rowsec.configure saw it. On Citus the
+    -- row is copied to new workers byte for byte, `directory`'s OID with it, which there names
+    -- another relation or none: each node resolves this name instead (src/citus.rs).
+    directory_name   text,
     CHECK (identity = 'login' OR identity_setting IS NOT NULL)
 );
 

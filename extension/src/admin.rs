@@ -2,6 +2,7 @@
 
 use crate::cache;
 use crate::catalog::{self, Config};
+use crate::citus;
 use crate::errors::{require, required, while_doing, OrRaise, RowsecError};
 use crate::registry;
 use crate::types::{RegClass, SqlName, Text};
@@ -14,6 +15,9 @@ use rowsec_core::directory::describe_cycles;
 const TRIGGER: &str = "rowsec_directory_changed";
 /// The row trigger that records directory changes in the audit trail (`rowsec.audit_directory()`).
 const AUDIT_TRIGGER: &str = "rowsec_directory_audit";
+/// On Citus, the directory's TRUNCATE trigger, apart: Citus puts a table's triggers on its
+/// placements (where the invalidation must fire) except those for TRUNCATE (docs/distributed.md).
+const TRUNCATE_TRIGGER: &str = "rowsec_directory_truncated";
 
 fn has_unique_index(relid: pg_sys::Oid, column: &str) -> Result<bool, RowsecError> {
     let found = Spi::get_one_with_args::<bool>(
@@ -28,6 +32,7 @@ fn has_unique_index(relid: pg_sys::Oid, column: &str) -> Result<bool, RowsecErro
 
 fn current_config() -> Result<Option<Config>, RowsecError> {
     let Some(oid) = catalog::extension_relation(c"config") else { return Ok(None) };
+    let oid = citus::local_placement(oid, "rowsec.config")?;
     let snap = catalog::ScanSnapshot::take();
     catalog::read_config(oid, &snap)
 }
@@ -80,14 +85,20 @@ fn configure(
         .raise();
     }
     let previous = current_config().or_raise();
+    // On a Citus worker the triggers live on the directory's placement, where Citus put them
+    // from the coordinator (DDL on a Citus table is the coordinator's).
+    let node = citus::node().or_raise();
+    let triggers_here = node != citus::Node::Worker;
     if previous.as_ref() == Some(&config)
-        && trigger_exists(config.directory, TRIGGER).or_raise()
-        && trigger_exists(config.directory, AUDIT_TRIGGER).or_raise()
+        && (!triggers_here
+            || trigger_exists(config.directory, TRIGGER).or_raise()
+                && trigger_exists(config.directory, AUDIT_TRIGGER).or_raise())
     {
         return; // Same arguments: nothing changes.
     }
+    citus::share_config().or_raise();
     let (identity_text, setting) = config.identity.to_stored();
-    let args: [DatumWithOid; 8] = [
+    let args: [DatumWithOid; 9] = [
         RegClass(config.directory).into(),
         config.id_column.as_str().into(),
         config.manager_column.as_str().into(),
@@ -96,43 +107,66 @@ fn configure(
         config.active_column.clone().into(),
         identity_text.into(),
         setting.into(),
+        catalog::relation_name(config.directory).into(),
     ];
     Spi::run_with_args(
-        "INSERT INTO rowsec.config AS c (singleton, directory, id_column, manager_column, team_column, login_column, active_column, identity, identity_setting) \
-         VALUES (true, $1, $2::pg_catalog.name, $3::pg_catalog.name, $4::pg_catalog.name, $5::pg_catalog.name, $6::pg_catalog.name, $7, $8) \
+        "INSERT INTO rowsec.config AS c (singleton, directory, id_column, manager_column, team_column, login_column, active_column, identity, identity_setting, directory_name) \
+         VALUES (true, $1, $2::pg_catalog.name, $3::pg_catalog.name, $4::pg_catalog.name, $5::pg_catalog.name, $6::pg_catalog.name, $7, $8, $9) \
          ON CONFLICT (singleton) DO UPDATE SET directory = EXCLUDED.directory, id_column = EXCLUDED.id_column, \
            manager_column = EXCLUDED.manager_column, team_column = EXCLUDED.team_column, login_column = EXCLUDED.login_column, \
-           active_column = EXCLUDED.active_column, identity = EXCLUDED.identity, identity_setting = EXCLUDED.identity_setting",
+           active_column = EXCLUDED.active_column, identity = EXCLUDED.identity, identity_setting = EXCLUDED.identity_setting, \
+           directory_name = EXCLUDED.directory_name",
         &args,
     )
     .unwrap_or_else(|e| RowsecError::internal("storing the configuration", e).raise());
-    if let Some(old) = previous.filter(|p| p.directory != config.directory && catalog::relation_exists(p.directory)) {
+    if let Some(old) =
+        previous.filter(|p| triggers_here && p.directory != config.directory && catalog::relation_exists(p.directory))
+    {
         let table = catalog::relation_name(old.directory);
-        for trigger in [TRIGGER, AUDIT_TRIGGER] {
+        for trigger in [TRIGGER, AUDIT_TRIGGER, TRUNCATE_TRIGGER] {
             let doing = format!("removing the trigger {trigger} from the previous directory {table}");
-            while_doing(&doing, || Spi::run(&format!("DROP TRIGGER IF EXISTS {trigger} ON {table}")))
-                .unwrap_or_else(|e| RowsecError::internal(doing.as_str(), e).raise());
+            citus::with_triggers_allowed(|| {
+                while_doing(&doing, || Spi::run(&format!("DROP TRIGGER IF EXISTS {trigger} ON {table}")))
+            })
+            .unwrap_or_else(|e| RowsecError::internal(doing.as_str(), e).raise());
         }
     }
-    if !trigger_exists(config.directory, TRIGGER).or_raise() {
+    if triggers_here && !trigger_exists(config.directory, TRIGGER).or_raise() {
         let table = catalog::relation_name(config.directory);
         let doing = format!("creating the trigger {TRIGGER} on the directory {table}");
-        while_doing(&doing, || {
-            Spi::run(&format!(
-                "CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} \
-                 FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches()"
-            ))
+        // One trigger for every event on a single node; on Citus, TRUNCATE in its own.
+        let (events, truncate) = if node == citus::Node::Single {
+            ("INSERT OR UPDATE OR DELETE OR TRUNCATE", None)
+        } else {
+            ("INSERT OR UPDATE OR DELETE", Some(TRUNCATE_TRIGGER))
+        };
+        citus::with_triggers_allowed(|| {
+            while_doing(&doing, || {
+                Spi::run(&format!(
+                    "CREATE TRIGGER {TRIGGER} AFTER {events} ON {table} \
+                     FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches()"
+                ))?;
+                match truncate {
+                    Some(name) => Spi::run(&format!(
+                        "CREATE TRIGGER {name} AFTER TRUNCATE ON {table} \
+                         FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches()"
+                    )),
+                    None => Ok(()),
+                }
+            })
         })
         .unwrap_or_else(|e| RowsecError::internal(doing.as_str(), e).raise());
     }
-    if !trigger_exists(config.directory, AUDIT_TRIGGER).or_raise() {
+    if triggers_here && !trigger_exists(config.directory, AUDIT_TRIGGER).or_raise() {
         let table = catalog::relation_name(config.directory);
         let doing = format!("creating the trigger {AUDIT_TRIGGER} on the directory {table}");
-        while_doing(&doing, || {
-            Spi::run(&format!(
-                "CREATE TRIGGER {AUDIT_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {table} \
+        citus::with_triggers_allowed(|| {
+            while_doing(&doing, || {
+                Spi::run(&format!(
+                    "CREATE TRIGGER {AUDIT_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {table} \
                  FOR EACH ROW EXECUTE FUNCTION rowsec.audit_directory()"
-            ))
+                ))
+            })
         })
         .unwrap_or_else(|e| RowsecError::internal(doing.as_str(), e).raise());
     }

@@ -26,7 +26,14 @@ use std::time::Instant;
 #[derive(Clone, Copy, Default)]
 struct Watched {
     config: pg_sys::Oid,
+    /// On Citus, where rowsec.config (and rowsec.shares, once a reference table) are read from:
+    /// their placements on this node (citus.rs), which their triggers invalidate.
+    config_placement: pg_sys::Oid,
+    shares_placement: pg_sys::Oid,
     directory: pg_sys::Oid,
+    /// On Citus, the directory's placement on this node: what is read, and what the directory's
+    /// trigger (propagated there by Citus) invalidates.
+    placement: pg_sys::Oid,
     shares: pg_sys::Oid,
     identity_keys: pg_sys::Oid,
 }
@@ -45,10 +52,11 @@ thread_local! {
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     let w = WATCHED.with(Cell::get);
     let all = relid == pg_sys::InvalidOid;
-    if all || relid == w.config || relid == w.directory || relid == w.identity_keys {
+    let config = relid == w.config || relid == w.config_placement;
+    if all || config || relid == w.directory || relid == w.placement || relid == w.identity_keys {
         DIRECTORY_INVALIDATIONS.with(|c| c.set(c.get().wrapping_add(1)));
     }
-    if all || relid == w.config || relid == w.shares {
+    if all || config || relid == w.shares || relid == w.shares_placement {
         SHARES_INVALIDATIONS.with(|c| c.set(c.get().wrapping_add(1)));
     }
 }
@@ -221,6 +229,7 @@ pub fn directory_if_configured() -> Option<Rc<DirectoryCache>> {
         }
     }
     let config = catalog::extension_relation(c"config")?;
+    let config = crate::citus::local_placement(config, "rowsec.config").or_raise();
     let snap = ScanSnapshot::take();
     catalog::read_config(config, &snap).or_raise()?;
     Some(directory())
@@ -231,6 +240,8 @@ fn load_directory() -> Result<DirectoryCache, RowsecError> {
     let config_oid = catalog::extension_relation(c"config")
         .ok_or_else(|| RowsecError::not_configured("The table rowsec.config does not exist."))?;
     watch(|w| w.config = config_oid);
+    let config_oid = crate::citus::local_placement(config_oid, "rowsec.config")?;
+    watch(|w| w.config_placement = config_oid);
     let invalidations = directory_invalidations();
     let config = {
         let snap = ScanSnapshot::take();
@@ -239,6 +250,7 @@ fn load_directory() -> Result<DirectoryCache, RowsecError> {
     };
     watch(|w| w.directory = config.directory);
     let shape = catalog::directory_shape(&config)?;
+    watch(|w| w.placement = shape.rel);
     let snap = ScanSnapshot::take();
     let signing = match &config.identity {
         rowsec_core::config::Identity::SignedSetting(_) => {
@@ -250,7 +262,7 @@ fn load_directory() -> Result<DirectoryCache, RowsecError> {
         }
         _ => None,
     };
-    let rows = catalog::read_directory(&config, &shape, &snap)?;
+    let rows = catalog::read_directory(&shape, &snap)?;
     let sets = PersonSets::new(Directory::build(rows));
     let version = LOADS.with(|l| {
         l.set(l.get() + 1);
@@ -372,6 +384,8 @@ fn load_shares(person: i64, team: Option<&str>) -> Result<GranteeShares, RowsecE
     let oid = catalog::extension_relation(c"shares")
         .ok_or_else(|| RowsecError::not_configured("The table rowsec.shares does not exist."))?;
     watch(|w| w.shares = oid);
+    let oid = crate::citus::local_placement(oid, "rowsec.shares")?;
+    watch(|w| w.shares_placement = oid);
     let invalidations = shares_invalidations();
     let snap = ScanSnapshot::take();
     let rows = catalog::read_shares_to(oid, &catalog::Grantee { person, team }, &snap)?;

@@ -44,6 +44,7 @@ mod config_att {
     pub const ACTIVE: usize = 6;
     pub const IDENTITY: usize = 7;
     pub const SETTING: usize = 8;
+    pub const DIRECTORY_NAME: usize = 9;
     pub const LAYOUT: &[OwnColumn] = &[
         col("singleton", BOOLOID),
         col("directory", REGCLASSOID),
@@ -54,6 +55,7 @@ mod config_att {
         nullable("active_column", NAMEOID),
         col("identity", TEXTOID),
         nullable("identity_setting", TEXTOID),
+        nullable("directory_name", TEXTOID),
     ];
 }
 
@@ -284,6 +286,7 @@ unsafe fn text_datum(d: pg_sys::Datum, what: &str) -> Result<String, RowsecError
 pub fn read_config(config_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<Option<Config>, RowsecError> {
     use config_att::*;
     let mut found = None;
+    let mut directory_name = None;
     scan(config_oid, snapshot, LAYOUT.len() as i32, Some(LAYOUT), |v, n| unsafe {
         let what = "rowsec.config";
         let opt_name = |i: usize| (!n[i]).then(|| name_datum(v[i], what)).transpose();
@@ -299,6 +302,7 @@ pub fn read_config(config_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<O
                 ),
             ));
         };
+        directory_name = (!n[DIRECTORY_NAME]).then(|| text_datum(v[DIRECTORY_NAME], what)).transpose()?;
         found = Some(Config {
             directory: pg_sys::Oid::from(v[DIRECTORY].value() as u32),
             id_column: name_datum(v[ID], what)?,
@@ -310,6 +314,10 @@ pub fn read_config(config_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<O
         });
         Ok(())
     })?;
+    // After the scan: on Citus the directory is looked up by its name (crate::citus).
+    if let Some(config) = found.as_mut() {
+        config.directory = crate::citus::directory_here(config.directory, directory_name.as_deref())?;
+    }
     Ok(found)
 }
 
@@ -456,6 +464,9 @@ fn mismatch(config: &Config, role: ColumnRole, column: &str, typid: pg_sys::Oid)
 
 /// The directory's columns, checked for shape.
 pub struct DirectoryShape {
+    /// The relation the rows are read from: the directory, or on Citus its placement on this
+    /// node (citus.rs), whose column numbers may differ from the coordinator's table.
+    pub rel: pg_sys::Oid,
     id: ResolvedColumn,
     manager: ResolvedColumn,
     team: Option<ResolvedColumn>,
@@ -464,8 +475,13 @@ pub struct DirectoryShape {
 }
 
 /// Resolves a directory column and checks that rowsec can read it in `role`.
-fn directory_column(config: &Config, column: &str, role: ColumnRole) -> Result<ResolvedColumn, RowsecError> {
-    let col = resolve_column(config.directory, column, role)?;
+fn directory_column(
+    config: &Config,
+    rel: pg_sys::Oid,
+    column: &str,
+    role: ColumnRole,
+) -> Result<ResolvedColumn, RowsecError> {
+    let col = resolve_column(rel, column, role)?;
     if col.fits(role) {
         Ok(col)
     } else {
@@ -486,11 +502,13 @@ pub fn directory_shape(config: &Config) -> Result<DirectoryShape, RowsecError> {
             ))
         }
     }
+    let rel = crate::citus::local_placement(config.directory, "the rowsec directory")?;
     let optional =
-        |column: &Option<String>, role| column.as_deref().map(|c| directory_column(config, c, role)).transpose();
+        |column: &Option<String>, role| column.as_deref().map(|c| directory_column(config, rel, c, role)).transpose();
     Ok(DirectoryShape {
-        id: directory_column(config, &config.id_column, ColumnRole::Id)?,
-        manager: directory_column(config, &config.manager_column, ColumnRole::Manager)?,
+        rel,
+        id: directory_column(config, rel, &config.id_column, ColumnRole::Id)?,
+        manager: directory_column(config, rel, &config.manager_column, ColumnRole::Manager)?,
         team: optional(&config.team_column, ColumnRole::Team)?,
         login: optional(&config.login_column, ColumnRole::Login)?,
         active: optional(&config.active_column, ColumnRole::Active)?,
@@ -498,11 +516,7 @@ pub fn directory_shape(config: &Config) -> Result<DirectoryShape, RowsecError> {
 }
 
 /// Reads every person. Rows with a NULL id are skipped (they cannot be anyone's owner).
-pub fn read_directory(
-    config: &Config,
-    shape: &DirectoryShape,
-    snapshot: &ScanSnapshot,
-) -> Result<Vec<PersonRow>, RowsecError> {
+pub fn read_directory(shape: &DirectoryShape, snapshot: &ScanSnapshot) -> Result<Vec<PersonRow>, RowsecError> {
     let natts = [Some(shape.id), Some(shape.manager), shape.team, shape.login, shape.active]
         .iter()
         .flatten()
@@ -510,7 +524,7 @@ pub fn read_directory(
         .max()
         .unwrap_or(1) as i32;
     let mut rows = Vec::new();
-    let read = scan(config.directory, snapshot, natts, None, |v, n| unsafe {
+    let read = scan(shape.rel, snapshot, natts, None, |v, n| unsafe {
         let at = |c: &ResolvedColumn| (!n[c.attnum - 1]).then(|| v[c.attnum - 1]);
         let Some(id) = at(&shape.id) else { return Ok(()) };
         rows.push(PersonRow {

@@ -20,6 +20,7 @@ mod audit;
 mod cache;
 mod callsite;
 mod catalog;
+mod citus;
 mod compat;
 mod errors;
 mod identity;

@@ -13,7 +13,7 @@ use rowsec_core::idset::IdSet;
 use rowsec_core::sets::empty_set;
 // pgrx finds `SUPPORT` functions by name (and `requires` of the SQL below by path).
 #[allow(unused_imports)]
-use crate::support::{in_subtree_support, in_team_support, is_shared_support};
+use crate::support::{in_all_support, in_subtree_support, in_team_support, is_shared_support};
 use crate::types::{AccessArg, RegClass};
 use pgrx::prelude::*;
 use std::cell::Cell;
@@ -190,6 +190,48 @@ pgrx::extension_sql!(
      LANGUAGE c AS 'MODULE_PATHNAME', 'rowsec_in_team';",
     name = "in_subtree_and_in_team",
     requires = [in_subtree_support, in_team_support]
+);
+
+// `rowsec.in_all(owner)`: the `all` scope, true for every row (whatever its owner, NULL
+// included: not STRICT) while the caller is a person. Not `rowsec.current_person() IS NOT NULL`,
+// which has no column: Citus plans a query over shards only when its clauses refer to the table
+// (docs/distributed.md), so every scope's condition names the owner column. Per row it is the
+// call site's answer, as for `in_subtree`.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn rowsec_in_all(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe {
+        let flinfo = (*fcinfo).flinfo;
+        if !flinfo.is_null() && !(*flinfo).fn_extra.is_null() {
+            if let Some(a) = (*(*flinfo).fn_extra.cast::<Option<Answer<bool>>>()).as_ref() {
+                if a.invalidations == cache::directory_invalidations()
+                    && a.caller.unchanged_without_postgres() == Some(true)
+                {
+                    return pg_sys::Datum::from(a.value);
+                }
+            }
+        }
+    }
+    in_all_guarded(fcinfo)
+}
+
+#[pg_guard]
+extern "C-unwind" fn in_all_guarded(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    pg_sys::Datum::from(unsafe { through_site(fcinfo, |_, p| p.is_some()) })
+}
+
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_rowsec_in_all() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+pgrx::extension_sql!(
+    "CREATE FUNCTION rowsec.in_all(owner bigint) RETURNS boolean \
+     STABLE PARALLEL SAFE SUPPORT rowsec.in_all_support \
+     LANGUAGE c AS 'MODULE_PATHNAME', 'rowsec_in_all';",
+    name = "in_all",
+    requires = [in_all_support]
 );
 
 /// What an `is_shared`/`shared_keys` call site remembers.

@@ -1,4 +1,4 @@
-//! Planner support for `in_subtree`, `in_team` and `is_shared`.
+//! Planner support for `in_subtree`, `in_team`, `is_shared` and `in_all`.
 //!
 //! PostgreSQL 15 hashes `x = ANY(array)` only for constant arrays, and cannot see inside a
 //! function call at all. The support functions let the planner (1) turn the call into the index
@@ -19,6 +19,8 @@ enum Kind {
     Subtree,
     Team,
     Shared,
+    /// `in_all(owner)`: every row or none; no index condition.
+    All,
 }
 
 impl Kind {
@@ -26,7 +28,7 @@ impl Kind {
     fn key_arg(self) -> usize {
         match self {
             Kind::Shared => 1,
-            Kind::Subtree | Kind::Team => 0,
+            Kind::Subtree | Kind::Team | Kind::All => 0,
         }
     }
 
@@ -36,6 +38,8 @@ impl Kind {
             Kind::Subtree => (c"subtree", &[]),
             Kind::Team => (c"team", &[]),
             Kind::Shared => (c"shared_keys", &[pg_sys::REGCLASSOID, pg_sys::TEXTOID]),
+            // Never asked: index_condition offers nothing for `in_all`.
+            Kind::All => (c"current_person", &[]),
         }
     }
 }
@@ -48,6 +52,11 @@ pub fn in_subtree_support(req: Internal) -> Internal {
 #[pg_extern(immutable, parallel_safe)]
 pub fn in_team_support(req: Internal) -> Internal {
     unsafe { support(req, Kind::Team) }
+}
+
+#[pg_extern(immutable, parallel_safe)]
+pub fn in_all_support(req: Internal) -> Internal {
+    unsafe { support(req, Kind::All) }
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -132,6 +141,14 @@ unsafe fn selectivity(req: *mut pg_sys::SupportRequestSelectivity, kind: Kind) -
                 };
                 members.max(1) as f64 / dir.directory().len().max(1) as f64
             }
+            // Every row for a person, none for nobody: the one-time filter it replaces.
+            Kind::All => {
+                if person.is_some() {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
             Kind::Shared => {
                 let Some((tbl, access)) = shared_args(r.args) else { return std::ptr::null_mut() };
                 let keys = match person {
@@ -184,6 +201,9 @@ unsafe fn index_condition(req: *mut pg_sys::SupportRequestIndexCondition, kind: 
     unsafe {
         let r = &mut *req;
         let none = std::ptr::null_mut();
+        if kind == Kind::All {
+            return none;
+        }
         if r.opfamily != pg_sys::INTEGER_BTREE_FAM_OID || r.indexarg as usize != kind.key_arg() {
             return none;
         }
@@ -213,7 +233,7 @@ unsafe fn index_condition(req: *mut pg_sys::SupportRequestIndexCondition, kind: 
                 let l = pg_sys::lappend(std::ptr::null_mut(), pg_sys::copyObjectImpl(tbl.cast()));
                 pg_sys::lappend(l, pg_sys::copyObjectImpl(access.cast()))
             }
-            Kind::Subtree | Kind::Team => std::ptr::null_mut(),
+            Kind::Subtree | Kind::Team | Kind::All => std::ptr::null_mut(),
         };
         let (name, argtypes) = kind.array_function();
         let names = pg_sys::lappend(

@@ -101,7 +101,9 @@ BEGIN
     END IF;
     PERFORM {{record_apply}}(spec_sha256 => {{spec_sha256}}, rowsec_version => {{rowsec_version}},
                              changes => summary || pg_catalog.jsonb_build_object('spec', {{spec_counts}}::jsonb));
-    DROP VIEW pg_temp.rowsec_state;
-    DROP VIEW pg_temp.rowsec_managed_roles;
+    -- Named by the session's own temporary schema rather than the pg_temp alias: Citus, where
+    -- the script runs on a coordinator, looks the schema of a dropped view up by name.
+    EXECUTE pg_catalog.format('DROP VIEW %I.rowsec_state', pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text);
+    EXECUTE pg_catalog.format('DROP VIEW %I.rowsec_managed_roles', pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text);
 END
 $rowsec$;

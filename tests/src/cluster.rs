@@ -62,7 +62,9 @@ impl Cluster {
         Cluster::start_with("")
     }
 
-    fn start_with(preload: &str) -> Cluster {
+    /// A cluster started with extra server options (e.g. `-c shared_preload_libraries=citus,rowsec`
+    /// for the nodes of a Citus cluster, tests/src/citus.rs).
+    pub fn start_with(preload: &str) -> Cluster {
         // PostgreSQL refuses to run as root, so root hands the cluster to `postgres`.
         let run_as = if is_root() { Some("postgres".to_owned()) } else { None };
         let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);

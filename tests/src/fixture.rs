@@ -260,7 +260,7 @@ pub fn prepare_database(cluster: &Cluster, db: &str, spec: &Path) {
 }
 
 /// Login roles are cluster-wide: created once, memberships re-granted idempotently.
-fn create_logins(admin: &mut Client) {
+pub fn create_logins(admin: &mut Client) {
     let mut sql = String::new();
     for p in people() {
         let Some(login) = &p.login else { continue };
@@ -276,7 +276,7 @@ fn create_logins(admin: &mut Client) {
     admin.batch_execute(&sql).expect("create logins");
 }
 
-fn load_directory_and_rows(admin: &mut Client) {
+pub fn load_directory_and_rows(admin: &mut Client) {
     let mut sql = String::from("BEGIN;");
     // Managers first would need ordering; insert without managers, then link them.
     for p in people() {

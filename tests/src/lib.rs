@@ -2,6 +2,7 @@
 //! `tests/tests/` compare the database against the oracle of SPEC.md in
 //! `rowsec_generator::oracle`.
 
+pub mod citus;
 pub mod cluster;
 pub mod differential;
 pub mod fixture;
