@@ -10,6 +10,14 @@
 #   read, churn    the same while boss shares and unshares without pause on another connection:
 #                  every share or unshare invalidates every backend's shares
 #   page           the reader's rows by key range (own rows and rows shared with them)
+# and, for the reader, each of these beside the same query on an unprotected copy of the table
+# (bench.deals_open, no row-level security), over which the table gives ratios as bench.sh does:
+#   key            a row shared with them, by key (the copy: the same lookup, no filter)
+#   page           50 rows by key (the copy: the application's filter for the same rows,
+#                  owner_id = 2 OR id = ANY(the keys shared with them))
+#   agg            count(*) and sum(amount) of what they see (the copy: the same filter)
+# each sent as simple and as prepared statements (pgbench -M prepared: the plan cache, as drivers
+# use it).
 # Each library in LIBS (default: this checkout's release build) gets its own cluster, all set up
 # the same way and running at once; then ROUNDS rounds measure every cell on each cluster in
 # turn, and the table prints the median of each and its ratio to the first library. For a
@@ -81,7 +89,12 @@ SELECT rowsec.protect_table('bench.deals', 'id', 'owner_id', true);
 -- Row g goes to person (g * 7919) % PEOPLE + 1: about SHARES / PEOPLE shares each.
 INSERT INTO rowsec.shares (tbl, row_key, grantee_person, access, granted_by)
 SELECT 'bench.deals'::regclass, g, (g::bigint * 7919) % $PEOPLE + 1, 'read', 1 FROM generate_series(1, $SHARES) g;
+CREATE TABLE bench.deals_open AS SELECT * FROM bench.deals;
+ALTER TABLE bench.deals_open ADD PRIMARY KEY (id);
+CREATE INDEX ON bench.deals_open (owner_id);
+GRANT SELECT ON bench.deals_open TO reader;
 VACUUM ANALYZE bench.deals;
+VACUUM ANALYZE bench.deals_open;
 VACUUM ANALYZE rowsec.shares;
 SQL
     CONN[$n]="-h $work -p $port -d bench"
@@ -106,6 +119,12 @@ NKEYS=$(wc -l <"$SCRIPTS/keys")
     printf 'SELECT id, amount FROM bench.deals WHERE id = (SELECT (ARRAY[%s])[:i]);\n' "$(paste -sd, "$SCRIPTS/keys")"
 } >"$SCRIPTS/read.sql"
 echo "SELECT id, amount FROM bench.deals ORDER BY id LIMIT 50;" >"$SCRIPTS/page.sql"
+sed 's/bench\.deals /bench.deals_open /' "$SCRIPTS/read.sql" >"$SCRIPTS/read_open.sql"
+# What the application would send to show the reader the same rows without row-level security.
+FILTER="owner_id = 2 OR id = ANY ('{$(paste -sd, "$SCRIPTS/keys")}'::bigint[])"
+echo "SELECT id, amount FROM bench.deals_open WHERE $FILTER ORDER BY id LIMIT 50;" >"$SCRIPTS/page_open.sql"
+echo "SELECT count(*), sum(amount) FROM bench.deals;" >"$SCRIPTS/agg.sql"
+echo "SELECT count(*), sum(amount) FROM bench.deals_open WHERE $FILTER;" >"$SCRIPTS/agg_open.sql"
 # One transaction: a share and its unshare; and the same transaction shape writing and deleting
 # one row of a plain table (what the commit and two writes cost anyway).
 cat >"$SCRIPTS/share.sql" <<SHARE
@@ -125,11 +144,15 @@ COMMIT;
 PLAIN
 chmod 644 "$SCRIPTS"/*
 
-# latency N USER SCRIPT: mean latency in ms of SECONDS_EACH seconds of SCRIPT on cluster N.
+# latency N USER SCRIPT [PROTOCOL]: mean latency in ms of SECONDS_EACH seconds of SCRIPT on
+# cluster N, sent as simple (default) or prepared statements.
 latency() {
     # shellcheck disable=SC2086
-    "$BIN/pgbench" -n -c 1 -T "$SECONDS_EACH" -U "$2" -f "$3" ${CONN[$1]} 2>&1 | sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
+    "$BIN/pgbench" -n -c 1 -T "$SECONDS_EACH" -M "${4:-simple}" -U "$2" -f "$3" ${CONN[$1]} 2>&1 |
+        sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
 }
+# The reader's queries beside the unprotected copy's: cell name, script, the copy's script.
+VISIBILITY=("key read read_open" "page page page_open" "agg agg agg_open")
 declare -A SAMPLES
 CELLS=(share plain quiet churn page)
 for round in $(seq "$ROUNDS"); do
@@ -147,6 +170,13 @@ for round in $(seq "$ROUNDS"); do
         sleep 1
         SAMPLES[$i,churn]+=" $(latency "$i" reader "$SCRIPTS/read.sql")"
         wait "$churner"
+        for v in "${VISIBILITY[@]}"; do
+            read -r cell mine open <<<"$v"
+            for protocol in simple prepared; do
+                SAMPLES[$i,v_${cell}_$protocol]+=" $(latency "$i" reader "$SCRIPTS/$mine.sql" "$protocol")"
+                SAMPLES[$i,o_${cell}_$protocol]+=" $(latency "$i" reader "$SCRIPTS/$open.sql" "$protocol")"
+            done
+        done
     done
 done
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -167,4 +197,21 @@ for i in "${!LIB_LIST[@]}"; do
         fi
     done
     echo "$row |"
+done
+
+echo
+echo "Visibility through shares: the reader (own rows and $NKEYS shared rows) with rowsec, and the same rows from the unprotected copy (key: no filter; page, agg: the application's filter); mean latency (ms), median of $ROUNDS rounds, and rowsec over the copy"
+echo "| library | protocol | key | key, copy | ratio | page | page, copy | ratio | agg | agg, copy | ratio |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+for i in "${!LIB_LIST[@]}"; do
+    for protocol in simple prepared; do
+        row="| $((i + 1)) | $protocol"
+        for v in "${VISIBILITY[@]}"; do
+            read -r cell _ _ <<<"$v"
+            m=$(median <<<"${SAMPLES[$i,v_${cell}_$protocol]}")
+            o=$(median <<<"${SAMPLES[$i,o_${cell}_$protocol]}")
+            row+=" | $m | $o | $(awk -v a="$m" -v b="$o" 'BEGIN { printf "%.2fx", a / b }')"
+        done
+        echo "$row |"
+    done
 done

@@ -135,6 +135,19 @@ unsafe fn probe_current(fcinfo: pg_sys::FunctionCallInfo) -> Option<bool> {
     }
 }
 
+/// The `pg_finfo_*` record PostgreSQL looks up for each hand-written C entry point: it marks the
+/// function as using the version-1 calling convention (what `#[pg_extern]` would emit).
+macro_rules! v1_function_info {
+    ($($name:ident),+) => {$(
+        #[no_mangle]
+        #[doc(hidden)]
+        pub extern "C" fn $name() -> &'static pg_sys::Pg_finfo_record {
+            const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+    )+};
+}
+
 unsafe fn owner_arg(fcinfo: pg_sys::FunctionCallInfo) -> i64 {
     unsafe { (*fcinfo).args.as_slice(1)[0].value.value() as i64 }
 }
@@ -167,19 +180,7 @@ extern "C-unwind" fn in_team_guarded(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys
     pg_sys::Datum::from(team_set(fcinfo).contains(owner))
 }
 
-#[no_mangle]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_rowsec_in_subtree() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
-
-#[no_mangle]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_rowsec_in_team() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+v1_function_info!(pg_finfo_rowsec_in_subtree, pg_finfo_rowsec_in_team);
 
 pgrx::extension_sql!(
     "CREATE FUNCTION rowsec.in_subtree(owner bigint) RETURNS boolean \
@@ -219,12 +220,7 @@ extern "C-unwind" fn in_all_guarded(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys:
     pg_sys::Datum::from(unsafe { through_site(fcinfo, |_, p| p.is_some()) })
 }
 
-#[no_mangle]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_rowsec_in_all() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+v1_function_info!(pg_finfo_rowsec_in_all);
 
 pgrx::extension_sql!(
     "CREATE FUNCTION rowsec.in_all(owner bigint) RETURNS boolean \
