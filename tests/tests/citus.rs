@@ -80,6 +80,25 @@ fn every_person_sees_exactly_the_oracles_rows_with_tables_distributed_by_owner()
     let Some(env) = env("citus: visibility by owner") else { return };
     let db = env.citus.crm_database(&citus_spec_path(), Distribution::ByOwner);
     check_visibility(env, &env.citus.coordinator, &db, "citus by owner: select and count(*), person x table");
+    // Sharing, where a row is locked by key and owner (Citus locks rows in one shard only).
+    let mut owner = login(&env.citus.coordinator, &db, 20);
+    let mut grantee = login(&env.citus.coordinator, &db, 23);
+    share(&mut owner, "'crm.accounts', 2001, to_person => 23, access => 'read'");
+    let write = share(&mut owner, "'crm.opportunities', 2001, to_person => 23, access => 'write'");
+    assert_eq!(keys(&mut grantee, "SELECT id FROM crm.accounts WHERE id = 2001"), Ok(BTreeSet::from([2001])));
+    assert_eq!(
+        try_rolled_back(&mut grantee, "UPDATE crm.opportunities SET title = 'x' WHERE id = 2001"),
+        Outcome::Rows(1)
+    );
+    let derived = share(&mut grantee, "'crm.opportunities', 2001, to_person => 24, access => 'read'");
+    let parent: Option<i64> = env
+        .citus
+        .coordinator
+        .admin(&db)
+        .query_one("SELECT derived_from FROM rowsec.shares WHERE id = $1", &[&derived])
+        .unwrap()
+        .get(0);
+    assert_eq!(parent, Some(write), "what 23 shares of a row 23 updates through a share derives from it");
 }
 
 #[test]
@@ -397,6 +416,8 @@ fn a_worker_added_later_enforces_the_same_after_the_rebalance_copies_the_referen
     // A cluster of its own: this test adds a node.
     let mut cluster = Citus::start();
     let db = cluster.crm_database(&citus_spec_path(), Distribution::ByKey);
+    // A share made before the worker exists.
+    share(&mut login(&cluster.coordinator, &db, 20), "'crm.accounts', 2001, to_person => 23, access => 'read'");
     let port = cluster.add_worker(&db).port;
     // The rebalancer copies the reference tables (the directory, rowsec.config) to the new node
     // first, then moves shards onto it.
@@ -423,8 +444,23 @@ fn a_worker_added_later_enforces_the_same_after_the_rebalance_copies_the_referen
     assert_eq!(name, "crm.app_users");
     let people: i64 = new.admin(&db).query_one("SELECT people FROM rowsec.directory_status()", &[]).unwrap().get(0);
     assert_eq!(people, env.people.len() as i64, "the new worker reads the whole directory from its placement");
+    // The share reached it with the reference tables (rows copied in binary: matched by name).
+    let shared: Vec<String> =
+        new.admin(&db).query("SELECT tbl_name FROM rowsec.shares", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(shared, ["crm.accounts"]);
+    assert_eq!(placement_shares(new, &db).len(), 1, "the new worker's own copy of rowsec.shares");
     let with_new = Env { citus: cluster, spec: env.spec.clone(), people: env.people.clone() };
-    check_visibility(&with_new, &with_new.citus.coordinator, &db, "citus: select with a third worker, person x table");
+    let mut oracle = Oracle::new(&with_new.spec, &with_new.people);
+    oracle.shares.push(oracle_share("accounts", 2001, Some(23), None, false));
+    check_visibility_with(
+        &with_new,
+        &oracle,
+        &with_new.citus.coordinator,
+        &db,
+        "citus: select with a third worker, person x table",
+    );
+    let mut grantee = login(with_new.citus.workers.last().unwrap(), &db, 23);
+    assert_eq!(keys(&mut grantee, "SELECT id FROM crm.accounts WHERE id = 2001"), Ok(BTreeSet::from([2001])));
     // And a directory change reaches a session on the new worker in its next transaction.
     let mut rep = login(with_new.citus.workers.last().unwrap(), &db, 21);
     assert!(!keys(&mut rep, "SELECT id FROM crm.accounts").unwrap().is_empty());
@@ -524,6 +560,18 @@ fn shares_made_on_the_coordinator_reach_every_node_in_the_next_transaction() {
     assert_eq!(try_rolled_back(&mut on_worker, "UPDATE crm.accounts SET name = 'x' WHERE id = 2001"), Outcome::Rows(0));
     // 23 may update the opportunity only through the share: what 23 shares of it derives from
     // it (the policies that decide run on the workers: extension/src/sharing.rs, update_right).
+    // A shard's policy names the distributed table (the shell), which is what the shares name.
+    let shard_policy: String = worker
+        .admin(&db)
+        .query_one(
+            "SELECT string_agg(pg_get_expr(p.polqual, p.polrelid), ' ') FROM pg_dist_shard s \
+             JOIN pg_policy p ON p.polrelid = to_regclass(shard_name(s.logicalrelid, s.shardid)) \
+             WHERE s.logicalrelid = 'crm.opportunities'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(shard_policy.contains("rowsec.is_shared('crm.opportunities'::regclass, id, "), "{shard_policy}");
     let derived = share(&mut on_coordinator, "'crm.opportunities', 2001, to_person => 24, access => 'read'");
     let mut admin = coordinator.admin(&db);
     let parent: Option<i64> =
