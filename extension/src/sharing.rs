@@ -80,7 +80,7 @@ pub(crate) fn update_right(tbl: pg_sys::Oid, key_column: &str, key: i64) -> Opti
             return None;
         }
         let dir = cache::directory();
-        let Some(me) = Caller::current(&dir.config.identity).person(&dir) else { return None };
+        let me = Caller::current(&dir.config.identity).person(&dir)?;
         let (person, team) = (dir.directory().id(me), dir.directory().team_name(me).map(str::to_owned));
         let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
         let _owner = AsRole::switch(extension_owner());
