@@ -55,10 +55,18 @@ CREATE TABLE rowsec.shares (
     reason         text,
     -- Made by someone whose right to update the row came only from this share: it ends with it
     -- (rowsec.unshare and rowsec.cleanup_expired_shares remove it, and record it, with its parent).
-    -- NO ACTION: a parent deleted without its derived shares is refused, never cascaded unrecorded.
-    derived_from   bigint REFERENCES rowsec.shares (id),
+    -- No foreign key: on Citus this table is a reference table (src/citus.rs), and Citus re-creates
+    -- a table's foreign keys on the workers, where CREATE EXTENSION made this one already, so
+    -- create_reference_table (and adding a worker) would fail. Instead a share whose parent (or
+    -- any ancestor) is missing grants nothing when read (src/catalog.rs, read_shares_to), and
+    -- rowsec's removals take the derived shares with their parent, recorded.
+    derived_from   bigint,
     -- The requested expiry was later than the parent's, and expires_at is the parent's.
     expiry_capped  boolean NOT NULL DEFAULT false,
+    -- The shared table's qualified name when shared: on Citus every node reads the shares from
+    -- its own copy, where `tbl` (an OID) may name another table or none (a row copied in binary
+    -- holds the coordinator's OID), so Citus nodes match shares by this name (src/catalog.rs).
+    tbl_name       text,
     CHECK ((grantee_person IS NULL) <> (grantee_team IS NULL)),
     CHECK (derived_from IS NOT NULL OR NOT expiry_capped)
 );

@@ -26,7 +26,7 @@ use std::time::Instant;
 #[derive(Clone, Copy, Default)]
 struct Watched {
     config: pg_sys::Oid,
-    /// On Citus, where rowsec.config (and rowsec.shares, once a reference table) are read from:
+    /// On Citus, where rowsec.config and rowsec.shares (reference tables) are read from:
     /// their placements on this node (citus.rs), which their triggers invalidate.
     config_placement: pg_sys::Oid,
     shares_placement: pg_sys::Oid,

@@ -68,10 +68,10 @@ mod keys_att {
     pub const LAYOUT: &[OwnColumn] = &[col("key_id", TEXTOID), col("secret", BYTEAOID)];
 }
 
-/// Columns of `rowsec.shares` (the leading ones the cache reads).
+/// Columns of `rowsec.shares`.
 mod shares_att {
     use super::{col, nullable, OwnColumn};
-    use pgrx::pg_sys::{INT8OID, REGCLASSOID, TEXTOID, TIMESTAMPTZOID};
+    use pgrx::pg_sys::{BOOLOID, INT8OID, REGCLASSOID, TEXTOID, TIMESTAMPTZOID};
     pub const ID: usize = 0;
     pub const TBL: usize = 1;
     pub const ROW_KEY: usize = 2;
@@ -79,6 +79,8 @@ mod shares_att {
     pub const TEAM: usize = 4;
     pub const ACCESS: usize = 5;
     pub const EXPIRES: usize = 6;
+    pub const DERIVED_FROM: usize = 10;
+    pub const TBL_NAME: usize = 12;
     pub const LAYOUT: &[OwnColumn] = &[
         col("id", INT8OID),
         col("tbl", REGCLASSOID),
@@ -87,6 +89,12 @@ mod shares_att {
         nullable("grantee_team", TEXTOID),
         col("access", TEXTOID),
         nullable("expires_at", TIMESTAMPTZOID),
+        col("granted_by", INT8OID),
+        col("granted_at", TIMESTAMPTZOID),
+        nullable("reason", TEXTOID),
+        nullable("derived_from", INT8OID),
+        col("expiry_capped", BOOLOID),
+        nullable("tbl_name", TEXTOID),
     ];
 }
 
@@ -555,50 +563,230 @@ pub struct Grantee<'a> {
     pub team: Option<&'a str>,
 }
 
-/// The shares to one person and to their team (read by the indexes `shares_to_person` and
-/// `shares_to_team`; without them, which only an extension older than its SQL could lack, the
-/// whole table is read and filtered).
+/// A row of `rowsec.shares` as read, before the checks that need other rows.
+struct ReadShare {
+    row: ShareRow,
+    id: i64,
+    derived_from: Option<i64>,
+    tbl_name: Option<String>,
+}
+
+/// The indexes of `shares` (rowsec.shares, or on Citus its placement on this node) that the
+/// reads use: on the person, on the team, on the id.
+struct ShareIndexes {
+    person: pg_sys::Oid,
+    team: pg_sys::Oid,
+    id: pg_sys::Oid,
+}
+
+impl ShareIndexes {
+    fn of(shares_oid: pg_sys::Oid) -> Result<Option<ShareIndexes>, RowsecError> {
+        if Some(shares_oid) == extension_relation(c"shares") {
+            return Ok(
+                match (
+                    extension_relation(c"shares_to_person"),
+                    extension_relation(c"shares_to_team"),
+                    extension_relation(c"shares_pkey"),
+                ) {
+                    (Some(person), Some(team), Some(id)) => Some(ShareIndexes { person, team, id }),
+                    _ => None,
+                },
+            );
+        }
+        // A Citus placement: its indexes carry the shard id in their names, so find them by column.
+        let on = |att: usize| index_on(shares_oid, (att + 1) as i16);
+        Ok(match (on(shares_att::PERSON)?, on(shares_att::TEAM)?, on(shares_att::ID)?) {
+            (Some(person), Some(team), Some(id)) => Some(ShareIndexes { person, team, id }),
+            _ => None,
+        })
+    }
+}
+
+/// A valid btree index of `relid` on column `attnum` alone, without a predicate or expression.
+/// From the relcache: Citus hides shards (and their indexes) from queries of pg_class.
+fn index_on(relid: pg_sys::Oid, attnum: i16) -> Result<Option<pg_sys::Oid>, RowsecError> {
+    unsafe {
+        let rel = pg_sys::table_open(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let list = pg_sys::RelationGetIndexList(rel);
+        let mut found = None;
+        let len = if list.is_null() { 0 } else { (*list).length };
+        for i in 0..len {
+            let index = pg_sys::list_nth_oid(list, i);
+            let idx = pg_sys::index_open(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            let form = (*idx).rd_index;
+            let fits = (*(*idx).rd_rel).relam == pg_sys::BTREE_AM_OID
+                && (*form).indisvalid
+                && (*form).indnatts == 1
+                && *(*form).indkey.values.as_slice(1).first().unwrap_or(&0) == attnum
+                && pg_sys::heap_attisnull(
+                    (*idx).rd_indextuple,
+                    pg_sys::Anum_pg_index_indpred as i32,
+                    std::ptr::null_mut(),
+                )
+                && pg_sys::heap_attisnull(
+                    (*idx).rd_indextuple,
+                    pg_sys::Anum_pg_index_indexprs as i32,
+                    std::ptr::null_mut(),
+                );
+            pg_sys::index_close(idx, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            if fits {
+                found = Some(index);
+                break;
+            }
+        }
+        pg_sys::list_free(list);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        Ok(found)
+    }
+}
+
+/// The shares to one person and to their team (read by the indexes on `grantee_person` and
+/// `grantee_team`; without them, which only an extension older than its SQL could lack, the
+/// whole table is read and filtered). A derived share counts only while every share it derives
+/// from is there (rowsec.shares has no foreign key, see sql/schema.sql). On Citus each share's
+/// table is the one its `tbl_name` names on this node.
 pub fn read_shares_to(
     shares_oid: pg_sys::Oid,
     grantee: &Grantee<'_>,
     snapshot: &ScanSnapshot,
 ) -> Result<Vec<ShareRow>, RowsecError> {
-    let (Some(by_person), Some(by_team)) =
-        (extension_relation(c"shares_to_person"), extension_relation(c"shares_to_team"))
-    else {
-        let mut rows = read_shares(shares_oid, snapshot)?;
-        rows.retain(|r| r.person == Some(grantee.person) || (r.team.is_some() && r.team.as_deref() == grantee.team));
-        return Ok(rows);
-    };
+    let indexes = ShareIndexes::of(shares_oid)?;
     let mut rows = Vec::new();
+    match &indexes {
+        None => {
+            scan(shares_oid, snapshot, shares_att::LAYOUT.len() as i32, Some(shares_att::LAYOUT), |v, n| {
+                push_share(&mut rows, v, n)
+            })?;
+            rows.retain(|r: &ReadShare| {
+                r.row.person == Some(grantee.person) || (r.row.team.is_some() && r.row.team.as_deref() == grantee.team)
+            });
+        }
+        Some(ix) => unsafe {
+            let mut key = int8_key(shares_att::PERSON, grantee.person);
+            index_scan(shares_oid, ix.person, snapshot, &mut key, |v, n| push_share(&mut rows, v, n))?;
+            if let Some(team) = grantee.team {
+                let text = pg_sys::cstring_to_text_with_len(team.as_ptr().cast(), team.len() as i32);
+                pg_sys::ScanKeyEntryInitialize(
+                    &mut key,
+                    0,
+                    (shares_att::TEAM + 1) as pg_sys::AttrNumber,
+                    pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+                    pg_sys::InvalidOid,
+                    pg_sys::DEFAULT_COLLATION_OID,
+                    pg_sys::F_TEXTEQ.into(),
+                    pg_sys::Datum::from(text),
+                );
+                let result = index_scan(shares_oid, ix.team, snapshot, &mut key, |v, n| push_share(&mut rows, v, n));
+                pg_sys::pfree(text.cast());
+                result?;
+            }
+        },
+    }
+    let mut intact = std::collections::HashMap::new();
+    let mut kept = Vec::with_capacity(rows.len());
+    for r in rows {
+        if r.derived_from.is_some() && !ancestors_present(shares_oid, indexes.as_ref(), snapshot, &r, &mut intact)? {
+            continue;
+        }
+        kept.push(r);
+    }
+    if crate::citus::installed() {
+        kept = on_this_node(kept)?;
+    }
+    Ok(kept.into_iter().map(|r| r.row).collect())
+}
+
+/// An equality scan key on an int8 column of rowsec.shares.
+unsafe fn int8_key(att: usize, value: i64) -> pg_sys::ScanKeyData {
     unsafe {
         let mut key = std::mem::zeroed::<pg_sys::ScanKeyData>();
         pg_sys::ScanKeyInit(
             &mut key,
-            (shares_att::PERSON + 1) as pg_sys::AttrNumber,
+            (att + 1) as pg_sys::AttrNumber,
             pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
             pg_sys::F_INT8EQ.into(),
-            pg_sys::Datum::from(grantee.person),
+            pg_sys::Datum::from(value),
         );
-        index_scan(shares_oid, by_person, snapshot, &mut key, |v, n| push_share(&mut rows, v, n))?;
-        if let Some(team) = grantee.team {
-            let text = pg_sys::cstring_to_text_with_len(team.as_ptr().cast(), team.len() as i32);
-            pg_sys::ScanKeyEntryInitialize(
-                &mut key,
-                0,
-                (shares_att::TEAM + 1) as pg_sys::AttrNumber,
-                pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
-                pg_sys::InvalidOid,
-                pg_sys::DEFAULT_COLLATION_OID,
-                pg_sys::F_TEXTEQ.into(),
-                pg_sys::Datum::from(text),
-            );
-            let result = index_scan(shares_oid, by_team, snapshot, &mut key, |v, n| push_share(&mut rows, v, n));
-            pg_sys::pfree(text.cast());
-            result?;
-        }
+        key
     }
-    Ok(rows)
+}
+
+/// Whether every share `share` derives from, up to a share made by right of one's own, is in
+/// `shares` (memoized in `intact`). A parent removed without its derived shares (a concurrent
+/// `unshare`, a DBA's DELETE) ends them here: they grant nothing, as if removed with it.
+fn ancestors_present(
+    shares_oid: pg_sys::Oid,
+    indexes: Option<&ShareIndexes>,
+    snapshot: &ScanSnapshot,
+    share: &ReadShare,
+    intact: &mut std::collections::HashMap<i64, bool>,
+) -> Result<bool, RowsecError> {
+    let mut chain = vec![share.id];
+    let mut next = share.derived_from;
+    let answer = loop {
+        let Some(parent) = next else { break true };
+        if let Some(known) = intact.get(&parent) {
+            break *known;
+        }
+        // A cycle (only a hand-made one can exist) is no chain back to an own right.
+        if chain.contains(&parent) {
+            break false;
+        }
+        chain.push(parent);
+        let mut found: Option<Option<i64>> = None;
+        let mut record = |v: &[pg_sys::Datum], n: &[bool]| {
+            found = Some((!n[shares_att::DERIVED_FROM]).then(|| v[shares_att::DERIVED_FROM].value() as i64));
+            Ok(())
+        };
+        match indexes {
+            Some(ix) => unsafe {
+                let mut key = int8_key(shares_att::ID, parent);
+                index_scan(shares_oid, ix.id, snapshot, &mut key, &mut record)?;
+            },
+            None => scan(shares_oid, snapshot, shares_att::LAYOUT.len() as i32, Some(shares_att::LAYOUT), |v, n| {
+                if v[shares_att::ID].value() as i64 == parent {
+                    record(v, n)?;
+                }
+                Ok(())
+            })?,
+        }
+        match found {
+            None => break false,
+            Some(grandparent) => next = grandparent,
+        }
+    };
+    for id in chain {
+        intact.insert(id, answer);
+    }
+    Ok(answer)
+}
+
+/// On a Citus node: each share's table as its `tbl_name` names it here (a share whose table has
+/// no such name here grants nothing). A share without a name (written by hand) keeps its OID.
+fn on_this_node(rows: Vec<ReadShare>) -> Result<Vec<ReadShare>, RowsecError> {
+    let mut here: std::collections::HashMap<String, Option<pg_sys::Oid>> = std::collections::HashMap::new();
+    let mut kept = Vec::with_capacity(rows.len());
+    for mut r in rows {
+        if let Some(name) = r.tbl_name.as_deref() {
+            let oid = match here.get(name) {
+                Some(o) => *o,
+                None => {
+                    let o = Spi::get_one_with_args::<pg_sys::Oid>(
+                        "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
+                        &[name.into()],
+                    )
+                    .map_err(|e| RowsecError::internal("looking up a shared table by name", e))?
+                    .filter(|o| *o != pg_sys::InvalidOid);
+                    here.insert(name.to_owned(), o);
+                    o
+                }
+            };
+            let Some(oid) = oid else { continue };
+            r.row.table = oid.to_u32();
+        }
+        kept.push(r);
+    }
+    Ok(kept)
 }
 
 /// Rows of `relid` matching one equality `key` on index `index`, as [`scan`] hands them.
@@ -645,31 +833,28 @@ unsafe fn index_scan(
     }
 }
 
-fn push_share(rows: &mut Vec<ShareRow>, v: &[pg_sys::Datum], n: &[bool]) -> Result<(), RowsecError> {
+fn push_share(rows: &mut Vec<ReadShare>, v: &[pg_sys::Datum], n: &[bool]) -> Result<(), RowsecError> {
     use shares_att::*;
     let what = "rowsec.shares";
     unsafe {
-        let access = ShareAccess::parse(&text_datum(v[ACCESS], what)?).map_err(|e| {
-            RowsecError::internal("reading rowsec.shares", format!("share {}: {e}", v[ID].value() as i64))
-        })?;
-        rows.push(ShareRow {
-            table: v[TBL].value() as u32,
-            key: v[ROW_KEY].value() as i64,
-            person: (!n[PERSON]).then(|| v[PERSON].value() as i64),
-            team: (!n[TEAM]).then(|| text_datum(v[TEAM], what)).transpose()?,
-            access,
-            expires: (!n[EXPIRES]).then(|| v[EXPIRES].value() as i64),
+        let id = v[ID].value() as i64;
+        let access = ShareAccess::parse(&text_datum(v[ACCESS], what)?)
+            .map_err(|e| RowsecError::internal("reading rowsec.shares", format!("share {id}: {e}")))?;
+        rows.push(ReadShare {
+            row: ShareRow {
+                table: v[TBL].value() as u32,
+                key: v[ROW_KEY].value() as i64,
+                person: (!n[PERSON]).then(|| v[PERSON].value() as i64),
+                team: (!n[TEAM]).then(|| text_datum(v[TEAM], what)).transpose()?,
+                access,
+                expires: (!n[EXPIRES]).then(|| v[EXPIRES].value() as i64),
+            },
+            id,
+            derived_from: (!n[DERIVED_FROM]).then(|| v[DERIVED_FROM].value() as i64),
+            tbl_name: (!n[TBL_NAME]).then(|| text_datum(v[TBL_NAME], what)).transpose()?,
         });
     }
     Ok(())
-}
-
-pub fn read_shares(shares_oid: pg_sys::Oid, snapshot: &ScanSnapshot) -> Result<Vec<ShareRow>, RowsecError> {
-    let mut rows = Vec::new();
-    scan(shares_oid, snapshot, shares_att::LAYOUT.len() as i32, Some(shares_att::LAYOUT), |v, n| {
-        push_share(&mut rows, v, n)
-    })?;
-    Ok(rows)
 }
 
 /// The signing keys of signed identity: (key id, secret).

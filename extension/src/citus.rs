@@ -5,8 +5,8 @@
 //! node reads it from its local placement (a shard table of the same columns), and the statement
 //! trigger that invalidates caches, created on the coordinator's table, is propagated by Citus to
 //! every placement, so a change reaches each node's backends at their next transaction. rowsec's
-//! configuration is a reference table too ([`share_config`]), read the same way. Nothing here
-//! runs without the `citus` extension.
+//! configuration and the shares are reference tables too ([`share_config`]), read the same way.
+//! Nothing here runs without the `citus` extension.
 
 use crate::errors::{while_doing, RowsecError};
 use crate::types::RegClass;
@@ -88,6 +88,30 @@ pub fn local_placement(relid: pg_sys::Oid, what: &str) -> Result<pg_sys::Oid, Ro
     }
 }
 
+/// How the Citus table `relid` is distributed: `None` when it is not a Citus table (or there is
+/// no Citus), `Some(None)` for a reference table, `Some(Some(column))` for a distributed one.
+pub fn distribution_column(relid: pg_sys::Oid) -> Result<Option<Option<String>>, RowsecError> {
+    if !installed() {
+        return Ok(None);
+    }
+    Spi::connect(|c| {
+        let rows = c.select(
+            "SELECT CASE WHEN p.partkey IS NOT NULL AND p.partkey OPERATOR(pg_catalog.<>) '' \
+                    THEN pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) END \
+             FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1",
+            Some(1),
+            &[RegClass(relid).into()],
+        )?;
+        match rows.into_iter().next() {
+            None => Ok(None),
+            Some(row) => Ok(Some(row.get::<String>(1)?)),
+        }
+    })
+    .map_err(|e: pgrx::spi::SpiError| {
+        RowsecError::internal(format!("asking Citus how {} is distributed", crate::catalog::relation_name(relid)), e)
+    })
+}
+
 /// The directory on this node: the stored OID on a single node; on Citus the relation that
 /// `name` (rowsec.config.directory_name) names here, since a worker that received the row by a
 /// binary copy (a worker added later) holds the coordinator's OID.
@@ -127,38 +151,94 @@ pub fn with_triggers_allowed<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// On a Citus coordinator, makes rowsec.config a reference table (once); elsewhere nothing.
-/// Called by rowsec.configure before it writes the configuration, so that the write reaches every
-/// worker in the writer's transaction (and a worker added later gets it with
-/// `replicate_reference_tables()`). Every node reads it with a scan of its placement, never with a
-/// query: a query of a Citus table from inside a shard's query on a worker is refused. Its
-/// statement trigger invalidates the caches of every backend on the node it fires on.
+/// On a Citus coordinator, makes rowsec.config and rowsec.shares reference tables (once each);
+/// elsewhere nothing. Called by rowsec.configure before it writes the configuration, so that the
+/// write reaches every worker in the writer's transaction, as does every later share or unshare
+/// (and a worker added later gets both with `replicate_reference_tables()`). Every node reads
+/// them with scans of its placements, never with a query: a query of a Citus table from inside a
+/// shard's query on a worker is refused. Their statement triggers, which Citus copies to every
+/// placement, invalidate the caches of every backend on the node they fire on.
 ///
-/// Not the registry of protected tables (rowsec queries it, on the coordinator only: sharing,
-/// requests, limits), nor yet rowsec.shares (queried too, and Citus re-creates its foreign key
-/// to itself on the workers, where the extension made it already): a worker has no shares, so a
-/// row shared to a person is not readable through Citus (docs/distributed.md).
+/// rowsec.shares has no foreign key to itself (sql/schema.sql says why). Its `tbl` is an OID,
+/// the coordinator's or (rows Citus copied by a statement) the worker's own: Citus nodes match
+/// shares by `tbl_name` instead (catalog.rs).
+///
+/// Not the registry of protected tables, nor the requests: rowsec queries them on the
+/// coordinator only (`rowsec.share`, requests, limits).
 pub fn share_config() -> Result<(), RowsecError> {
     if node()? != Node::Coordinator {
         return Ok(());
     }
-    let distributed = Spi::get_one::<bool>(
+    make_reference_table(
+        "rowsec.config",
+        "CREATE TRIGGER rowsec_config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rowsec.config \
+         FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches()",
+    )?;
+    // Its trigger, rowsec_shares_changed, is the extension's (sql/finalize.sql).
+    make_reference_table("rowsec.shares", "")
+}
+
+/// The owner of row `key` of the distributed table `tbl`, on a worker, for a write share's
+/// check (`rowsec.shared_write_keeps_owner`, whose policy passes the key and owner columns:
+/// `key_att` and `owner_att` are their numbers in the shard the policy runs on). The registry of
+/// protected tables is the coordinator's, and a query of a Citus table is refused inside a
+/// shard's query: the row is read from this node's shards of `tbl`, as the extension owner,
+/// under the statement's snapshot. `Ok(None)` when this node has no such row (the check then
+/// fails: the update is refused, never let through).
+pub fn row_owner_here(tbl: pg_sys::Oid, key: i64, key_att: i16, owner_att: i16) -> Result<Option<i64>, RowsecError> {
+    let name = crate::catalog::relation_name(tbl);
+    let shards = Spi::connect(|c| {
+        let rows = c.select(
+            "SELECT pg_catalog.to_regclass(pg_catalog.shard_name(s.logicalrelid, s.shardid))::pg_catalog.oid \
+             FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement pl ON pl.shardid OPERATOR(pg_catalog.=) s.shardid \
+             WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1 \
+               AND pl.groupid OPERATOR(pg_catalog.=) (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)",
+            None,
+            &[RegClass(tbl).into()],
+        )?;
+        rows.map(|r| r.get::<pg_sys::Oid>(1)).collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(|e: pgrx::spi::SpiError| RowsecError::internal(format!("finding the shards of {name} on this node"), e))?;
+    let _owner = crate::owner::AsRole::switch(crate::owner::extension_owner());
+    for shard in shards.into_iter().flatten().filter(|s| *s != pg_sys::InvalidOid) {
+        let column = |att: i16| unsafe {
+            let n = pg_sys::get_attname(shard, att, true);
+            (!n.is_null()).then(|| std::ffi::CStr::from_ptr(n).to_string_lossy().into_owned())
+        };
+        let (Some(key_column), Some(owner_column)) = (column(key_att), column(owner_att)) else { continue };
+        let q = format!(
+            "SELECT {}::pg_catalog.int8 FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
+            pgrx::spi::quote_identifier(&owner_column),
+            crate::catalog::relation_name(shard),
+            pgrx::spi::quote_identifier(&key_column),
+        );
+        if let Some(owner) = crate::registry::select_int8_read_only(&q, key)? {
+            return Ok(Some(owner));
+        }
+    }
+    Ok(None)
+}
+
+/// Makes rowsec's table `table` a reference table unless it is a Citus table already, creating
+/// its invalidation trigger first (`trigger`, when not empty).
+fn make_reference_table(table: &str, trigger: &str) -> Result<(), RowsecError> {
+    let distributed = Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p \
-                        WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'rowsec.config'::pg_catalog.regclass)",
+                        WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass)",
+        &[table.into()],
     )
-    .map_err(|e| RowsecError::internal("asking Citus whether rowsec.config is a reference table", e))?;
+    .map_err(|e| RowsecError::internal(format!("asking Citus whether {table} is a reference table"), e))?;
     if distributed == Some(true) {
         return Ok(());
     }
-    let doing = "making rowsec.config a Citus reference table";
+    let doing = format!("making {table} a Citus reference table");
     with_triggers_allowed(|| {
-        while_doing(doing, || {
-            Spi::run(
-                "CREATE TRIGGER rowsec_config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rowsec.config \
-                 FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches()",
-            )?;
-            Spi::run("SELECT pg_catalog.create_reference_table('rowsec.config'::pg_catalog.regclass)")
+        while_doing(&doing, || {
+            if !trigger.is_empty() {
+                Spi::run(trigger)?;
+            }
+            Spi::run_with_args("SELECT pg_catalog.create_reference_table($1::pg_catalog.regclass)", &[table.into()])
         })
     })
-    .map_err(|e| RowsecError::internal(doing, e))
+    .map_err(|e| RowsecError::internal(&doing, e))
 }

@@ -329,5 +329,33 @@ fn shared_write_keeps_owner(tbl: RegClass, key: i64, new_owner: i64, fcinfo: pg_
     if !shared_set(tbl.0, ShareAccess::Write, Some(fcinfo)).contains(key) {
         return false;
     }
+    // On a Citus worker the row is in a shard here, and the registry on the coordinator.
+    if crate::citus::node().or_raise() == crate::citus::Node::Worker {
+        let Some((key_att, owner_att)) = (unsafe { column_args(fcinfo) }) else { return false };
+        return crate::citus::row_owner_here(tbl.0, key, key_att, owner_att).or_raise() == Some(new_owner);
+    }
     registry::row_owner(tbl.0, key).or_raise() == Some(new_owner)
+}
+
+/// The column numbers of the second and third arguments of the call `fcinfo`, when both are
+/// columns (as in the compiled policies: `(tbl, key column, owner column)`).
+unsafe fn column_args(fcinfo: pg_sys::FunctionCallInfo) -> Option<(i16, i16)> {
+    unsafe {
+        let flinfo = (*fcinfo).flinfo;
+        if flinfo.is_null()
+            || (*flinfo).fn_expr.is_null()
+            || !pgrx::is_a((*flinfo).fn_expr, pg_sys::NodeTag::T_FuncExpr)
+        {
+            return None;
+        }
+        let args = (*(*flinfo).fn_expr.cast::<pg_sys::FuncExpr>()).args;
+        if args.is_null() || (*args).length < 3 {
+            return None;
+        }
+        let column = |i: i32| {
+            let n = pg_sys::list_nth(args, i).cast::<pg_sys::Node>();
+            pgrx::is_a(n, pg_sys::NodeTag::T_Var).then(|| (*n.cast::<pg_sys::Var>()).varattno)
+        };
+        column(1).zip(column(2))
+    }
 }

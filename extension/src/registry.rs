@@ -97,7 +97,7 @@ pub fn row_owner(tbl: pg_sys::Oid, key: i64) -> Result<Option<i64>, RowsecError>
 /// statement's snapshot without advancing the command counter (pgrx's `select` goes read-write
 /// once anything in the transaction wrote through SPI, which would be wrong inside WITH CHECK).
 /// `Ok(None)`: no row, or NULL.
-fn select_int8_read_only(query: &str, param: i64) -> Result<Option<i64>, RowsecError> {
+pub(crate) fn select_int8_read_only(query: &str, param: i64) -> Result<Option<i64>, RowsecError> {
     let what = "reading the row's owner";
     let query = std::ffi::CString::new(query).map_err(|e| RowsecError::internal(what, e))?;
     Spi::connect(|_client| unsafe {

@@ -65,11 +65,28 @@ pub(crate) fn has_update_privilege(tbl: pg_sys::Oid, user: pg_sys::Oid) -> bool 
 /// none: table or column UPDATE privilege, and `SELECT ... FOR UPDATE` through their own policies
 /// finds the row. The query runs first with shares ignored by the policy functions: a row found
 /// then is the caller's own to update, a row found only with shares is theirs through a share.
+///
+/// On Citus the policies run on the workers, which do not see this backend's [`IgnoringShares`]:
+/// there a row found while the caller holds an unexpired write share of it counts as theirs
+/// through that share (so what they share of it derives from the share: capped and ended with
+/// it, never more than on a single node).
 pub(crate) fn update_right(tbl: pg_sys::Oid, key_column: &str, key: i64) -> Option<UpdateRight> {
     if !has_update_privilege(tbl, unsafe { pg_sys::GetUserId() }) {
         return None;
     }
     let table = catalog::relation_name(tbl);
+    if let Some(distribution) = crate::citus::distribution_column(tbl).or_raise() {
+        if !found_on_citus(tbl, key_column, key, distribution.as_deref()) {
+            return None;
+        }
+        let dir = cache::directory();
+        let me = Caller::current(&dir.config.identity).person(&dir)?;
+        let (person, team) = (dir.directory().id(me), dir.directory().team_name(me).map(str::to_owned));
+        let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+        let _owner = AsRole::switch(extension_owner());
+        let shares = shares_of_row_to(tbl, key, person, team.as_deref());
+        return Some(if choose_parent(&shares, now).is_some() { UpdateRight::ThroughShare } else { UpdateRight::Own });
+    }
     let q = format!(
         "SELECT 1 FROM {table} WHERE {} OPERATOR(pg_catalog.=) $1 FOR UPDATE",
         pgrx::spi::quote_identifier(key_column)
@@ -89,6 +106,38 @@ pub(crate) fn update_right(tbl: pg_sys::Oid, key_column: &str, key: i64) -> Opti
     } else {
         None
     }
+}
+
+/// Whether the caller's policies let them lock row `key` of the Citus table `tbl` for update.
+/// Citus locks rows only in a query it sends to one shard, which needs the distribution column:
+/// when that is not the key, its value is read first (through the same policies), then the row
+/// is locked by key and that value.
+fn found_on_citus(tbl: pg_sys::Oid, key_column: &str, key: i64, distribution: Option<&str>) -> bool {
+    let table = catalog::relation_name(tbl);
+    let fail =
+        |e: pgrx::spi::SpiError| -> ! { RowsecError::internal(format!("checking row {key} of {table}"), e).raise() };
+    let key_ident = pgrx::spi::quote_identifier(key_column);
+    let mut q = format!("SELECT 1 FROM {table} WHERE {key_ident} OPERATOR(pg_catalog.=) $1");
+    if let Some(column) = distribution.filter(|c| *c != key_column) {
+        let column = pgrx::spi::quote_identifier(column);
+        let value = Spi::get_one_with_args::<String>(
+            &format!(
+                "SELECT {column}::pg_catalog.text FROM {table} WHERE {key_ident} OPERATOR(pg_catalog.=) $1 LIMIT 1"
+            ),
+            &[key.into()],
+        );
+        let value = match value {
+            Ok(Some(v)) => v,
+            Ok(None) | Err(pgrx::spi::SpiError::InvalidPosition) => return false,
+            Err(e) => fail(e),
+        };
+        // A literal of the column's own type: Citus sends the query to one shard only when the
+        // distribution column is compared with a constant of its type.
+        q.push_str(&format!(" AND {column} OPERATOR(pg_catalog.=) {}", pgrx::spi::quote_literal(&value)));
+    }
+    q.push_str(" FOR UPDATE");
+    Spi::connect_mut(|c| c.update(q.as_str(), Some(1), &[key.into()]).map(|t| !t.is_empty()))
+        .unwrap_or_else(|e| fail(e))
 }
 
 /// Raises insufficient_privilege unless the caller may update row `key` of `tbl` (see
@@ -289,7 +338,8 @@ fn share(
 /// as the extension owner (the caller holds an [`AsRole`]); returns the new id. One INSERT for
 /// `rowsec.share` and for approved requests, so both fill every column the same way.
 fn insert_share(record: &ShareRecord, granter: i64, reason: Option<&str>) -> i64 {
-    let args: [DatumWithOid; 10] = [
+    let tbl_name = catalog::relation_name(record.tbl);
+    let args: [DatumWithOid; 11] = [
         RegClass(record.tbl).into(),
         record.key.into(),
         record.person.into(),
@@ -300,13 +350,14 @@ fn insert_share(record: &ShareRecord, granter: i64, reason: Option<&str>) -> i64
         reason.into(),
         record.derived_from.into(),
         record.expiry_capped.into(),
+        tbl_name.as_str().into(),
     ];
     // No row limit: with a limit the executor stops ModifyTable early and the AFTER STATEMENT
     // trigger that invalidates every backend's shares cache would never fire.
     let id = Spi::connect_mut(|c| {
         c.update(
-            "INSERT INTO rowsec.shares (tbl, row_key, grantee_person, grantee_team, access, expires_at, granted_by, reason, derived_from, expiry_capped) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            "INSERT INTO rowsec.shares (tbl, row_key, grantee_person, grantee_team, access, expires_at, granted_by, reason, derived_from, expiry_capped, tbl_name) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
             None,
             &args,
         )?
@@ -354,6 +405,9 @@ enum Roots {
     Share(i64),
     /// Every share expired at the given time (`rowsec.cleanup_expired_shares`).
     ExpiredAt(Timestamp),
+    /// The shares derived from shares just removed that the removal's snapshot missed (made by
+    /// a transaction that committed while it waited): rowsec.shares has no foreign key to stop it.
+    ChildrenOf(Vec<i64>),
 }
 
 /// Deletes the root shares and every share derived from them, transitively, in one statement,
@@ -361,10 +415,27 @@ enum Roots {
 /// share it derived from. Runs as the extension owner (the caller holds an [`AsRole`]). Returns
 /// how many shares were removed.
 fn remove_with_derived(roots: Roots, actor: Option<i64>, actor_role: &str, reason: Option<&str>) -> usize {
+    let mut removed = remove_once(roots, actor, actor_role, reason);
+    let mut total = removed.len();
+    // Each statement reads a new snapshot (READ COMMITTED): until no derived share is left.
+    while !removed.is_empty() {
+        removed = remove_once(Roots::ChildrenOf(removed), actor, actor_role, reason);
+        total += removed.len();
+    }
+    total
+}
+
+/// One statement of [`remove_with_derived`]; returns the ids it removed.
+fn remove_once(roots: Roots, actor: Option<i64>, actor_role: &str, reason: Option<&str>) -> Vec<i64> {
     let what = "removing shares and the shares derived from them";
-    let (root_condition, arg): (&str, DatumWithOid) = match roots {
-        Roots::Share(id) => ("s.id OPERATOR(pg_catalog.=) $1", id.into()),
-        Roots::ExpiredAt(now) => ("s.expires_at OPERATOR(pg_catalog.<=) $1", timestamptz(now, what).into()),
+    let (root_condition, is_root, arg): (&str, &str, DatumWithOid) = match roots {
+        Roots::Share(id) => ("s.id OPERATOR(pg_catalog.=) $1", "s.id OPERATOR(pg_catalog.=) $1", id.into()),
+        Roots::ExpiredAt(now) => (
+            "s.expires_at OPERATOR(pg_catalog.<=) $1",
+            "s.expires_at OPERATOR(pg_catalog.<=) $1",
+            timestamptz(now, what).into(),
+        ),
+        Roots::ChildrenOf(ids) => ("s.derived_from OPERATOR(pg_catalog.=) ANY ($1)", "false", ids.into()),
     };
     let q = format!(
         "WITH RECURSIVE doomed(id) AS ( \
@@ -373,7 +444,7 @@ fn remove_with_derived(roots: Roots, actor: Option<i64>, actor_role: &str, reaso
              SELECT s.id FROM rowsec.shares s JOIN doomed d ON s.derived_from OPERATOR(pg_catalog.=) d.id) \
          DELETE FROM rowsec.shares s USING doomed d WHERE s.id OPERATOR(pg_catalog.=) d.id \
          RETURNING s.id, s.tbl::pg_catalog.oid, s.row_key, s.grantee_person, s.grantee_team, s.access, s.expires_at, \
-                   s.derived_from, s.expiry_capped, ({root_condition}) AS is_root"
+                   s.derived_from, s.expiry_capped, ({is_root}) AS is_root"
     );
     // No row limit, as in `share`: the statement trigger must fire.
     let mut removed = Spi::connect_mut(|c| -> Result<Vec<(bool, ShareRecord)>, RowsecError> {
@@ -410,7 +481,7 @@ fn remove_with_derived(roots: Roots, actor: Option<i64>, actor_role: &str, reaso
         };
         audit(Kind::Unshare, record, actor, actor_role, why, None);
     }
-    removed.len()
+    removed.into_iter().map(|(_, r)| r.id).collect()
 }
 
 /// Removes a share, and every share derived from it; the caller must be allowed to update the

@@ -12,11 +12,11 @@ use postgres::Client;
 use rowsec_e2e::citus::{self, citus_spec_path, connect, Citus, Distribution};
 use rowsec_e2e::cluster::Cluster;
 use rowsec_e2e::fixture::{
-    classify, compile, db_error, insert_unclassed_sql, keys, load, people, plain_column, rows, tables, try_rolled_back,
-    Person, Row, Tally,
+    classify, compile, db_error, insert_unclassed_sql, keys, load, people, plain_column, rows, table, tables,
+    try_rolled_back, Person, Row, Tally,
 };
 use rowsec_generator::model::{Command, Spec};
-use rowsec_generator::oracle::{Oracle, Outcome};
+use rowsec_generator::oracle::{Oracle, Outcome, Share};
 
 struct Env {
     citus: Citus,
@@ -44,7 +44,11 @@ fn logins(env: &Env) -> impl Iterator<Item = &Person> {
 /// Every person x table on `node`: the rows read (and their count, which Citus computes from
 /// per-shard counts) are the oracle's.
 fn check_visibility(env: &Env, node: &Cluster, db: &str, what: &'static str) {
-    let oracle = Oracle::new(&env.spec, &env.people);
+    check_visibility_with(env, &Oracle::new(&env.spec, &env.people), node, db, what);
+}
+
+/// [`check_visibility`] against `oracle` (e.g. one that knows the shares made).
+fn check_visibility_with(env: &Env, oracle: &Oracle, node: &Cluster, db: &str, what: &'static str) {
     let fixture = rows();
     let mut tally = Tally::new(what);
     for p in logins(env) {
@@ -76,6 +80,25 @@ fn every_person_sees_exactly_the_oracles_rows_with_tables_distributed_by_owner()
     let Some(env) = env("citus: visibility by owner") else { return };
     let db = env.citus.crm_database(&citus_spec_path(), Distribution::ByOwner);
     check_visibility(env, &env.citus.coordinator, &db, "citus by owner: select and count(*), person x table");
+    // Sharing, where a row is locked by key and owner (Citus locks rows in one shard only).
+    let mut owner = login(&env.citus.coordinator, &db, 20);
+    let mut grantee = login(&env.citus.coordinator, &db, 23);
+    share(&mut owner, "'crm.accounts', 2001, to_person => 23, access => 'read'");
+    let write = share(&mut owner, "'crm.opportunities', 2001, to_person => 23, access => 'write'");
+    assert_eq!(keys(&mut grantee, "SELECT id FROM crm.accounts WHERE id = 2001"), Ok(BTreeSet::from([2001])));
+    assert_eq!(
+        try_rolled_back(&mut grantee, "UPDATE crm.opportunities SET title = 'x' WHERE id = 2001"),
+        Outcome::Rows(1)
+    );
+    let derived = share(&mut grantee, "'crm.opportunities', 2001, to_person => 24, access => 'read'");
+    let parent: Option<i64> = env
+        .citus
+        .coordinator
+        .admin(&db)
+        .query_one("SELECT derived_from FROM rowsec.shares WHERE id = $1", &[&derived])
+        .unwrap()
+        .get(0);
+    assert_eq!(parent, Some(write), "what 23 shares of a row 23 updates through a share derives from it");
 }
 
 #[test]
@@ -393,6 +416,8 @@ fn a_worker_added_later_enforces_the_same_after_the_rebalance_copies_the_referen
     // A cluster of its own: this test adds a node.
     let mut cluster = Citus::start();
     let db = cluster.crm_database(&citus_spec_path(), Distribution::ByKey);
+    // A share made before the worker exists.
+    share(&mut login(&cluster.coordinator, &db, 20), "'crm.accounts', 2001, to_person => 23, access => 'read'");
     let port = cluster.add_worker(&db).port;
     // The rebalancer copies the reference tables (the directory, rowsec.config) to the new node
     // first, then moves shards onto it.
@@ -419,8 +444,23 @@ fn a_worker_added_later_enforces_the_same_after_the_rebalance_copies_the_referen
     assert_eq!(name, "crm.app_users");
     let people: i64 = new.admin(&db).query_one("SELECT people FROM rowsec.directory_status()", &[]).unwrap().get(0);
     assert_eq!(people, env.people.len() as i64, "the new worker reads the whole directory from its placement");
+    // The share reached it with the reference tables (rows copied in binary: matched by name).
+    let shared: Vec<String> =
+        new.admin(&db).query("SELECT tbl_name FROM rowsec.shares", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(shared, ["crm.accounts"]);
+    assert_eq!(placement_shares(new, &db).len(), 1, "the new worker's own copy of rowsec.shares");
     let with_new = Env { citus: cluster, spec: env.spec.clone(), people: env.people.clone() };
-    check_visibility(&with_new, &with_new.citus.coordinator, &db, "citus: select with a third worker, person x table");
+    let mut oracle = Oracle::new(&with_new.spec, &with_new.people);
+    oracle.shares.push(oracle_share("accounts", 2001, Some(23), None, false));
+    check_visibility_with(
+        &with_new,
+        &oracle,
+        &with_new.citus.coordinator,
+        &db,
+        "citus: select with a third worker, person x table",
+    );
+    let mut grantee = login(with_new.citus.workers.last().unwrap(), &db, 23);
+    assert_eq!(keys(&mut grantee, "SELECT id FROM crm.accounts WHERE id = 2001"), Ok(BTreeSet::from([2001])));
     // And a directory change reaches a session on the new worker in its next transaction.
     let mut rep = login(with_new.citus.workers.last().unwrap(), &db, 21);
     assert!(!keys(&mut rep, "SELECT id FROM crm.accounts").unwrap().is_empty());
@@ -450,4 +490,138 @@ fn a_truncate_of_the_directory_reaches_sessions_on_workers_in_their_next_transac
     admin.batch_execute("TRUNCATE crm.app_users").unwrap_or_else(|e| panic!("TRUNCATE: {}", citus::full_error(&e)));
     assert_eq!(keys(&mut on_worker, "SELECT id FROM crm.accounts"), Ok(BTreeSet::new()));
     assert_eq!(keys(&mut on_coordinator, "SELECT id FROM crm.accounts"), Ok(BTreeSet::new()));
+}
+
+/// `SELECT rowsec.share(args)` as `c`'s person: the share's id.
+fn share(c: &mut Client, args: &str) -> i64 {
+    c.query_one(&format!("SELECT rowsec.share({args})"), &[])
+        .unwrap_or_else(|e| panic!("rowsec.share({args}): {}", citus::full_error(&e)))
+        .get(0)
+}
+
+/// An oracle share of row `key` of crm.`t`.
+fn oracle_share(t: &str, key: i64, to_person: Option<i64>, to_team: Option<&str>, write: bool) -> Share {
+    Share { table: table(t), key, to_person, to_team: to_team.map(str::to_owned), write, expired: false }
+}
+
+/// The ids in `node`'s own copy of rowsec.shares (its placement of the reference table), read
+/// directly: what that node's policies read.
+fn placement_shares(node: &Cluster, db: &str) -> BTreeSet<i64> {
+    let mut admin = node.admin(db);
+    let placement: String = admin
+        .query_one(
+            "SELECT shard_name(s.logicalrelid, s.shardid) FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) \
+             WHERE s.logicalrelid = 'rowsec.shares'::regclass AND p.groupid = (SELECT groupid FROM pg_dist_local_group)",
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("finding the placement of rowsec.shares: {}", citus::full_error(&e)))
+        .get(0);
+    keys(&mut admin, &format!("SELECT id FROM {placement}")).unwrap()
+}
+
+#[test]
+fn shares_made_on_the_coordinator_reach_every_node_in_the_next_transaction() {
+    let Some(env) = env("citus: sharing") else { return };
+    let db = env.citus.crm_database(&citus_spec_path(), Distribution::ByKey);
+    let (coordinator, worker) = (&env.citus.coordinator, &env.citus.workers[0]);
+    // Open sessions, before any share: rep 23 (team 200) on the coordinator and on a worker.
+    let mut on_coordinator = login(coordinator, &db, 23);
+    let mut on_worker = login(worker, &db, 23);
+    let account = "SELECT id FROM crm.accounts WHERE id = 2001";
+    assert_eq!(keys(&mut on_coordinator, account), Ok(BTreeSet::new()));
+    assert_eq!(keys(&mut on_worker, account), Ok(BTreeSet::new()));
+    // Rep 20 owns the rows 20xx: shares to a person, to a team, and a write share.
+    let mut owner = login(coordinator, &db, 20);
+    let to_person = share(&mut owner, "'crm.accounts', 2001, to_person => 23, access => 'read'");
+    share(&mut owner, "'crm.contacts', 2001, to_team => '200', access => 'read'");
+    let write = share(&mut owner, "'crm.opportunities', 2001, to_person => 23, access => 'write'");
+    let mut oracle = Oracle::new(&env.spec, &env.people);
+    oracle.shares.push(oracle_share("accounts", 2001, Some(23), None, false));
+    oracle.shares.push(oracle_share("contacts", 2001, None, Some("200"), false));
+    oracle.shares.push(oracle_share("opportunities", 2001, Some(23), None, true));
+    // Every node's copy holds them, in the sharer's transaction.
+    for n in env.citus.nodes() {
+        assert_eq!(placement_shares(n, &db).len(), 3, "the shares on node {}", n.port);
+    }
+    // The open sessions, their next transaction.
+    assert_eq!(keys(&mut on_coordinator, account), Ok(BTreeSet::from([2001])));
+    assert_eq!(keys(&mut on_worker, account), Ok(BTreeSet::from([2001])));
+    // Everyone, on the coordinator and connected to a worker, against the oracle with the shares.
+    check_visibility_with(env, &oracle, coordinator, &db, "citus: with shares, on the coordinator, person x table");
+    check_visibility_with(env, &oracle, worker, &db, "citus: with shares, on a worker, person x table");
+    // The write share: 23 updates the row (not its owner), on either node.
+    let update = "UPDATE crm.opportunities SET title = 'x' WHERE id = 2001";
+    assert_eq!(try_rolled_back(&mut on_coordinator, update), Outcome::Rows(1));
+    assert_eq!(try_rolled_back(&mut on_worker, update), Outcome::Rows(1));
+    assert_eq!(
+        try_rolled_back(&mut on_worker, "UPDATE crm.opportunities SET owner_id = 23 WHERE id = 2001"),
+        Outcome::RlsViolation
+    );
+    assert_eq!(try_rolled_back(&mut on_worker, "UPDATE crm.accounts SET name = 'x' WHERE id = 2001"), Outcome::Rows(0));
+    // 23 may update the opportunity only through the share: what 23 shares of it derives from
+    // it (the policies that decide run on the workers: extension/src/sharing.rs, update_right).
+    // A shard's policy names the distributed table (the shell), which is what the shares name.
+    let shard_policy: String = worker
+        .admin(&db)
+        .query_one(
+            "SELECT string_agg(pg_get_expr(p.polqual, p.polrelid), ' ') FROM pg_dist_shard s \
+             JOIN pg_policy p ON p.polrelid = to_regclass(shard_name(s.logicalrelid, s.shardid)) \
+             WHERE s.logicalrelid = 'crm.opportunities'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(shard_policy.contains("rowsec.is_shared('crm.opportunities'::regclass, id, "), "{shard_policy}");
+    let derived = share(&mut on_coordinator, "'crm.opportunities', 2001, to_person => 24, access => 'read'");
+    let mut admin = coordinator.admin(&db);
+    let parent: Option<i64> =
+        admin.query_one("SELECT derived_from FROM rowsec.shares WHERE id = $1", &[&derived]).unwrap().get(0);
+    assert_eq!(parent, Some(write));
+    // rowsec.my_shares on the coordinator: what 23 received and made.
+    let mine: Vec<(i64, String)> = on_coordinator
+        .query("SELECT share_id, seen_as FROM rowsec.my_shares ORDER BY share_id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(mine.contains(&(to_person, "grantee".to_owned())), "{mine:?}");
+    assert!(mine.contains(&(derived, "granter".to_owned())), "{mine:?}");
+    // The script applied again keeps the shares.
+    admin.batch_execute(&compile(&citus_spec_path())).unwrap_or_else(|e| panic!("second apply: {}", db_error(&e)));
+    for n in env.citus.nodes() {
+        assert_eq!(placement_shares(n, &db).len(), 4, "the shares on node {} after the second apply", n.port);
+    }
+    let mut teammate = login(worker, &db, 24);
+    assert_eq!(keys(&mut teammate, "SELECT id FROM crm.opportunities WHERE id = 2001"), Ok(BTreeSet::from([2001])));
+    assert_eq!(keys(&mut on_worker, account), Ok(BTreeSet::from([2001])));
+    // Unsharing, on the coordinator, reaches every node's copy and the open sessions' next
+    // transaction; unsharing the write share ends the share derived from it too.
+    owner.batch_execute(&format!("SELECT rowsec.unshare({to_person}); SELECT rowsec.unshare({write})")).unwrap();
+    for n in env.citus.nodes() {
+        assert_eq!(placement_shares(n, &db).len(), 1, "the shares on node {} after unsharing", n.port);
+    }
+    assert_eq!(keys(&mut on_worker, account), Ok(BTreeSet::new()));
+    assert_eq!(keys(&mut on_coordinator, account), Ok(BTreeSet::new()));
+    assert_eq!(try_rolled_back(&mut on_worker, update), Outcome::Rows(0));
+    assert_eq!(keys(&mut teammate, "SELECT id FROM crm.opportunities WHERE id = 2001"), Ok(BTreeSet::new()));
+    let removed: Vec<String> = admin
+        .query(
+            "SELECT object || ' ' || (detail->>'share_id') FROM rowsec.audit_log WHERE kind = 'unshare' ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            format!("crm.accounts {to_person}"),
+            format!("crm.opportunities {write}"),
+            format!("crm.opportunities {derived}")
+        ]
+    );
+    let mut oracle = Oracle::new(&env.spec, &env.people);
+    oracle.shares.push(oracle_share("contacts", 2001, None, Some("200"), false));
+    check_visibility_with(env, &oracle, worker, &db, "citus: after unsharing, on a worker, person x table");
 }
