@@ -770,16 +770,7 @@ fn on_this_node(rows: Vec<ReadShare>) -> Result<Vec<ReadShare>, RowsecError> {
         if let Some(name) = r.tbl_name.as_deref() {
             let oid = match here.get(name) {
                 Some(o) => *o,
-                None => {
-                    let o = Spi::get_one_with_args::<pg_sys::Oid>(
-                        "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
-                        &[name.into()],
-                    )
-                    .map_err(|e| RowsecError::internal("looking up a shared table by name", e))?
-                    .filter(|o| *o != pg_sys::InvalidOid);
-                    here.insert(name.to_owned(), o);
-                    o
-                }
+                None => *here.entry(name.to_owned()).or_insert(crate::citus::relation_named(name)?),
             };
             let Some(oid) = oid else { continue };
             r.row.table = oid.to_u32();

@@ -41,51 +41,57 @@ pub fn node() -> Result<Node, RowsecError> {
 /// The relation to read the rows of `relid` from on this node: `relid` itself, or for a Citus
 /// reference table its placement on this node (the shell table on a node is empty or stale).
 pub fn local_placement(relid: pg_sys::Oid, what: &str) -> Result<pg_sys::Oid, RowsecError> {
-    if !installed() {
-        return Ok(relid);
+    let name = || crate::catalog::relation_name(relid);
+    match distribution_column(relid)? {
+        // Not a Citus table (or no Citus): a plain local table.
+        None => Ok(relid),
+        Some(Some(_)) => Err(RowsecError::new(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("{what} {} is a distributed table", name()),
+            "Every Citus node reads the whole directory when it enforces a policy: each node needs all of its rows.",
+            format!(
+                "Make it a reference table on the coordinator: SELECT undistribute_table('{0}'); SELECT create_reference_table('{0}');",
+                name()
+            ),
+        )),
+        Some(None) => local_shards(relid, what)?.into_iter().next().ok_or_else(|| {
+            RowsecError::new(
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("{what} {} has no placement on this node", name()),
+                "rowsec reads the directory on every Citus node from the node's own copy of the reference table.",
+                "Make it a reference table (SELECT create_reference_table(...)), register the coordinator \
+                 (SELECT citus_set_coordinator_host(...)) and, after adding a worker, SELECT replicate_reference_tables();",
+            )
+        }),
     }
-    // Citus's catalogs live in pg_catalog; operators are qualified so that no search_path of the
-    // caller's can change what this reads.
-    let found = Spi::connect(|c| {
+}
+
+/// The shards of the Citus table `relid` that this node holds (a reference table: its one
+/// placement), as relations here. Citus's catalogs live in pg_catalog; operators are qualified
+/// so that no search_path of the caller's can change what this reads.
+fn local_shards(relid: pg_sys::Oid, what: &str) -> Result<Vec<pg_sys::Oid>, RowsecError> {
+    let shards = Spi::connect(|c| {
         let rows = c.select(
-            "SELECT p.partmethod::pg_catalog.text, \
-               (SELECT pg_catalog.to_regclass(pg_catalog.shard_name(p.logicalrelid, s.shardid))::pg_catalog.oid \
-                FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement pl \
-                  ON pl.shardid OPERATOR(pg_catalog.=) s.shardid \
-                WHERE s.logicalrelid OPERATOR(pg_catalog.=) p.logicalrelid \
-                  AND pl.groupid OPERATOR(pg_catalog.=) (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g) \
-                LIMIT 1) \
-             FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1",
-            Some(1),
+            "SELECT pg_catalog.to_regclass(pg_catalog.shard_name(s.logicalrelid, s.shardid))::pg_catalog.oid \
+             FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement pl ON pl.shardid OPERATOR(pg_catalog.=) s.shardid \
+             WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1 \
+               AND pl.groupid OPERATOR(pg_catalog.=) (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)",
+            None,
             &[RegClass(relid).into()],
         )?;
-        match rows.into_iter().next() {
-            None => Ok(None),
-            Some(row) => Ok(Some((row.get::<String>(1)?, row.get::<pg_sys::Oid>(2)?))),
-        }
+        rows.map(|r| r.get::<pg_sys::Oid>(1)).collect::<Result<Vec<_>, _>>()
     })
     .map_err(|e: pgrx::spi::SpiError| {
-        RowsecError::internal(format!("finding the placement of {what} on this node"), e)
+        RowsecError::internal(format!("finding the placements of {what} on this node"), e)
     })?;
-    let name = crate::catalog::relation_name(relid);
-    match found {
-        // Not a Citus table: a plain local table.
-        None => Ok(relid),
-        Some((method, _)) if method.as_deref() != Some("n") => Err(RowsecError::new(
-            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-            format!("{what} {name} is a distributed table"),
-            "Every Citus node reads the whole directory when it enforces a policy: each node needs all of its rows.",
-            format!("Make it a reference table on the coordinator: SELECT undistribute_table('{name}'); SELECT create_reference_table('{name}');"),
-        )),
-        Some((_, Some(placement))) if placement != pg_sys::InvalidOid => Ok(placement),
-        Some(_) => Err(RowsecError::new(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!("{what} {name} has no placement on this node"),
-            "rowsec reads the directory on every Citus node from the node's own copy of the reference table.",
-            "Make it a reference table (SELECT create_reference_table(...)), register the coordinator \
-             (SELECT citus_set_coordinator_host(...)) and, after adding a worker, SELECT replicate_reference_tables();",
-        )),
-    }
+    Ok(shards.into_iter().flatten().filter(|s| *s != pg_sys::InvalidOid).collect())
+}
+
+/// The relation `name` (a qualified name) names on this node, if any.
+pub fn relation_named(name: &str) -> Result<Option<pg_sys::Oid>, RowsecError> {
+    Spi::get_one_with_args::<pg_sys::Oid>("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", &[name.into()])
+        .map(|o| o.filter(|o| *o != pg_sys::InvalidOid))
+        .map_err(|e| RowsecError::internal(format!("looking up {name} by name"), e))
 }
 
 /// How the Citus table `relid` is distributed: `None` when it is not a Citus table (or there is
@@ -117,10 +123,7 @@ pub fn distribution_column(relid: pg_sys::Oid) -> Result<Option<Option<String>>,
 /// binary copy (a worker added later) holds the coordinator's OID.
 pub fn directory_here(stored: pg_sys::Oid, name: Option<&str>) -> Result<pg_sys::Oid, RowsecError> {
     let Some(name) = name.filter(|_| installed()) else { return Ok(stored) };
-    let found =
-        Spi::get_one_with_args::<pg_sys::Oid>("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", &[name.into()])
-            .map_err(|e| RowsecError::internal("looking up the rowsec directory by name", e))?;
-    found.filter(|o| *o != pg_sys::InvalidOid).ok_or_else(|| {
+    relation_named(name)?.ok_or_else(|| {
         RowsecError::new(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             format!("the rowsec directory {name} does not exist on this node"),
@@ -169,13 +172,17 @@ pub fn share_config() -> Result<(), RowsecError> {
     if node()? != Node::Coordinator {
         return Ok(());
     }
+    let table = |name: &std::ffi::CStr| {
+        crate::catalog::extension_relation(name)
+            .ok_or_else(|| RowsecError::not_configured("The rowsec extension's tables are missing."))
+    };
     make_reference_table(
-        "rowsec.config",
+        table(c"config")?,
         "CREATE TRIGGER rowsec_config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rowsec.config \
          FOR EACH STATEMENT EXECUTE FUNCTION rowsec.invalidate_caches()",
     )?;
     // Its trigger, rowsec_shares_changed, is the extension's (sql/finalize.sql).
-    make_reference_table("rowsec.shares", "")
+    make_reference_table(table(c"shares")?, "")
 }
 
 /// The owner of row `key` of the distributed table `tbl`, on a worker, for a write share's
@@ -186,21 +193,9 @@ pub fn share_config() -> Result<(), RowsecError> {
 /// under the statement's snapshot. `Ok(None)` when this node has no such row (the check then
 /// fails: the update is refused, never let through).
 pub fn row_owner_here(tbl: pg_sys::Oid, key: i64, key_att: i16, owner_att: i16) -> Result<Option<i64>, RowsecError> {
-    let name = crate::catalog::relation_name(tbl);
-    let shards = Spi::connect(|c| {
-        let rows = c.select(
-            "SELECT pg_catalog.to_regclass(pg_catalog.shard_name(s.logicalrelid, s.shardid))::pg_catalog.oid \
-             FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement pl ON pl.shardid OPERATOR(pg_catalog.=) s.shardid \
-             WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1 \
-               AND pl.groupid OPERATOR(pg_catalog.=) (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)",
-            None,
-            &[RegClass(tbl).into()],
-        )?;
-        rows.map(|r| r.get::<pg_sys::Oid>(1)).collect::<Result<Vec<_>, _>>()
-    })
-    .map_err(|e: pgrx::spi::SpiError| RowsecError::internal(format!("finding the shards of {name} on this node"), e))?;
+    let shards = local_shards(tbl, &crate::catalog::relation_name(tbl))?;
     let _owner = crate::owner::AsRole::switch(crate::owner::extension_owner());
-    for shard in shards.into_iter().flatten().filter(|s| *s != pg_sys::InvalidOid) {
+    for shard in shards {
         let column = |att: i16| unsafe {
             let n = pg_sys::get_attname(shard, att, true);
             (!n.is_null()).then(|| std::ffi::CStr::from_ptr(n).to_string_lossy().into_owned())
@@ -219,25 +214,19 @@ pub fn row_owner_here(tbl: pg_sys::Oid, key: i64, key_att: i16, owner_att: i16) 
     Ok(None)
 }
 
-/// Makes rowsec's table `table` a reference table unless it is a Citus table already, creating
+/// Makes rowsec's table `relid` a reference table unless it is a Citus table already, creating
 /// its invalidation trigger first (`trigger`, when not empty).
-fn make_reference_table(table: &str, trigger: &str) -> Result<(), RowsecError> {
-    let distributed = Spi::get_one_with_args::<bool>(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p \
-                        WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass)",
-        &[table.into()],
-    )
-    .map_err(|e| RowsecError::internal(format!("asking Citus whether {table} is a reference table"), e))?;
-    if distributed == Some(true) {
+fn make_reference_table(relid: pg_sys::Oid, trigger: &str) -> Result<(), RowsecError> {
+    if distribution_column(relid)?.is_some() {
         return Ok(());
     }
-    let doing = format!("making {table} a Citus reference table");
+    let doing = format!("making {} a Citus reference table", crate::catalog::relation_name(relid));
     with_triggers_allowed(|| {
         while_doing(&doing, || {
             if !trigger.is_empty() {
                 Spi::run(trigger)?;
             }
-            Spi::run_with_args("SELECT pg_catalog.create_reference_table($1::pg_catalog.regclass)", &[table.into()])
+            Spi::run_with_args("SELECT pg_catalog.create_reference_table($1)", &[RegClass(relid).into()])
         })
     })
     .map_err(|e| RowsecError::internal(&doing, e))
