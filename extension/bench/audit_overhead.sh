@@ -35,7 +35,6 @@ ms() {
     end=$(date +%s%N)
     echo $(((end - start) / 1000000))
 }
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 declare -A t
 for run in $(seq "$RUNS"); do

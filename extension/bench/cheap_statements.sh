@@ -45,8 +45,7 @@ for tbl in deals open; do
   printf '\\set k random(1, 10)\nSELECT * FROM bench.%s WHERE id = :k * 100000;\n' "$tbl" >"$WORK/p_rep_$tbl.sql"
   printf '\\set k random(1, 10)\nUPDATE bench.%s SET amount = amount + 1 WHERE id = :k * 100000;\n' "$tbl" >"$WORK/u_rep_$tbl.sql"
 done
-lat() { "$BIN/pgbench" -n -M "$3" -h "$WORK" -p "$PORT" -U "$2" -c 1 -T "$SECONDS_EACH" -f "$WORK/$1.sql" bench 2>/dev/null | sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'; }
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+lat() { pgbench_latency "$WORK/$1.sql" -M "$3" -h "$WORK" -p "$PORT" -U "$2" bench; }
 declare -A t
 for round in $(seq "$ROUNDS"); do
     for who in ceo rep; do

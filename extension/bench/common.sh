@@ -3,7 +3,8 @@
 #   ROWSEC_PG_VERSION=15|18  which private copy (tests/pg.sh); ROWSEC_PG_BIN overrides it
 #   SKIP_INSTALL=1           reuse the release build already installed
 #   PORT                     the cluster's port (default: a free one)
-# After bench_cluster: WORK, DATA, as_pg, and PSQL (an array: psql on database `bench`).
+# After bench_cluster: WORK, DATA, as_pg, and PSQL (an array: psql on database `bench`); and
+# median and pgbench_latency for every benchmark.
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -49,4 +50,16 @@ bench_cluster() {
     PSQL=("$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres)
     "${PSQL[@]}" -c "CREATE DATABASE bench"
     PSQL+=(-d bench)
+}
+
+# median NUMBER...: the median of the numbers (the mean of the middle two for an even count).
+median() { printf '%s\n' "$@" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# pgbench_latency SCRIPT [PGBENCH OPTIONS...]: mean latency in ms of SECONDS_EACH seconds of
+# SCRIPT, one client (the options name the server, user, protocol and database).
+pgbench_latency() {
+    local script=$1
+    shift
+    "$BIN/pgbench" -n -c 1 -T "$SECONDS_EACH" -f "$script" "$@" 2>/dev/null |
+        sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
 }

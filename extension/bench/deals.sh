@@ -41,10 +41,7 @@ UPDATE bench.deals SET amount = amount + 1 WHERE id = :id;
 SQL
 
 # Mean latency in ms of a pgbench script, as rep.
-latency() {
-    "$BIN/pgbench" -n -h "$WORK" -p "$PORT" -U rep -c 1 -T "$SECONDS_EACH" -f "$WORK/$1.sql" bench 2>/dev/null |
-        sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
-}
+latency() { pgbench_latency "$WORK/$1.sql" -h "$WORK" -p "$PORT" -U rep bench; }
 # Median ms of the 100k-row scan, as rep, measured by the server.
 scan() {
     for _ in 1 2 3 4 5; do

@@ -24,7 +24,6 @@ bench_cluster monitoring-bench -c max_parallel_workers_per_gather=0
 
 # shellcheck source=extension/bench/deals.sh
 source "$(dirname "$0")/deals.sh"
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 RULES='[{"name": "bulk_read", "rows": 2000, "within_seconds": 600, "within": "10m"}, {"name": "off_hours", "from": "08:00", "to": "20:00", "days": [1, 2, 3, 4, 5], "timezone": "Asia/Shanghai"}]'
 declare -A t

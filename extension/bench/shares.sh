@@ -148,8 +148,7 @@ chmod 644 "$SCRIPTS"/*
 # cluster N, sent as simple (default) or prepared statements.
 latency() {
     # shellcheck disable=SC2086
-    "$BIN/pgbench" -n -c 1 -T "$SECONDS_EACH" -M "${4:-simple}" -U "$2" -f "$3" ${CONN[$1]} 2>&1 |
-        sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
+    pgbench_latency "$3" -M "${4:-simple}" -U "$2" ${CONN[$1]}
 }
 # The reader's queries beside the unprotected copy's: cell name, script, the copy's script.
 VISIBILITY=("key read read_open" "page page page_open" "agg agg agg_open")
@@ -179,7 +178,6 @@ for round in $(seq "$ROUNDS"); do
         done
     done
 done
-median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo
 echo "$SHARES shares, $PEOPLE people ($NKEYS shares to the reader), $ROWS rows; pgbench 1 client, ${SECONDS_EACH}s a cell, median of $ROUNDS rounds, mean latency (ms)"
@@ -188,11 +186,13 @@ echo "|---|---|---|---|---|---|"
 for i in "${!LIB_LIST[@]}"; do
     row="| $((i + 1)). ${LIB_LIST[$i]}"
     for cell in "${CELLS[@]}"; do
-        m=$(median <<<"${SAMPLES[$i,$cell]}")
+        # shellcheck disable=SC2086
+        m=$(median ${SAMPLES[$i,$cell]})
         if [ "$i" = 0 ]; then
             row+=" | $m"
         else
-            base=$(median <<<"${SAMPLES[0,$cell]}")
+            # shellcheck disable=SC2086
+            base=$(median ${SAMPLES[0,$cell]})
             row+=" | $(awk -v a="$m" -v b="$base" 'BEGIN { printf "%s (%.3gx)", a, a / b }')"
         fi
     done
@@ -208,8 +208,10 @@ for i in "${!LIB_LIST[@]}"; do
         row="| $((i + 1)) | $protocol"
         for v in "${VISIBILITY[@]}"; do
             read -r cell _ _ <<<"$v"
-            m=$(median <<<"${SAMPLES[$i,v_${cell}_$protocol]}")
-            o=$(median <<<"${SAMPLES[$i,o_${cell}_$protocol]}")
+            # shellcheck disable=SC2086
+            m=$(median ${SAMPLES[$i,v_${cell}_$protocol]})
+            # shellcheck disable=SC2086
+            o=$(median ${SAMPLES[$i,o_${cell}_$protocol]})
             row+=" | $m | $o | $(awk -v a="$m" -v b="$o" 'BEGIN { printf "%.2fx", a / b }')"
         done
         echo "$row |"
