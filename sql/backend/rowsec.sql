@@ -180,14 +180,9 @@ IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.audit_log'::regc
 
 -- ===== Identity =====
 
--- The person a setting's value names: an integer, blanks around it allowed (rowsec_core's
--- person_id_from_setting); anything else, or a number out of bigint's range, names nobody.
-CREATE OR REPLACE FUNCTION rowsec.person_id_from_setting(raw text) RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN raw ~ '^\s*[+-]?[0-9]{1,19}\s*$'
-                 AND pg_catalog.btrim(raw, E' \t\n\r\f\v')::numeric BETWEEN -9223372036854775808 AND 9223372036854775807
-           THEN pg_catalog.btrim(raw, E' \t\n\r\f\v')::bigint END
-$$;
+-- (An earlier version parsed the setting in rowsec.person_id_from_setting(text); configure
+-- now writes the parse into each function's query, where the planner evaluates it inline.)
+DROP FUNCTION IF EXISTS rowsec.person_id_from_setting(text);
 
 -- Until rowsec.configure runs: nobody (configure replaces both for the spec's identity).
 BEGIN
@@ -449,6 +444,18 @@ DECLARE
     old rowsec.config;
     col name;
     t regtype;
+    -- Identity setting: the condition on rowsec.people p that it names p, active. The value is
+    -- an integer, blanks around it allowed (rowsec_core's person_id_from_setting); anything
+    -- else, or a number out of bigint's range, names nobody. Written into each function's
+    -- query (no function of its own: a call per statement through the SQL function executor
+    -- cost some 30 us).
+    person_is_caller text := pg_catalog.format(
+        $w$p.id = CASE WHEN %1$s ~ '^\s*[+-]?[0-9]{1,18}\s*$'
+                          OR %1$s ~ '^\s*[+-]?[0-9]{19}\s*$'
+                             AND %1$s::numeric BETWEEN -9223372036854775808 AND 9223372036854775807
+                     THEN %1$s::bigint END
+              AND p.active$w$,
+        pg_catalog.format('pg_catalog.current_setting(%L, true)', identity_setting));
 BEGIN
     IF identity = 'signed_setting' THEN
         RAISE EXCEPTION 'signed identity tokens need the rowsec extension'
@@ -536,6 +543,31 @@ BEGIN
             RETURN found_team;
         END
         $f$;
+        -- As the caller (a SECURITY DEFINER function would see its owner as CURRENT_USER), the
+        -- person resolved in the same query rather than by a call of current_person().
+        CREATE OR REPLACE FUNCTION rowsec.subtree() RETURNS bigint[]
+        LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
+        BEGIN
+            RETURN ARRAY(SELECT c.descendant FROM rowsec.closure c
+                         WHERE c.ancestor = (SELECT CASE WHEN count(*) = 1 THEN min(l.person) END
+                                             FROM rowsec.login_people l WHERE l.login = CURRENT_USER)
+                         ORDER BY c.descendant);
+        END
+        $f$;
+        CREATE OR REPLACE FUNCTION rowsec.team() RETURNS bigint[]
+        LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
+        DECLARE
+            me bigint := rowsec.current_person();
+            my_team text;
+        BEGIN
+            IF me IS NULL THEN
+                RETURN '{}';
+            END IF;
+            my_team := rowsec.current_team();
+            RETURN ARRAY(SELECT x FROM (SELECT me AS x UNION SELECT m.person FROM rowsec.team_members m WHERE m.team = my_team) s
+                         ORDER BY x);
+        END
+        $f$;
     ELSE
         EXECUTE format($f$
         CREATE OR REPLACE FUNCTION rowsec.current_person() RETURNS bigint
@@ -544,7 +576,7 @@ BEGIN
             found_person bigint;
         BEGIN
             SELECT p.id INTO found_person FROM rowsec.people p
-            WHERE p.id = rowsec.person_id_from_setting(pg_catalog.current_setting(%1$L, true)) AND p.active;
+            WHERE %2$s;
             RETURN found_person;
         END
         $b$;
@@ -554,13 +586,39 @@ BEGIN
             found_team text;
         BEGIN
             SELECT p.team INTO found_team FROM rowsec.people p
-            WHERE p.id = rowsec.person_id_from_setting(pg_catalog.current_setting(%1$L, true)) AND p.active;
+            WHERE %2$s;
             RETURN found_team;
         END
         $b$;
-        $f$, identity_setting);
+        -- The policies' sets, as the owner: one query resolves the person and reads the set
+        -- (no nested call of current_person(), and no row-level security of rowsec's tables,
+        -- whose own policy would call it again): about half the fixed cost of a statement.
+        CREATE OR REPLACE FUNCTION rowsec.subtree() RETURNS bigint[]
+        LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
+        BEGIN
+            RETURN ARRAY(SELECT c.descendant FROM rowsec.closure c
+                         WHERE c.ancestor = (SELECT p.id FROM rowsec.people p WHERE %2$s)
+                         ORDER BY c.descendant);
+        END
+        $b$;
+        CREATE OR REPLACE FUNCTION rowsec.team() RETURNS bigint[]
+        LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
+        DECLARE
+            me bigint;
+            my_team text;
+        BEGIN
+            SELECT p.id, p.team INTO me, my_team FROM rowsec.people p
+            WHERE %2$s;
+            IF me IS NULL THEN
+                RETURN '{}';
+            END IF;
+            RETURN ARRAY(SELECT x FROM (SELECT me AS x UNION SELECT m.person FROM rowsec.team_members m WHERE m.team = my_team) s
+                         ORDER BY x);
+        END
+        $b$;
+        $f$, identity_setting, person_is_caller);
     END IF;
-    GRANT EXECUTE ON FUNCTION rowsec.current_person(), rowsec.current_team() TO PUBLIC;
+    GRANT EXECUTE ON FUNCTION rowsec.current_person(), rowsec.current_team(), rowsec.subtree(), rowsec.team() TO PUBLIC;
 END
 $$;
 
@@ -593,32 +651,27 @@ $$;
 -- ===== The interface of the policy functions (for people's own SQL; generated policies probe the tables) =====
 
 -- The generated policies read these once per query ((SELECT rowsec.subtree()): an InitPlan),
--- in PL/pgSQL so that the session keeps their plans.
-CREATE OR REPLACE FUNCTION rowsec.subtree() RETURNS bigint[]
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    me bigint := rowsec.current_person();
+-- in PL/pgSQL so that the session keeps their plans. rowsec.configure writes them for the
+-- spec's identity (as the caller for login, as the owner for a setting); until it runs they
+-- fail as rowsec.current_person() does.
 BEGIN
-    IF me IS NULL THEN
-        RETURN '{}';
+    IF to_regprocedure('rowsec.subtree()') IS NULL THEN
+        CREATE FUNCTION rowsec.subtree() RETURNS bigint[]
+        LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $f$
+        BEGIN
+            RETURN ARRAY[rowsec.current_person()];
+        END
+        $f$;
     END IF;
-    RETURN ARRAY(SELECT c.descendant FROM rowsec.closure c WHERE c.ancestor = me ORDER BY c.descendant);
-END
-$$;
-CREATE OR REPLACE FUNCTION rowsec.team() RETURNS bigint[]
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    me bigint := rowsec.current_person();
-    my_team text;
-BEGIN
-    IF me IS NULL THEN
-        RETURN '{}';
+    IF to_regprocedure('rowsec.team()') IS NULL THEN
+        CREATE FUNCTION rowsec.team() RETURNS bigint[]
+        LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $f$
+        BEGIN
+            RETURN ARRAY[rowsec.current_person()];
+        END
+        $f$;
     END IF;
-    my_team := rowsec.current_team();
-    RETURN ARRAY(SELECT x FROM (SELECT me AS x UNION SELECT m.person FROM rowsec.team_members m WHERE m.team = my_team) s
-                 ORDER BY x);
-END
-$$;
+END;
 CREATE OR REPLACE FUNCTION rowsec.subtree_of(person bigint) RETURNS bigint[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce(array_agg(c.descendant ORDER BY c.descendant), '{}') FROM rowsec.closure c WHERE c.ancestor = person
