@@ -72,6 +72,21 @@ CREATE TABLE IF NOT EXISTS rowsec.closure (
     PRIMARY KEY (ancestor, descendant)
 );
 IF to_regclass('rowsec.closure_by_descendant') IS NULL THEN CREATE INDEX closure_by_descendant ON rowsec.closure (descendant); END IF;
+-- The policies' plans: `ancestor = (SELECT ...)` is estimated from the average subtree (some
+-- 7 rows at 100,000 people), so the planner would hash the whole set of a person who sees
+-- everyone to look up one row. Estimated as 1/20 of the table, it probes per row when a plan
+-- reads few rows and hashes the set when it reads many (docs/performance.md, the SQL backend).
+IF NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = 'rowsec.closure'::regclass AND a.attname = 'ancestor'
+               AND 'n_distinct=20' = ANY (a.attoptions)) THEN
+    ALTER TABLE rowsec.closure ALTER COLUMN ancestor SET (n_distinct = 20);
+END IF;
+
+-- People whose subtree holds at least an eighth of the directory: the generated policies
+-- take another shape for them (see rowsec.subtree_is_large_at_plan). Kept by
+-- rowsec.closure_refresh for the people a change touches.
+CREATE TABLE IF NOT EXISTS rowsec.large_subtrees (
+    person bigint PRIMARY KEY
+);
 
 -- Teams: each person with a non-null team; a person reads the rows of their own team only.
 CREATE TABLE IF NOT EXISTS rowsec.team_members (
@@ -163,15 +178,16 @@ IF (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'rowsec.audit_log'::regclass
         FOR EACH STATEMENT EXECUTE FUNCTION rowsec.audit_log_is_append_only();
 END IF;
 
-REVOKE ALL ON rowsec.config, rowsec.protected_tables, rowsec.people, rowsec.closure, rowsec.team_members,
+REVOKE ALL ON rowsec.config, rowsec.protected_tables, rowsec.people, rowsec.closure, rowsec.large_subtrees, rowsec.team_members,
     rowsec.login_people, rowsec.shares, rowsec.update_proofs, rowsec.audit_log, rowsec.audit_readers FROM PUBLIC;
 -- What policies probe (as the querying role) is readable, each row by whom it concerns only.
-GRANT SELECT ON rowsec.closure, rowsec.team_members, rowsec.login_people, rowsec.shares, rowsec.audit_log,
+GRANT SELECT ON rowsec.closure, rowsec.large_subtrees, rowsec.team_members, rowsec.login_people, rowsec.shares, rowsec.audit_log,
     rowsec.audit_readers TO PUBLIC;
 -- Table and column names only (the catalog shows them anyway): rowsec.shared_write_keeps_owner reads them as the caller.
 GRANT SELECT (tbl, key_column, owner_column, sharing) ON rowsec.protected_tables TO PUBLIC;
 GRANT INSERT (tbl, row_key, person, own) ON rowsec.update_proofs TO PUBLIC;
 IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.closure'::regclass) THEN ALTER TABLE rowsec.closure ENABLE ROW LEVEL SECURITY; END IF;
+IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.large_subtrees'::regclass) THEN ALTER TABLE rowsec.large_subtrees ENABLE ROW LEVEL SECURITY; END IF;
 IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.team_members'::regclass) THEN ALTER TABLE rowsec.team_members ENABLE ROW LEVEL SECURITY; END IF;
 IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.login_people'::regclass) THEN ALTER TABLE rowsec.login_people ENABLE ROW LEVEL SECURITY; END IF;
 IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.shares'::regclass) THEN ALTER TABLE rowsec.shares ENABLE ROW LEVEL SECURITY; END IF;
@@ -207,6 +223,14 @@ BEGIN
     CREATE POLICY own_subtree ON rowsec.closure FOR SELECT TO PUBLIC
         USING (ancestor = (SELECT rowsec.current_person()));
         COMMENT ON POLICY own_subtree ON rowsec.closure IS 'rowsec SQL backend policy, version 1';
+    END IF;
+    -- A login reads whether its own person is there (identity setting reads it as the owner).
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.large_subtrees'::regclass AND polname = 'own_large'
+                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
+        DROP POLICY IF EXISTS own_large ON rowsec.large_subtrees;
+    CREATE POLICY own_large ON rowsec.large_subtrees FOR SELECT TO PUBLIC
+        USING (person IN (SELECT l.person FROM rowsec.login_people l WHERE l.login = CURRENT_USER));
+        COMMENT ON POLICY own_large ON rowsec.large_subtrees IS 'rowsec SQL backend policy, version 1';
     END IF;
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.team_members'::regclass AND polname = 'own_team'
                    AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
@@ -282,16 +306,39 @@ $$;
 
 -- ===== Directory: the copies policies probe, kept by triggers on the directory =====
 
+-- rowsec.large_subtrees for the people whose subtree may have changed size (NULL: everyone).
+-- Other people keep their entry until a change touches them, though the directory's size
+-- moves the line: only which plan the policies choose depends on it, never a row's visibility.
+CREATE OR REPLACE FUNCTION rowsec.large_subtrees_refresh(candidates bigint[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    line bigint := (SELECT count(*) FROM rowsec.people) / 8 + 1;
+BEGIN
+    IF candidates IS NULL OR cardinality(candidates) > 1000 THEN
+        DELETE FROM rowsec.large_subtrees;
+        INSERT INTO rowsec.large_subtrees (person)
+        SELECT c.ancestor FROM rowsec.closure c GROUP BY c.ancestor HAVING count(*) >= line;
+        RETURN;
+    END IF;
+    candidates := ARRAY(SELECT DISTINCT x FROM unnest(candidates || ARRAY(SELECT s.person FROM rowsec.large_subtrees s)) x);
+    DELETE FROM rowsec.large_subtrees s WHERE s.person = ANY (candidates);
+    INSERT INTO rowsec.large_subtrees (person)
+    SELECT x FROM unnest(candidates) x
+    WHERE (SELECT count(*) FROM (SELECT FROM rowsec.closure c WHERE c.ancestor = x LIMIT line) n) >= line;
+END
+$$;
 -- Recomputes what depends on the people `changed` (inserted, deleted, or whose id or manager
 -- changed) after rowsec.people was updated: their subtrees' closure rows, found both in the old
 -- closure and by walking the new directory down (a statement may move several people, one under
--- another). UNION (not UNION ALL) in both walks: a manager cycle ends them (SPEC item 11).
+-- another), then rowsec.large_subtrees for the ancestors whose subtree changed size. UNION
+-- (not UNION ALL) in both walks: a manager cycle ends them (SPEC item 11).
 CREATE OR REPLACE FUNCTION rowsec.closure_refresh(changed bigint[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     affected bigint[];
     moved bigint;
     m bigint;
+    sized bigint[];
 BEGIN
     IF coalesce(cardinality(changed), 0) = 0 THEN
         RETURN;
@@ -308,6 +355,8 @@ BEGIN
            AND (m IS NULL OR NOT EXISTS (SELECT FROM rowsec.closure c WHERE c.ancestor = moved AND c.descendant = m))
            AND NOT EXISTS (SELECT FROM rowsec.closure a JOIN rowsec.closure b ON b.ancestor = moved AND b.descendant = a.ancestor
                            WHERE a.descendant = moved AND a.ancestor <> moved) THEN
+            -- The old ancestors lose the subtree's size, the new ones gain it.
+            sized := ARRAY(SELECT c.ancestor FROM rowsec.closure c WHERE c.descendant = moved AND c.ancestor <> moved);
             DELETE FROM rowsec.closure c
             WHERE c.descendant IN (SELECT s.descendant FROM rowsec.closure s WHERE s.ancestor = moved)
               AND c.ancestor NOT IN (SELECT s.descendant FROM rowsec.closure s WHERE s.ancestor = moved);
@@ -315,7 +364,9 @@ BEGIN
                 INSERT INTO rowsec.closure (ancestor, descendant)
                 SELECT a.ancestor, s.descendant FROM rowsec.closure a, rowsec.closure s
                 WHERE a.descendant = m AND s.ancestor = moved;
+                sized := sized || ARRAY(SELECT c.ancestor FROM rowsec.closure c WHERE c.descendant = m);
             END IF;
+            PERFORM rowsec.large_subtrees_refresh(sized);
             RETURN;
         END IF;
     END IF;
@@ -329,6 +380,8 @@ BEGIN
         UNION
         SELECT c.descendant FROM rowsec.closure c WHERE c.ancestor = ANY (changed)
     ) s;
+    -- Whose subtree may change size: the ancestors of the affected people before and after.
+    sized := ARRAY(SELECT DISTINCT c.ancestor FROM rowsec.closure c WHERE c.descendant = ANY (affected));
     DELETE FROM rowsec.closure c WHERE c.descendant = ANY (affected);
     INSERT INTO rowsec.closure (ancestor, descendant)
     WITH RECURSIVE up(descendant, ancestor) AS (
@@ -338,6 +391,9 @@ BEGIN
         FROM up u JOIN rowsec.people p ON p.id = u.ancestor JOIN rowsec.people m ON m.id = p.manager
     )
     SELECT ancestor, descendant FROM up;
+    PERFORM rowsec.large_subtrees_refresh(
+        CASE WHEN cardinality(sized) > 1000 THEN NULL
+             ELSE sized || ARRAY(SELECT DISTINCT c.ancestor FROM rowsec.closure c WHERE c.descendant = ANY (affected)) END);
 END
 $$;
 
@@ -391,6 +447,7 @@ DECLARE
 BEGIN
     DELETE FROM rowsec.people;
     DELETE FROM rowsec.closure;
+    DELETE FROM rowsec.large_subtrees;
     DELETE FROM rowsec.login_people;
     DELETE FROM rowsec.team_members;
     SELECT * INTO c FROM rowsec.config;
@@ -568,6 +625,41 @@ BEGIN
                          ORDER BY x);
         END
         $f$;
+        -- The subtree policies' shape for people whose subtree holds an eighth of the directory
+        -- or more (rowsec.large_subtrees). IMMUTABLE on purpose, and the only function that says
+        -- so falsely: the planner evaluates it once per plan, so that a plan made for such a
+        -- person probes rowsec.closure per row (or hashes it, for a plan that reads the whole
+        -- table) instead of building an array of everyone. Both shapes of the policy admit
+        -- exactly the same rows. Under identity login a plan is never run for another person:
+        -- PostgreSQL remakes a plan that reads a table with row-level security when the
+        -- current user changes.
+        CREATE OR REPLACE FUNCTION rowsec.subtree_is_large_at_plan() RETURNS boolean
+        LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
+        BEGIN
+            RETURN EXISTS (SELECT FROM rowsec.large_subtrees s
+                           WHERE s.person = (SELECT CASE WHEN count(*) = 1 THEN min(l.person) END
+                                             FROM rowsec.login_people l WHERE l.login = CURRENT_USER));
+        END
+        $f$;
+        CREATE OR REPLACE FUNCTION rowsec.subtree_unless_large() RETURNS bigint[]
+        LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
+        BEGIN
+            RETURN ARRAY(SELECT c.descendant FROM rowsec.closure c
+                         WHERE c.ancestor = (SELECT x.person
+                                             FROM (SELECT CASE WHEN count(*) = 1 THEN min(l.person) END
+                                                   FROM rowsec.login_people l WHERE l.login = CURRENT_USER) x(person)
+                                             WHERE NOT EXISTS (SELECT FROM rowsec.large_subtrees s WHERE s.person = x.person))
+                         ORDER BY c.descendant);
+        END
+        $f$;
+        CREATE OR REPLACE FUNCTION rowsec.person_if_large() RETURNS bigint
+        LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
+        BEGIN
+            RETURN (SELECT s.person FROM rowsec.large_subtrees s
+                    WHERE s.person = (SELECT CASE WHEN count(*) = 1 THEN min(l.person) END
+                                      FROM rowsec.login_people l WHERE l.login = CURRENT_USER));
+        END
+        $f$;
     ELSE
         EXECUTE format($f$
         CREATE OR REPLACE FUNCTION rowsec.current_person() RETURNS bigint
@@ -616,9 +708,37 @@ BEGIN
                          ORDER BY x);
         END
         $b$;
+        -- Under a setting identity the generated policies keep the array for everyone (one pool
+        -- session serves many people, and a prepared statement keeps the plan of whoever
+        -- planned it first: a probe shape made for the CEO cost a rep up to 1,000x on pages and
+        -- sums, docs/performance.md) and do not call these. They exist, answering "not large",
+        -- for policies written for identity login until the script that changes the identity
+        -- replaces them. See the login versions.
+        CREATE OR REPLACE FUNCTION rowsec.subtree_is_large_at_plan() RETURNS boolean
+        LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $b$
+        BEGIN
+            RETURN false;
+        END
+        $b$;
+        CREATE OR REPLACE FUNCTION rowsec.subtree_unless_large() RETURNS bigint[]
+        LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
+        BEGIN
+            RETURN ARRAY(SELECT c.descendant FROM rowsec.closure c
+                         WHERE c.ancestor = (SELECT p.id FROM rowsec.people p
+                                             WHERE %2$s AND NOT EXISTS (SELECT FROM rowsec.large_subtrees s WHERE s.person = p.id))
+                         ORDER BY c.descendant);
+        END
+        $b$;
+        CREATE OR REPLACE FUNCTION rowsec.person_if_large() RETURNS bigint
+        LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
+        BEGIN
+            RETURN (SELECT s.person FROM rowsec.large_subtrees s JOIN rowsec.people p ON p.id = s.person WHERE %2$s);
+        END
+        $b$;
         $f$, identity_setting, person_is_caller);
     END IF;
-    GRANT EXECUTE ON FUNCTION rowsec.current_person(), rowsec.current_team(), rowsec.subtree(), rowsec.team() TO PUBLIC;
+    GRANT EXECUTE ON FUNCTION rowsec.current_person(), rowsec.current_team(), rowsec.subtree(), rowsec.team(),
+        rowsec.subtree_is_large_at_plan(), rowsec.subtree_unless_large(), rowsec.person_if_large() TO PUBLIC;
 END
 $$;
 
@@ -1073,6 +1193,7 @@ REVOKE EXECUTE ON FUNCTION rowsec.configure(regclass, name, name, name, name, na
     rowsec.set_audit_readers(name[]), rowsec.audit_table(regclass, name, name[]), rowsec.audit_only(regclass[]),
     rowsec.configure_requests(integer), rowsec.configure_limits(jsonb), rowsec.configure_monitoring(boolean, jsonb),
     rowsec.reconcile_memberships(), rowsec.record_apply(text, text, jsonb), rowsec.closure_refresh(bigint[]),
+    rowsec.large_subtrees_refresh(bigint[]),
     rowsec.directory_sync(bigint[], bigint[]), rowsec.directory_rebuild(), rowsec.sql_backend_refuses(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rowsec.may_update(regclass, bigint), rowsec.may_update_own(regclass, bigint) TO PUBLIC;
 

@@ -131,3 +131,142 @@ fn security_definer_functions_pin_their_search_path_and_public_writes_nothing() 
     let e = admin.batch_execute("DELETE FROM rowsec.audit_log").expect_err("append-only");
     assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("42501"));
 }
+
+/// The size of each person's subtree in the fixture's directory (themselves included, inactive
+/// people too: the closure table holds everyone).
+fn subtree_sizes() -> std::collections::BTreeMap<i64, usize> {
+    let people = rowsec_e2e::fixture::people();
+    let mut sizes = std::collections::BTreeMap::new();
+    for p in &people {
+        let mut at = Some(p.id);
+        while let Some(id) = at {
+            *sizes.entry(id).or_insert(0) += 1;
+            at = people.iter().find(|q| q.id == id).and_then(|q| q.manager);
+        }
+    }
+    sizes
+}
+
+fn plan_of(tx: &mut postgres::Transaction<'_>, sql: &str) -> String {
+    tx.query(&format!("EXPLAIN (VERBOSE, COSTS OFF) {sql}"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A transaction acting as manager `id`: by their login (identity login) or as the pool
+/// (identity setting: the role sales_manager and app.person_id).
+fn as_person(c: &mut Client, id: i64, login: bool) -> postgres::Transaction<'_> {
+    let mut tx = c.transaction().unwrap();
+    let setup = if login {
+        format!("SET LOCAL ROLE {}", rowsec_e2e::fixture::login_of(id))
+    } else {
+        format!("SET LOCAL ROLE sales_manager; SET LOCAL app.person_id = '{id}'")
+    };
+    tx.batch_execute(&setup).unwrap();
+    tx
+}
+
+fn accounts(tx: &mut postgres::Transaction<'_>, statement: &postgres::Statement) -> BTreeSet<i64> {
+    tx.query(statement, &[]).unwrap().iter().map(|r| r.get::<_, i64>(0)).collect()
+}
+
+/// The keys of the accounts of `id`'s subtree (the fixture: one account per person, key
+/// person * 100 + 1).
+fn subtree_accounts(id: i64) -> BTreeSet<i64> {
+    let people = rowsec_e2e::fixture::people();
+    let mut out = BTreeSet::new();
+    for p in &people {
+        let mut at = Some(p.id);
+        while let Some(a) = at {
+            if a == id {
+                out.insert(p.id * 100 + 1);
+            }
+            at = people.iter().find(|q| q.id == a).and_then(|q| q.manager);
+        }
+    }
+    out
+}
+
+fn large(c: &mut impl postgres::GenericClient) -> Vec<i64> {
+    c.query("SELECT person FROM rowsec.large_subtrees ORDER BY 1", &[]).unwrap().iter().map(|r| r.get(0)).collect()
+}
+
+/// The subtree policy's second shape (docs/performance.md, "The SQL backend"): under identity
+/// login, people who see an eighth of the directory or more are probed in rowsec.closure and the
+/// others compared with their array, each plan made for its own login; under identity setting
+/// (a pool's plans serve everyone) the array for everyone. rowsec.large_subtrees follows
+/// directory changes, and every shape gives each person exactly their rows.
+#[test]
+fn under_login_the_subtree_policy_probes_for_people_who_see_much_and_under_a_setting_it_never_does() {
+    if !sql_backend_only() {
+        return;
+    }
+    let env = env();
+    let sizes = subtree_sizes();
+    let line = sizes.len() / 8 + 1;
+    let expected_large: Vec<i64> = sizes.iter().filter(|(_, n)| **n >= line).map(|(id, _)| *id).collect();
+    // Manager east (10 people) is large, manager solo (4) is not; managers update accounts by
+    // subtree (they read all of them): the subtree policy is the UPDATE's USING. Every
+    // transaction here is rolled back.
+    assert!(expected_large.contains(&10) && !expected_large.contains(&12), "{expected_large:?}");
+    let update = "UPDATE crm.accounts SET name = name RETURNING id";
+
+    let login_db = env.crm_db();
+    let mut admin = env.cluster.admin(&login_db);
+    assert_eq!(large(&mut admin), expected_large);
+    for id in [10, 12] {
+        let mut tx = as_person(&mut admin, id, true);
+        let plan = plan_of(&mut tx, update);
+        if id == 10 {
+            assert!(
+                plan.contains("rowsec.person_if_large()") && !plan.contains("rowsec.subtree()"),
+                "manager east's plan probes: {plan}"
+            );
+        } else {
+            assert!(
+                plan.contains("rowsec.subtree()") && !plan.contains("rowsec.person_if_large()"),
+                "manager solo's plan compares: {plan}"
+            );
+        }
+        let s = tx.prepare(update).unwrap();
+        assert_eq!(accounts(&mut tx, &s), subtree_accounts(id), "person {id}");
+    }
+    // One statement prepared on the connection, forced to its generic plan, run by one login
+    // then the other.
+    for order in [[10, 12], [12, 10]] {
+        admin.batch_execute("DEALLOCATE ALL; SET plan_cache_mode = force_generic_plan").unwrap();
+        let statement = admin.prepare(update).unwrap();
+        for id in order {
+            let mut tx = as_person(&mut admin, id, true);
+            assert_eq!(accounts(&mut tx, &statement), subtree_accounts(id), "person {id} after {order:?}");
+            tx.rollback().unwrap();
+        }
+    }
+    admin.batch_execute("RESET plan_cache_mode").unwrap();
+    // A directory change moves the line: two reps (and the juniors below one) to manager solo.
+    let mut tx = admin.transaction().unwrap();
+    tx.batch_execute("UPDATE crm.app_users SET manager_id = 12 WHERE id IN (20, 21)").unwrap();
+    let now = large(&mut tx);
+    assert!(now.contains(&12) && !now.contains(&10), "after the move: {now:?}");
+    tx.rollback().unwrap();
+    assert_eq!(large(&mut admin), expected_large);
+
+    // Identity setting: the array for the large manager too, and their rows.
+    let setting_db = env.database_for(&rowsec_e2e::fixture::setting_spec_path());
+    env.cluster
+        .admin(&setting_db)
+        .batch_execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shape_pool') THEN \
+             CREATE ROLE shape_pool LOGIN; END IF; END $$; GRANT sales_manager TO shape_pool;",
+        )
+        .unwrap();
+    let mut pool = env.cluster.connect("shape_pool", &setting_db).unwrap();
+    let mut tx = as_person(&mut pool, 10, false);
+    let plan = plan_of(&mut tx, update);
+    assert!(plan.contains("rowsec.subtree()") && !plan.contains("rowsec.person_if_large()"), "setting: {plan}");
+    let s = tx.prepare(update).unwrap();
+    assert_eq!(accounts(&mut tx, &s), subtree_accounts(10));
+}

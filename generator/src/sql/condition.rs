@@ -90,8 +90,14 @@ impl Condition {
 
     /// The condition in SQL, for rows of `table`. Each alternative starts a new line, and so
     /// does a condition ANDed with a parenthesized one.
-    pub fn sql<'a>(&'a self, table: &'a Table, backend: api::Backend, clause: api::Clause) -> Sql<'a> {
-        Sql { condition: self, table, backend, clause }
+    pub fn sql<'a>(
+        &'a self,
+        table: &'a Table,
+        backend: api::Backend,
+        clause: api::Clause,
+        plans: api::Plans,
+    ) -> Sql<'a> {
+        Sql { condition: self, table, backend, clause, plans }
     }
 
     fn is_compound(&self) -> bool {
@@ -166,6 +172,7 @@ pub struct Sql<'a> {
     table: &'a Table,
     backend: api::Backend,
     clause: api::Clause,
+    plans: api::Plans,
 }
 
 impl fmt::Display for Sql<'_> {
@@ -173,7 +180,7 @@ impl fmt::Display for Sql<'_> {
         let t = self.table;
         self.condition.write(f, &SQL_LINES, &|f, term| match term {
             Term::InScope(scope) => {
-                f.write_str(&api::scope_condition_for(self.backend, self.clause, &t.name, scope, &t.owner))
+                f.write_str(&api::scope_condition_for(self.backend, self.clause, self.plans, &t.name, scope, &t.owner))
             }
             Term::Shared(access) => {
                 f.write_str(&api::is_shared_for(self.backend, self.clause, &t.name, &t.key, access))
@@ -220,7 +227,7 @@ mod tests {
         };
         let c = in_scope(Scope::Own).and(!shared(Write)).or(shared_write_keeps_owner());
         assert_eq!(
-            c.sql(&table, api::Backend::Extension, api::Clause::Using).to_string(),
+            c.sql(&table, api::Backend::Extension, api::Clause::Using, api::Plans::Shared).to_string(),
             "(\"Owner\" = rowsec.current_person() AND NOT rowsec.is_shared('crm.\"Deals\"'::regclass, id, 'write'))\n        \
              OR rowsec.shared_write_keeps_owner('crm.\"Deals\"'::regclass, id, \"Owner\")"
         );

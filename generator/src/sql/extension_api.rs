@@ -108,6 +108,26 @@ fn outer(table: &QualifiedName, column: &str) -> String {
     format!("{}.{}", Ident(&table.name), Ident(column))
 }
 
+/// Whether a plan may outlive its person: how the SQL backend shapes a subtree's USING.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plans {
+    /// Identity login: PostgreSQL remakes a plan that reads a table with row-level security when
+    /// the current user changes, so a plan is only ever run for the login it was made for.
+    PerLogin,
+    /// Identity setting: one session serves everyone its setting names, and a prepared
+    /// statement keeps the plan of whoever planned it first.
+    Shared,
+}
+
+impl Plans {
+    pub fn of(identity: &crate::model::Identity) -> Plans {
+        match identity {
+            crate::model::Identity::Login => Plans::PerLogin,
+            _ => Plans::Shared,
+        }
+    }
+}
+
 /// Which side of a policy a condition is for, on the SQL backend: rows read (USING, which the
 /// planner may turn into an index condition) or one new row checked (WITH CHECK).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,10 +143,17 @@ pub enum Clause {
 /// the person's set as one array per query (`= ANY ((SELECT rowsec.subtree())::bigint[])`, an
 /// InitPlan the planner can use as an index condition on the owner column); WITH CHECK, which
 /// sees one row, probes the table behind it (`EXISTS`, an index lookup) instead of building the
-/// whole set.
+/// whole set. With [`Plans::PerLogin`], a subtree's USING has a second shape for people who see
+/// an eighth of the directory or more, chosen when the statement is planned
+/// (`rowsec.subtree_is_large_at_plan()`, folded by the planner): their array would be built for
+/// every statement and mislead the planner, so the closure table is probed per row or hashed.
+/// Both shapes admit the same rows. With [`Plans::Shared`] the array only: a pool's prepared
+/// statement planned for the CEO in the second shape cost a rep up to 1,000x on pages and sums
+/// (docs/performance.md).
 pub fn scope_condition_for(
     backend: Backend,
     clause: Clause,
+    plans: Plans,
     table: &QualifiedName,
     scope: Scope,
     owner: &str,
@@ -141,7 +168,17 @@ pub fn scope_condition_for(
         (Scope::Team, Clause::Check) => format!(
             "({o} = {p} OR EXISTS (SELECT FROM rowsec.team_members rowsec_m WHERE rowsec_m.team = (SELECT rowsec.current_team()) AND rowsec_m.person = {o}))"
         ),
-        (Scope::Subtree, Clause::Using) => format!("{o} = ANY ((SELECT rowsec.subtree())::bigint[])"),
+        (Scope::Subtree, Clause::Using) if plans == Plans::Shared => {
+            format!("{o} = ANY ((SELECT rowsec.subtree())::bigint[])")
+        }
+        (Scope::Subtree, Clause::Using) => format!(
+            "CASE WHEN rowsec.subtree_is_large_at_plan() \
+             THEN {o} = ANY ((SELECT rowsec.subtree_unless_large())::bigint[]) \
+             OR (SELECT rowsec.person_if_large()) IS NOT NULL \
+             AND EXISTS (SELECT FROM rowsec.closure rowsec_c WHERE rowsec_c.ancestor = (SELECT rowsec.person_if_large()) \
+             AND rowsec_c.descendant = {o}) \
+             ELSE {o} = ANY ((SELECT rowsec.subtree())::bigint[]) END"
+        ),
         (Scope::Subtree, Clause::Check) => format!(
             "EXISTS (SELECT FROM rowsec.closure rowsec_c WHERE rowsec_c.ancestor = {p} AND rowsec_c.descendant = {o})"
         ),

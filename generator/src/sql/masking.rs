@@ -71,7 +71,14 @@ pub fn clear_condition(spec: &Spec, table: &Table, class: &str, backend: api::Ba
             parts.push(format!(
                 "((SELECT {}) AND {})",
                 has_role(&role.name),
-                api::scope_condition_for(backend, api::Clause::Using, &table.name, *scope, &table.owner)
+                api::scope_condition_for(
+                    backend,
+                    api::Clause::Using,
+                    api::Plans::of(&spec.identity),
+                    &table.name,
+                    *scope,
+                    &table.owner
+                )
             ));
         }
     }

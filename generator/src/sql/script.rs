@@ -420,7 +420,7 @@ fn protect(
     // Column grants read from the catalog are blocks of their own, after the rest.
     let mut after = String::new();
     privileges(b, &mut after, names, t, &quoted, grants, schema);
-    policies(b, names, table, &quoted, grants, backend);
+    policies(b, names, table, &quoted, grants, backend, api::Plans::of(&spec.identity));
 
     if let Some(always) = &table.always {
         let expr = crate::always::normalize(always);
@@ -630,9 +630,9 @@ fn policy_groups(grants: &[Grant<'_>], names: &[RoleNames<'_>]) -> BTreeMap<Cond
 }
 
 /// A policy's USING and WITH CHECK conditions as SQL.
-fn bodies(key: ConditionKey, table: &Table, backend: Backend) -> (Option<String>, Option<String>) {
+fn bodies(key: ConditionKey, table: &Table, backend: Backend, plans: api::Plans) -> (Option<String>, Option<String>) {
     let c = key.conditions(table.sharing);
-    let sql = |c: Option<Condition>, clause| c.map(|c| c.sql(table, backend, clause).to_string());
+    let sql = |c: Option<Condition>, clause| c.map(|c| c.sql(table, backend, clause, plans).to_string());
     (sql(c.using, api::Clause::Using), sql(c.with_check, api::Clause::Check))
 }
 
@@ -647,6 +647,7 @@ fn policies(
     quoted: &Quoted,
     grants: &[Grant<'_>],
     backend: Backend,
+    plans: api::Plans,
 ) {
     if grants.is_empty() {
         return;
@@ -656,7 +657,7 @@ fn policies(
     );
     let mut comment = String::new();
     for (key, roles) in policy_groups(grants, names) {
-        let (using, with_check) = bodies(key, table, backend);
+        let (using, with_check) = bodies(key, table, backend, plans);
         let name = Quoted::ident(&key_name(key));
         let to: Vec<&Quoted> = roles.iter().map(|&(r, _)| &names[r].role).collect();
         let policy = CreatePolicy {
@@ -764,7 +765,7 @@ pub fn expected_policies(spec: &Spec) -> Vec<ExpectedPolicy> {
     for table in spec.tables.values() {
         let table_grants = by_table.next_if(|g| *g[0].table == table.name).unwrap_or_default();
         for (key, roles) in policy_groups(table_grants, &names) {
-            let (using, with_check) = bodies(key, table, Backend::Extension);
+            let (using, with_check) = bodies(key, table, Backend::Extension, api::Plans::of(&spec.identity));
             out.push(ExpectedPolicy {
                 table: table.name.clone(),
                 name: key_name(key),
