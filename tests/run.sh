@@ -106,6 +106,13 @@ if [[ " $PG_VERSIONS " == *" 15 "* ]]; then
     CITUS_PID=$!
 fi
 
+# pg_tle for the test of `--pg-tle` (tests/tests/pg_tle.rs, on 15's private copy): a small C build
+# (under a minute the first time, nothing once built).
+if [[ " $PG_VERSIONS " == *" 15 "* ]]; then
+    step "PostgreSQL 15: pg_tle 1.5.2 into the private copy (vendor/pg_tle/build.sh)"
+    PG_CONFIG=${PG_CONFIGS[15]} bash vendor/pg_tle/build.sh
+fi
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
@@ -186,9 +193,9 @@ if [[ " $PG_VERSIONS " == *" 15 "* ]]; then
     step "PostgreSQL 15: end-to-end tests on the SQL backend (ROWSEC_BACKEND=sql), in the background"
     (
         set -e
-        export ROWSEC_PG_BIN=${PG_BINS[15]} ROWSEC_BACKEND=sql
+        export ROWSEC_PG_BIN=${PG_BINS[15]} ROWSEC_BACKEND=sql ROWSEC_REQUIRE_PG_TLE=1
         for suite in visibility columns writes sharing directory_changes directory_churn identity convergence roles security bypass probes \
-            prepared differential masking compare_before_touch without_schema catalog sql_backend; do
+            prepared differential masking compare_before_touch without_schema catalog sql_backend pg_tle; do
             cargo test -p rowsec-e2e --test "$suite" -- --nocapture
         done
     ) >"$SUITES/15-sql.log" 2>&1 &

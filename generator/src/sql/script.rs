@@ -191,6 +191,11 @@ fn extension(s: &mut String, spec: &Spec, backend: Backend, pg_tle: bool) {
         Backend::Sql if pg_tle => {
             let mut body = String::new();
             template::SQL_BACKEND.render(&mut body, &[version]);
+            // The version names the body, not only the release: every build's SQL installs as its
+            // own version, reached from the installed one by an update path that is the same
+            // body (it converges whatever it finds), so a database never keeps an older body
+            // under an unchanged release number.
+            let tle_version = format!("{}-{}", env!("CARGO_PKG_VERSION"), &hex_sha256(&body)[..12]);
             let install = format!(
                 "IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_tle') THEN\n    \
                  RAISE EXCEPTION 'pg_tle is not installed in this database' USING ERRCODE = 'undefined_object',\n        \
@@ -198,14 +203,34 @@ fn extension(s: &mut String, spec: &Spec, backend: Backend, pg_tle: bool) {
                  END IF;\n\
                  IF NOT EXISTS (SELECT FROM pgtle.available_extensions() a WHERE a.name = {name}) THEN\n    \
                  PERFORM pgtle.install_extension({name}, {version}, 'rowsec: the SQL backend (rowsec compile --backend sql)', {body});\n\
+                 ELSIF NOT EXISTS (SELECT FROM pgtle.available_extension_versions() a WHERE a.name = {name} AND a.version = {version}) THEN\n    \
+                 IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = {name}) THEN\n        \
+                 PERFORM pgtle.install_update_path({name}, (SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname = {name}), {version}, {body});\n    \
+                 END IF;\n    \
+                 PERFORM pgtle.install_extension_version_sql({name}, {version}, {body});\n\
+                 END IF;\n\
+                 IF (SELECT a.default_version FROM pgtle.available_extensions() a WHERE a.name = {name}) IS DISTINCT FROM {version} THEN\n    \
+                 PERFORM pgtle.set_default_version({name}, {version});\n\
                  END IF;\n",
                 name = Literal(api::PG_TLE_EXTENSION),
-                version = Literal(env!("CARGO_PKG_VERSION")),
+                version = Literal(&tle_version),
                 body = Literal(&body),
             );
             s.push_str("-- The SQL backend as a pg_tle trusted-language extension (--pg-tle)\n");
             template::do_block(s, &install);
             let _ = writeln!(s, "CREATE EXTENSION IF NOT EXISTS {};", Ident(api::PG_TLE_EXTENSION));
+            // To this build's version where an older one is installed (nothing where it is current).
+            template::do_block(
+                s,
+                &format!(
+                    "IF (SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname = {name}) IS DISTINCT FROM {version} THEN\n    \
+                     ALTER EXTENSION {ident} UPDATE TO {version};\n\
+                     END IF;\n",
+                    name = Literal(api::PG_TLE_EXTENSION),
+                    ident = Ident(api::PG_TLE_EXTENSION),
+                    version = Literal(&tle_version),
+                ),
+            );
         }
         Backend::Sql => template::SQL_BACKEND.render(s, &[version]),
     }
