@@ -198,6 +198,9 @@ if [[ " $PG_VERSIONS " == *" 15 "* ]]; then
             prepared differential masking compare_before_touch without_schema catalog sql_backend pg_tle; do
             cargo test -p rowsec-e2e --test "$suite" -- --nocapture
         done
+        # rowsec verify (drift, every person's truth, the pgTAP file) and rowsec explain on
+        # SQL-backend databases.
+        cargo test -p rowsec --test live_verify --test live_explain -- --nocapture
     ) >"$SUITES/15-sql.log" 2>&1 &
     SUITE_PIDS[15-sql]=$!
 fi

@@ -112,6 +112,11 @@ fn a_configuration_changed_by_hand_is_drift_and_departed_people_get_their_rows_b
     let (code, report) = verify_after("UPDATE rowsec.config SET active_column = NULL", &[]);
     assert_eq!(code, 1);
     assert_eq!(drift(&report), [("config".to_owned(), "rowsec.config".to_owned())]);
+    if rowsec_e2e::fixture::extension_only(
+        "the SQL backend's copy of the directory reads rowsec.config at the next directory change, not at once",
+    ) {
+        return;
+    }
     let departed: Vec<_> =
         report["truth"]["mismatches"].as_array().unwrap().iter().map(|m| m["person"].as_i64().unwrap()).collect();
     assert!(departed.contains(&60), "the departed rep sees rows again: {report:#}");

@@ -183,9 +183,12 @@ fn roles_with_the_same_condition_share_one_policy_named_after_it() {
 #[test]
 fn a_role_added_to_the_spec_renames_no_policy_and_changes_no_condition() {
     use rowsec_generator::sql::script::expected_policies;
-    let before = expected_policies(&crm(true).spec);
+    let before = expected_policies(&crm(true).spec, rowsec_generator::Backend::Extension);
     let more = CRM.replace("\nroles:\n", "\nroles:\n  auditor:\n    level: manager\n");
-    let after = expected_policies(&load_str("examples/crm.yaml", &more, None).unwrap().spec);
+    let after = expected_policies(
+        &load_str("examples/crm.yaml", &more, None).unwrap().spec,
+        rowsec_generator::Backend::Extension,
+    );
     assert_eq!(before.len(), after.len(), "the new role shares the individual level's policies");
     for (b, a) in before.iter().zip(&after) {
         assert_eq!((&b.table, &b.name, &b.using, &b.with_check), (&a.table, &a.name, &a.using, &a.with_check));

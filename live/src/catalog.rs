@@ -78,6 +78,24 @@ pub fn check_spec_tables(client: &mut Client, spec: &Spec) -> Result<()> {
 }
 
 /// Whether the rowsec extension is installed in this database.
+/// Which backend the database runs: the extension, the SQL backend (its schema's comment, set
+/// by sql/backend/rowsec.sql, whether installed by the script or through pg_tle), or neither.
+pub fn installed_backend(client: &mut Client) -> Result<Option<rowsec_generator::Backend>> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'rowsec'), \
+             coalesce((SELECT pg_catalog.obj_description(n.oid, 'pg_namespace') LIKE 'rowsec SQL backend%' \
+                       FROM pg_catalog.pg_namespace n WHERE n.nspname = 'rowsec'), false)",
+            &[],
+        )
+        .map_err(Error::query("looking for rowsec's backend"))?;
+    Ok(match (row.get::<_, bool>(0), row.get::<_, bool>(1)) {
+        (true, _) => Some(rowsec_generator::Backend::Extension),
+        (false, true) => Some(rowsec_generator::Backend::Sql),
+        (false, false) => None,
+    })
+}
+
 pub fn has_extension(client: &mut Client) -> Result<bool> {
     Ok(client
         .query_one("SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'rowsec')", &[])

@@ -105,16 +105,16 @@ pub fn run(
 pub fn drift(client: &mut Client, spec: &Spec) -> Result<Vec<Drift>> {
     let mut out = Vec::new();
     let q = |what: &str| Error::query(format!("verify: reading {what}"));
-    let has_extension = catalog::has_extension(client)?;
-    if !has_extension {
+    // The SQL backend (sql/backend/rowsec.sql) has the same rowsec.config and its own policies.
+    let backend = catalog::installed_backend(client)?;
+    if backend.is_none() {
         out.push(Drift {
             check: "extension-missing",
             object: "rowsec".into(),
-            what: "the rowsec extension is not installed in this database".into(),
+            what: "the rowsec extension is not installed in this database (nor the SQL backend)".into(),
             fix: "rowsec apply SPEC".into(),
         });
-    }
-    if has_extension {
+    } else {
         config_drift(client, spec, &mut out)?;
     }
     for t in spec.tables.values() {
@@ -141,7 +141,7 @@ pub fn drift(client: &mut Client, spec: &Spec) -> Result<Vec<Drift>> {
                 fix: format!("ALTER TABLE {} FORCE ROW LEVEL SECURITY (or rowsec apply SPEC)", quoted(&t.name)),
             });
         }
-        if has_extension {
+        if backend.is_some() {
             let reg = client
                 .query_opt(
                     "SELECT key_column::text, owner_column::text, sharing FROM rowsec.protected_tables \
@@ -367,7 +367,8 @@ fn shapes(tx: &mut Transaction<'_>, table: &str) -> Result<BTreeMap<String, Poli
 pub(crate) type PolicyShapes = Vec<(QualifiedName, BTreeMap<String, PolicyShape>, BTreeMap<String, PolicyShape>)>;
 
 pub(crate) fn policy_shapes(client: &mut Client, spec: &Spec) -> Result<PolicyShapes> {
-    let expected = expected_policies(spec);
+    let backend = catalog::installed_backend(client)?.unwrap_or_default();
+    let expected = expected_policies(spec, backend);
     let mut out = Vec::new();
     let mut tx = client.transaction().map_err(Error::query("verify: begin"))?;
     let spec_roles: Vec<&str> = spec.roles.keys().map(String::as_str).collect();
@@ -377,11 +378,13 @@ pub(crate) fn policy_shapes(client: &mut Client, spec: &Spec) -> Result<PolicySh
         .iter()
         .map(|r| r.get(0))
         .collect();
-    for (n, t) in spec.tables.values().enumerate() {
+    for t in spec.tables.values() {
         let name = t.name.dotted().to_string();
         let real = quoted(&t.name);
-        let copy = format!("pg_temp.rowsec_verify_{n}");
-        tx.batch_execute(&format!("CREATE TEMP TABLE rowsec_verify_{n} (LIKE {real})"))
+        // The copy has the table's own name (the SQL backend's policies qualify its columns by
+        // it), one table at a time: two spec tables of one name in two schemas never meet.
+        let copy = format!("pg_temp.{}", quote_ident(&t.name.name));
+        tx.batch_execute(&format!("CREATE TEMP TABLE {} (LIKE {real})", quote_ident(&t.name.name)))
             .map_err(Error::query(format!("verify: copying {name}")))?;
         for p in expected.iter().filter(|p| p.table == t.name) {
             // Roles the database lacks are left out (the roles check reports them); a policy
@@ -394,6 +397,7 @@ pub(crate) fn policy_shapes(client: &mut Client, spec: &Spec) -> Result<PolicySh
         }
         let want = shapes(&mut tx, &copy)?;
         let have = shapes(&mut tx, &real)?;
+        tx.batch_execute(&format!("DROP TABLE {copy}")).map_err(Error::query(format!("verify: the copy of {name}")))?;
         out.push((t.name.clone(), want, have));
     }
     tx.rollback().map_err(Error::query("verify: rollback"))?;

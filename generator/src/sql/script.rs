@@ -781,8 +781,8 @@ pub struct ExpectedPolicy {
     pub with_check: Option<String>,
 }
 
-/// Every policy the script for `spec` creates, table by table.
-pub fn expected_policies(spec: &Spec) -> Vec<ExpectedPolicy> {
+/// Every policy the script for `spec` creates on `backend`, table by table.
+pub fn expected_policies(spec: &Spec, backend: Backend) -> Vec<ExpectedPolicy> {
     let grants = resolve::grants(spec);
     let names = RoleNames::all(spec);
     let mut out = Vec::new();
@@ -790,7 +790,7 @@ pub fn expected_policies(spec: &Spec) -> Vec<ExpectedPolicy> {
     for table in spec.tables.values() {
         let table_grants = by_table.next_if(|g| *g[0].table == table.name).unwrap_or_default();
         for (key, roles) in policy_groups(table_grants, &names) {
-            let (using, with_check) = bodies(key, table, Backend::Extension, api::Plans::of(&spec.identity));
+            let (using, with_check) = bodies(key, table, backend, api::Plans::of(&spec.identity));
             out.push(ExpectedPolicy {
                 table: table.name.clone(),
                 name: key_name(key),
