@@ -501,6 +501,11 @@ DECLARE
     old rowsec.config;
     col name;
     t regtype;
+    -- What the identity's functions differ in (see where they are written below).
+    me text;
+    my_team text;
+    definer text;
+    large_at_plan text;
     -- Identity setting: the condition on rowsec.people p that it names p, active. The value is
     -- an integer, blanks around it allowed (rowsec_core's person_id_from_setting); anything
     -- else, or a number out of bigint's range, names nobody. Written into each function's
@@ -575,168 +580,100 @@ BEGIN
         UPDATE rowsec.config c SET identity = configure.identity, identity_setting = configure.identity_setting;
     END IF;
 
-    -- The identity: login reads rowsec.login_people as the caller (its row-level security shows
-    -- a login its own row); setting reads the setting, then the person as the owner.
+    -- The identity's functions, one text for both identities with what differs filled in: who
+    -- the caller is (a scalar subquery), their team, whether the functions run as the owner,
+    -- and the planning hint of the subtree policies' second shape.
+    -- login: rowsec.login_people as the caller (its row-level security shows a login its own
+    -- row; a SECURITY DEFINER function would see its owner as CURRENT_USER), and rowsec's other
+    -- tables through their row-level security too.
+    -- setting: the setting parsed inline, the person read as the owner, and the sets read in
+    -- the same query (no nested call of current_person(), and no row-level security of rowsec's
+    -- tables, whose own policies would call it again: half a statement's fixed cost).
     -- PL/pgSQL, not SQL: its query plan is kept for the session, where a SQL function's body is
     -- planned again in every query that calls it (measured: 15-20 us a query against 100 us).
     IF identity = 'login' THEN
-        CREATE OR REPLACE FUNCTION rowsec.current_person() RETURNS bigint
-        LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
-        DECLARE
-            found_person bigint;
-        BEGIN
-            SELECT CASE WHEN count(*) = 1 THEN min(l.person) END INTO found_person
-            FROM rowsec.login_people l WHERE l.login = CURRENT_USER;
-            RETURN found_person;
-        END
-        $f$;
-        CREATE OR REPLACE FUNCTION rowsec.current_team() RETURNS text
-        LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
-        DECLARE
-            found_team text;
-        BEGIN
-            SELECT CASE WHEN count(*) = 1 THEN min(l.team) END INTO found_team
-            FROM rowsec.login_people l WHERE l.login = CURRENT_USER;
-            RETURN found_team;
-        END
-        $f$;
-        -- As the caller (a SECURITY DEFINER function would see its owner as CURRENT_USER), the
-        -- person resolved in the same query rather than by a call of current_person().
-        CREATE OR REPLACE FUNCTION rowsec.subtree() RETURNS bigint[]
-        LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
-        BEGIN
-            RETURN ARRAY(SELECT c.descendant FROM rowsec.closure c
-                         WHERE c.ancestor = (SELECT CASE WHEN count(*) = 1 THEN min(l.person) END
-                                             FROM rowsec.login_people l WHERE l.login = CURRENT_USER)
-                         ORDER BY c.descendant);
-        END
-        $f$;
-        CREATE OR REPLACE FUNCTION rowsec.team() RETURNS bigint[]
-        LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
-        DECLARE
-            me bigint := rowsec.current_person();
-            my_team text;
-        BEGIN
-            IF me IS NULL THEN
-                RETURN '{}';
-            END IF;
-            my_team := rowsec.current_team();
-            RETURN ARRAY(SELECT x FROM (SELECT me AS x UNION SELECT m.person FROM rowsec.team_members m WHERE m.team = my_team) s
-                         ORDER BY x);
-        END
-        $f$;
-        -- The subtree policies' shape for people whose subtree holds an eighth of the directory
-        -- or more (rowsec.large_subtrees). IMMUTABLE on purpose, and the only function that says
-        -- so falsely: the planner evaluates it once per plan, so that a plan made for such a
-        -- person probes rowsec.closure per row (or hashes it, for a plan that reads the whole
-        -- table) instead of building an array of everyone. Both shapes of the policy admit
-        -- exactly the same rows. Under identity login a plan is never run for another person:
-        -- PostgreSQL remakes a plan that reads a table with row-level security when the
-        -- current user changes.
-        CREATE OR REPLACE FUNCTION rowsec.subtree_is_large_at_plan() RETURNS boolean
-        LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
-        BEGIN
-            RETURN EXISTS (SELECT FROM rowsec.large_subtrees s
-                           WHERE s.person = (SELECT CASE WHEN count(*) = 1 THEN min(l.person) END
-                                             FROM rowsec.login_people l WHERE l.login = CURRENT_USER));
-        END
-        $f$;
-        CREATE OR REPLACE FUNCTION rowsec.subtree_unless_large() RETURNS bigint[]
-        LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
-        BEGIN
-            RETURN ARRAY(SELECT c.descendant FROM rowsec.closure c
-                         WHERE c.ancestor = (SELECT x.person
-                                             FROM (SELECT CASE WHEN count(*) = 1 THEN min(l.person) END
-                                                   FROM rowsec.login_people l WHERE l.login = CURRENT_USER) x(person)
-                                             WHERE NOT EXISTS (SELECT FROM rowsec.large_subtrees s WHERE s.person = x.person))
-                         ORDER BY c.descendant);
-        END
-        $f$;
-        CREATE OR REPLACE FUNCTION rowsec.person_if_large() RETURNS bigint
-        LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
-        BEGIN
-            RETURN (SELECT s.person FROM rowsec.large_subtrees s
-                    WHERE s.person = (SELECT CASE WHEN count(*) = 1 THEN min(l.person) END
-                                      FROM rowsec.login_people l WHERE l.login = CURRENT_USER));
-        END
-        $f$;
+        me := '(SELECT CASE WHEN count(*) = 1 THEN min(l.person) END FROM rowsec.login_people l WHERE l.login = CURRENT_USER)';
+        my_team := '(SELECT CASE WHEN count(*) = 1 THEN min(l.team) END FROM rowsec.login_people l WHERE l.login = CURRENT_USER)';
+        definer := '';
+        -- Under login PostgreSQL remakes a plan that reads a table with row-level security when
+        -- the current user changes: a plan is only ever run for the login it was made for.
+        large_at_plan := pg_catalog.format('EXISTS (SELECT FROM rowsec.large_subtrees s WHERE s.person = %s)', me);
     ELSE
-        EXECUTE format($f$
-        CREATE OR REPLACE FUNCTION rowsec.current_person() RETURNS bigint
-        LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
-        DECLARE
-            found_person bigint;
-        BEGIN
-            SELECT p.id INTO found_person FROM rowsec.people p
-            WHERE %2$s;
-            RETURN found_person;
-        END
-        $b$;
-        CREATE OR REPLACE FUNCTION rowsec.current_team() RETURNS text
-        LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
-        DECLARE
-            found_team text;
-        BEGIN
-            SELECT p.team INTO found_team FROM rowsec.people p
-            WHERE %2$s;
-            RETURN found_team;
-        END
-        $b$;
-        -- The policies' sets, as the owner: one query resolves the person and reads the set
-        -- (no nested call of current_person(), and no row-level security of rowsec's tables,
-        -- whose own policy would call it again): about half the fixed cost of a statement.
-        CREATE OR REPLACE FUNCTION rowsec.subtree() RETURNS bigint[]
-        LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
-        BEGIN
-            RETURN ARRAY(SELECT c.descendant FROM rowsec.closure c
-                         WHERE c.ancestor = (SELECT p.id FROM rowsec.people p WHERE %2$s)
-                         ORDER BY c.descendant);
-        END
-        $b$;
-        CREATE OR REPLACE FUNCTION rowsec.team() RETURNS bigint[]
-        LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
-        DECLARE
-            me bigint;
-            my_team text;
-        BEGIN
-            SELECT p.id, p.team INTO me, my_team FROM rowsec.people p
-            WHERE %2$s;
-            IF me IS NULL THEN
-                RETURN '{}';
-            END IF;
-            RETURN ARRAY(SELECT x FROM (SELECT me AS x UNION SELECT m.person FROM rowsec.team_members m WHERE m.team = my_team) s
-                         ORDER BY x);
-        END
-        $b$;
+        me := pg_catalog.format('(SELECT p.id FROM rowsec.people p WHERE %s)', person_is_caller);
+        my_team := pg_catalog.format('(SELECT p.team FROM rowsec.people p WHERE %s)', person_is_caller);
+        definer := 'SECURITY DEFINER';
         -- Under a setting identity the generated policies keep the array for everyone (one pool
         -- session serves many people, and a prepared statement keeps the plan of whoever
         -- planned it first: a probe shape made for the CEO cost a rep up to 1,000x on pages and
-        -- sums, docs/performance.md) and do not call these. They exist, answering "not large",
-        -- for policies written for identity login until the script that changes the identity
-        -- replaces them. See the login versions.
-        CREATE OR REPLACE FUNCTION rowsec.subtree_is_large_at_plan() RETURNS boolean
-        LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $b$
-        BEGIN
-            RETURN false;
-        END
-        $b$;
-        CREATE OR REPLACE FUNCTION rowsec.subtree_unless_large() RETURNS bigint[]
-        LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
-        BEGIN
-            RETURN ARRAY(SELECT c.descendant FROM rowsec.closure c
-                         WHERE c.ancestor = (SELECT p.id FROM rowsec.people p
-                                             WHERE %2$s AND NOT EXISTS (SELECT FROM rowsec.large_subtrees s WHERE s.person = p.id))
-                         ORDER BY c.descendant);
-        END
-        $b$;
-        CREATE OR REPLACE FUNCTION rowsec.person_if_large() RETURNS bigint
-        LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
-        BEGIN
-            RETURN (SELECT s.person FROM rowsec.large_subtrees s JOIN rowsec.people p ON p.id = s.person WHERE %2$s);
-        END
-        $b$;
-        $f$, identity_setting, person_is_caller);
+        -- sums, docs/performance.md) and do not call the three functions of the second shape.
+        -- They exist, answering "not large", for policies written for identity login until the
+        -- script that changes the identity replaces them.
+        large_at_plan := 'false';
     END IF;
+    EXECUTE pg_catalog.format($f$
+    CREATE OR REPLACE FUNCTION rowsec.current_person() RETURNS bigint
+    LANGUAGE plpgsql STABLE PARALLEL SAFE %3$s SET search_path = pg_catalog, pg_temp AS $b$
+    BEGIN
+        RETURN %1$s;
+    END
+    $b$;
+    CREATE OR REPLACE FUNCTION rowsec.current_team() RETURNS text
+    LANGUAGE plpgsql STABLE PARALLEL SAFE %3$s SET search_path = pg_catalog, pg_temp AS $b$
+    BEGIN
+        RETURN %2$s;
+    END
+    $b$;
+    -- The policies' sets.
+    CREATE OR REPLACE FUNCTION rowsec.subtree() RETURNS bigint[]
+    LANGUAGE plpgsql STABLE PARALLEL SAFE %3$s SET search_path = pg_catalog, pg_temp AS $b$
+    BEGIN
+        RETURN ARRAY(SELECT c.descendant FROM rowsec.closure c WHERE c.ancestor = %1$s ORDER BY c.descendant);
+    END
+    $b$;
+    CREATE OR REPLACE FUNCTION rowsec.team() RETURNS bigint[]
+    LANGUAGE plpgsql STABLE PARALLEL SAFE %3$s SET search_path = pg_catalog, pg_temp AS $b$
+    DECLARE
+        me bigint;
+        my_team text;
+    BEGIN
+        SELECT %1$s, %2$s INTO me, my_team;
+        IF me IS NULL THEN
+            RETURN '{}';
+        END IF;
+        RETURN ARRAY(SELECT x FROM (SELECT me AS x UNION SELECT m.person FROM rowsec.team_members m WHERE m.team = my_team) s
+                     ORDER BY x);
+    END
+    $b$;
+    -- The subtree policies' second shape, for people whose subtree holds an eighth of the
+    -- directory or more (rowsec.large_subtrees). IMMUTABLE on purpose, and the only function
+    -- that says so falsely: the planner evaluates it once per plan, so that a plan made for such
+    -- a person probes rowsec.closure per row (or hashes it, for a plan that reads the whole
+    -- table) instead of building an array of everyone. Both shapes of the policy admit exactly
+    -- the same rows.
+    CREATE OR REPLACE FUNCTION rowsec.subtree_is_large_at_plan() RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE %3$s SET search_path = pg_catalog, pg_temp AS $b$
+    BEGIN
+        RETURN %4$s;
+    END
+    $b$;
+    -- The subtree, or {} for a person with a large one (whom the policy probes instead).
+    CREATE OR REPLACE FUNCTION rowsec.subtree_unless_large() RETURNS bigint[]
+    LANGUAGE plpgsql STABLE PARALLEL SAFE %3$s SET search_path = pg_catalog, pg_temp AS $b$
+    BEGIN
+        RETURN ARRAY(SELECT c.descendant FROM rowsec.closure c
+                     WHERE c.ancestor = (SELECT m.id FROM (SELECT %1$s) m(id)
+                                         WHERE NOT EXISTS (SELECT FROM rowsec.large_subtrees s WHERE s.person = m.id))
+                     ORDER BY c.descendant);
+    END
+    $b$;
+    -- The current person if their subtree is large, else NULL.
+    CREATE OR REPLACE FUNCTION rowsec.person_if_large() RETURNS bigint
+    LANGUAGE plpgsql STABLE PARALLEL SAFE %3$s SET search_path = pg_catalog, pg_temp AS $b$
+    BEGIN
+        RETURN (SELECT s.person FROM rowsec.large_subtrees s WHERE s.person = %1$s);
+    END
+    $b$;
+    $f$, me, my_team, definer, large_at_plan);
     GRANT EXECUTE ON FUNCTION rowsec.current_person(), rowsec.current_team(), rowsec.subtree(), rowsec.team(),
         rowsec.subtree_is_large_at_plan(), rowsec.subtree_unless_large(), rowsec.person_if_large() TO PUBLIC;
 END
