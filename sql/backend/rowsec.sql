@@ -529,6 +529,12 @@ BEGIN
         RAISE EXCEPTION 'identity login needs a login column' USING ERRCODE = 'invalid_parameter_value';
     ELSIF identity = 'setting' AND coalesce(identity_setting, '') = '' THEN
         RAISE EXCEPTION 'identity setting needs a setting name' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF identity = 'setting' AND pg_catalog.strpos(identity_setting, '$') > 0 THEN
+        -- The name is written into the bodies of the identity's functions, which are
+        -- dollar-quoted: a "$" in it could end a body early.
+        RAISE EXCEPTION 'the identity setting name "%" has a "$", which the SQL backend does not take', identity_setting
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Name the setting without "$" (PostgreSQL allows it; the extension backend takes it).';
     END IF;
     IF (SELECT c.relkind FROM pg_class c WHERE c.oid = directory) <> 'r' THEN
         RAISE EXCEPTION 'the directory % is not an ordinary table', directory

@@ -270,3 +270,29 @@ fn under_login_the_subtree_policy_probes_for_people_who_see_much_and_under_a_set
     let s = tx.prepare(update).unwrap();
     assert_eq!(accounts(&mut tx, &s), subtree_accounts(10));
 }
+
+/// The identity setting's name is written into dollar-quoted function bodies: a name with a "$"
+/// (which PostgreSQL allows) is refused with 22023 and a hint, and nothing changes.
+#[test]
+fn a_setting_name_with_a_dollar_is_refused_and_nothing_changes() {
+    if !sql_backend_only() {
+        return;
+    }
+    let env = env();
+    let db = env.crm_db();
+    let mut admin = env.cluster.admin(&db);
+    let before: String =
+        admin.query_one("SELECT pg_get_functiondef('rowsec.current_person()'::regprocedure)", &[]).unwrap().get(0);
+    let e = admin
+        .batch_execute(
+            "SELECT rowsec.configure('crm.app_users', 'id', 'manager_id', 'team_id', 'db_login', 'active', \
+             'setting', 'app.x$b$y')",
+        )
+        .expect_err("a name with a dollar");
+    let d = e.as_db_error().expect("a database error");
+    assert_eq!(d.code().code(), "22023", "{}", d.message());
+    assert!(d.message().contains("app.x$b$y") && d.hint().is_some_and(|h| h.contains("without \"$\"")), "{d:?}");
+    let after: String =
+        admin.query_one("SELECT pg_get_functiondef('rowsec.current_person()'::regprocedure)", &[]).unwrap().get(0);
+    assert_eq!(before, after);
+}
