@@ -77,7 +77,6 @@ pub fn check_spec_tables(client: &mut Client, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// Whether the rowsec extension is installed in this database.
 /// Which backend the database runs: the extension, the SQL backend (its schema's comment, set
 /// by sql/backend/rowsec.sql, whether installed by the script or through pg_tle), or neither.
 pub fn installed_backend(client: &mut Client) -> Result<Option<rowsec_generator::Backend>> {
@@ -96,9 +95,7 @@ pub fn installed_backend(client: &mut Client) -> Result<Option<rowsec_generator:
     })
 }
 
+/// Whether the rowsec extension is installed in this database.
 pub fn has_extension(client: &mut Client) -> Result<bool> {
-    Ok(client
-        .query_one("SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'rowsec')", &[])
-        .map_err(Error::query("looking for the rowsec extension"))?
-        .get(0))
+    Ok(installed_backend(client)? == Some(rowsec_generator::Backend::Extension))
 }

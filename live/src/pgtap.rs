@@ -15,7 +15,7 @@ use rowsec_generator::model::Command;
 use rowsec_generator::oracle::Oracle;
 use rowsec_generator::Loaded;
 
-use crate::catalog::{quote_ident, quoted};
+use crate::catalog::{self, quote_ident, quoted};
 use crate::error::{Error, Result};
 use crate::people::{self, Directory};
 use crate::verify::{self, Options};
@@ -58,7 +58,8 @@ pub fn emit(client: &mut Client, loaded: &Loaded, options: &Options, progress: &
             lit(&format!("spec role {role} exists without LOGIN, BYPASSRLS or SUPERUSER"))
         ));
     }
-    for (table, want, _) in verify::policy_shapes(client, spec)? {
+    let backend = catalog::installed_backend(client)?.unwrap_or_default();
+    for (table, want, _) in verify::policy_shapes(client, spec, backend)? {
         let (real, name) = (quoted(&table), table.dotted().to_string());
         let names: Vec<String> = want.keys().map(|n| lit(n)).collect();
         tests.push(format!(

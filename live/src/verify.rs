@@ -19,6 +19,7 @@ use rowsec_generator::oracle::{Oracle, Outcome, Row};
 use rowsec_generator::resolve::{self, Columns};
 use rowsec_generator::sql::masking;
 use rowsec_generator::sql::script::{expected_policies, ExpectedPolicy};
+use rowsec_generator::Backend;
 use serde::Serialize;
 
 use crate::catalog::{self, quote_ident, quoted};
@@ -196,7 +197,7 @@ pub fn drift(client: &mut Client, spec: &Spec) -> Result<Vec<Drift>> {
             }
         }
     }
-    policy_drift(client, spec, &mut out)?;
+    policy_drift(client, spec, backend.unwrap_or_default(), &mut out)?;
     privilege_drift(client, spec, &mut out)?;
     masked_view_drift(client, spec, &mut out)?;
     Ok(out)
@@ -362,12 +363,11 @@ fn shapes(tx: &mut Transaction<'_>, table: &str) -> Result<BTreeMap<String, Poli
         .collect())
 }
 
-/// Per spec table: its policies as the spec makes them and as they are, both printed by
+/// Per spec table: its policies as the spec makes them on `backend` and as they are, both printed by
 /// PostgreSQL (the spec's are created on an empty temporary copy, in a transaction rolled back).
 pub(crate) type PolicyShapes = Vec<(QualifiedName, BTreeMap<String, PolicyShape>, BTreeMap<String, PolicyShape>)>;
 
-pub(crate) fn policy_shapes(client: &mut Client, spec: &Spec) -> Result<PolicyShapes> {
-    let backend = catalog::installed_backend(client)?.unwrap_or_default();
+pub(crate) fn policy_shapes(client: &mut Client, spec: &Spec, backend: Backend) -> Result<PolicyShapes> {
     let expected = expected_policies(spec, backend);
     let mut out = Vec::new();
     let mut tx = client.transaction().map_err(Error::query("verify: begin"))?;
@@ -404,8 +404,8 @@ pub(crate) fn policy_shapes(client: &mut Client, spec: &Spec) -> Result<PolicySh
     Ok(out)
 }
 
-fn policy_drift(client: &mut Client, spec: &Spec, out: &mut Vec<Drift>) -> Result<()> {
-    for (table, want, have) in policy_shapes(client, spec)? {
+fn policy_drift(client: &mut Client, spec: &Spec, backend: Backend, out: &mut Vec<Drift>) -> Result<()> {
+    for (table, want, have) in policy_shapes(client, spec, backend)? {
         let name = table.dotted().to_string();
         let real = quoted(&table);
         for (pname, shape) in &have {

@@ -309,11 +309,18 @@ $$;
 -- rowsec.large_subtrees for the people whose subtree may have changed size (NULL: everyone).
 -- Other people keep their entry until a change touches them, though the directory's size
 -- moves the line: only which plan the policies choose depends on it, never a row's visibility.
+-- Only the policies of identity login read it (under a setting a pool's plans serve everyone):
+-- under a setting it stays empty and a directory change does not pay for it.
 CREATE OR REPLACE FUNCTION rowsec.large_subtrees_refresh(candidates bigint[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    line bigint := (SELECT count(*) FROM rowsec.people) / 8 + 1;
+    line bigint;
 BEGIN
+    IF (SELECT c.identity FROM rowsec.config c) IS DISTINCT FROM 'login' THEN
+        DELETE FROM rowsec.large_subtrees;
+        RETURN;
+    END IF;
+    line := (SELECT count(*) FROM rowsec.people) / 8 + 1;
     IF candidates IS NULL OR cardinality(candidates) > 1000 THEN
         DELETE FROM rowsec.large_subtrees;
         INSERT INTO rowsec.large_subtrees (person)
@@ -584,6 +591,8 @@ BEGIN
         PERFORM rowsec.directory_rebuild();
     ELSIF (old.identity, old.identity_setting) IS DISTINCT FROM (identity, identity_setting) THEN
         UPDATE rowsec.config c SET identity = configure.identity, identity_setting = configure.identity_setting;
+        -- Kept under identity login only (below): filled, or emptied, for the new identity.
+        PERFORM rowsec.large_subtrees_refresh(NULL);
     END IF;
 
     -- The identity's functions, one text for both identities with what differs filled in: who
