@@ -260,6 +260,16 @@ BEGIN
     END IF;
 END;
 
+-- The role the session acts as, also inside a SECURITY DEFINER function (where CURRENT_USER
+-- is the function's owner): the one SET ROLE chose, else the session's own. What the audit
+-- trail records as the role a share was made with, and whose person identity login resolves
+-- for the owner's halves (rowsec.invoking_person).
+CREATE OR REPLACE FUNCTION rowsec.invoking_role() RETURNS name
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN pg_catalog.current_setting('role') = 'none' THEN SESSION_USER
+                ELSE pg_catalog.current_setting('role')::name END
+$$;
+
 CREATE OR REPLACE FUNCTION rowsec.is_audit_reader() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT EXISTS (SELECT FROM rowsec.audit_readers r JOIN pg_catalog.pg_roles a ON a.rolname OPERATOR(pg_catalog.=) r.role
@@ -467,6 +477,70 @@ BEGIN
 END
 $$;
 
+-- The audit trail's rows of a directory change (SPEC item 15, kind `directory`), as the
+-- extension's row trigger writes them: one per person added, removed, or whose manager, team,
+-- login or active changed, with old and new, and what a change of manager or team did to
+-- access. `rows`: [{id, old, new}], old and new the person's fields ({id, manager, team, login,
+-- active}, NULL for a row that did not or does not exist), paired by id. Run before the
+-- copies are synchronised: what the change did is measured against the directory as it was.
+CREATE OR REPLACE FUNCTION rowsec.directory_audit_before(rows jsonb) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    -- Each team a row names counted once (a bulk change of one team's people would count it
+    -- per row).
+    WITH sizes AS (
+        SELECT m.team, count(*) AS n FROM rowsec.team_members m
+        WHERE m.team IN (SELECT x.r -> s ->> 'team' FROM jsonb_array_elements(rows) x (r), unnest(ARRAY['old', 'new']) s)
+        GROUP BY m.team)
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'op', CASE WHEN r.old IS NULL THEN 'insert' WHEN r.new IS NULL THEN 'delete' ELSE 'update' END,
+               'id', r.id, 'changes', ch.changes,
+               'manager_moved', coalesce(r.old -> 'manager', 'null') <> coalesce(r.new -> 'manager', 'null'),
+               'above_before', (SELECT coalesce(jsonb_agg(a.ancestor ORDER BY a.depth DESC, a.ancestor), '[]') FROM (
+                                    SELECT c.ancestor, (SELECT count(*) FROM rowsec.closure d WHERE d.descendant = c.ancestor) AS depth
+                                    FROM rowsec.closure c WHERE c.descendant = r.id AND c.ancestor <> r.id) a),
+               'people_moved', greatest(1, (SELECT count(*) FROM rowsec.closure c WHERE c.ancestor = r.id)),
+               'team', CASE WHEN (SELECT g.team_column FROM rowsec.config g) IS NOT NULL
+                             AND coalesce(r.old -> 'team', 'null') <> coalesce(r.new -> 'team', 'null') THEN
+                   jsonb_build_object(
+                       'teammates_lost', coalesce((SELECT z.n FROM sizes z WHERE z.team = r.old ->> 'team'), 0)
+                           - (SELECT count(*) FROM rowsec.team_members m WHERE m.team = r.old ->> 'team' AND m.person = r.id),
+                       'teammates_gained', coalesce((SELECT z.n FROM sizes z WHERE z.team = r.new ->> 'team'), 0)
+                           - (SELECT count(*) FROM rowsec.team_members m WHERE m.team = r.new ->> 'team' AND m.person = r.id))
+               END) ORDER BY r.id), '[]')
+    FROM jsonb_to_recordset(rows) AS r (id bigint, old jsonb, new jsonb)
+    CROSS JOIN LATERAL (
+        SELECT jsonb_object_agg(k, jsonb_build_object('old', coalesce(r.old -> k, 'null'), 'new', coalesce(r.new -> k, 'null'))) AS changes
+        FROM unnest(ARRAY['id', 'manager', 'team', 'login', 'active']) k
+        WHERE coalesce(r.old -> k, 'null') <> coalesce(r.new -> k, 'null')) ch
+    WHERE ch.changes IS NOT NULL
+$$;
+
+-- After the copies are synchronised: the managers above each moved person now, against before
+-- (left_subtree_of: no longer above them; entered_subtree_of: newly above them, nearest first).
+CREATE OR REPLACE FUNCTION rowsec.directory_audit_write(entries jsonb, directory regclass, actor bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO rowsec.audit_log (actor, kind, object, detail)
+    SELECT actor, 'directory', directory::text,
+           jsonb_build_object('op', e ->> 'op', 'id', e -> 'id', 'changes', e -> 'changes', 'access',
+               jsonb_strip_nulls(jsonb_build_object(
+                   'manager', CASE WHEN (e ->> 'manager_moved')::boolean THEN jsonb_build_object(
+                       'people_moved', e -> 'people_moved',
+                       'left_subtree_of', (SELECT coalesce(jsonb_agg(b.m ORDER BY b.n), '[]')
+                                           FROM jsonb_array_elements(e -> 'above_before') WITH ORDINALITY b (m, n)
+                                           WHERE NOT a.above @> jsonb_build_array(b.m)),
+                       'entered_subtree_of', (SELECT coalesce(jsonb_agg(x.m ORDER BY x.n), '[]')
+                                              FROM jsonb_array_elements(a.above) WITH ORDINALITY x (m, n)
+                                              WHERE NOT (e -> 'above_before') @> jsonb_build_array(x.m))) END,
+                   'team', e -> 'team')))
+    FROM jsonb_array_elements(entries) WITH ORDINALITY AS w (e, n)
+    CROSS JOIN LATERAL (
+        SELECT coalesce(jsonb_agg(q.ancestor ORDER BY q.depth DESC, q.ancestor), '[]') AS above FROM (
+            SELECT c.ancestor, (SELECT count(*) FROM rowsec.closure d WHERE d.descendant = c.ancestor) AS depth
+            FROM rowsec.closure c
+            WHERE (e ->> 'manager_moved')::boolean AND c.descendant = (e ->> 'id')::bigint AND c.ancestor <> (e ->> 'id')::bigint) q) a
+    ORDER BY w.n
+$$;
+
 -- The directory's triggers (one per event: transition tables allow one event a trigger).
 -- SECURITY DEFINER: whoever changes the directory, rowsec's copies are written as their owner.
 CREATE OR REPLACE FUNCTION rowsec.directory_changed() RETURNS trigger
@@ -475,6 +549,10 @@ DECLARE
     c rowsec.config;
     old_ids bigint[];
     new_ids bigint[];
+    fields text;
+    rows jsonb;
+    entries jsonb;
+    actor bigint;
 BEGIN
     SELECT * INTO c FROM rowsec.config;
     IF NOT FOUND OR c.directory <> TG_RELID::regclass THEN
@@ -490,7 +568,25 @@ BEGIN
     IF TG_OP IN ('UPDATE', 'INSERT') THEN
         EXECUTE format('SELECT array_agg(%I) FROM rowsec_new', c.id_column) INTO new_ids;
     END IF;
+    -- The rows as the audit trail records them, before and after, paired by id (a statement
+    -- that changes an id records the old id removed and the new one added).
+    fields := format('SELECT d.%1$I::bigint AS id, jsonb_build_object(''id'', d.%1$I, ''manager'', d.%2$I, ''team'', %3$s, '
+                     '''login'', %4$s, ''active'', %5$s) AS f FROM %%s d',
+                     c.id_column, c.manager_column,
+                     CASE WHEN c.team_column IS NULL THEN 'NULL::text' ELSE format('d.%I::text', c.team_column) END,
+                     CASE WHEN c.login_column IS NULL THEN 'NULL::text' ELSE format('d.%I::text', c.login_column) END,
+                     CASE WHEN c.active_column IS NULL THEN 'NULL::boolean' ELSE format('d.%I', c.active_column) END);
+    EXECUTE format('SELECT coalesce(jsonb_agg(jsonb_build_object(''id'', coalesce(n.id, o.id), ''old'', o.f, ''new'', n.f)), ''[]'') '
+                   'FROM (%s) o FULL JOIN (%s) n ON n.id = o.id',
+                   CASE WHEN TG_OP = 'INSERT' THEN 'SELECT NULL::bigint AS id, NULL::jsonb AS f WHERE false' ELSE format(fields, 'rowsec_old') END,
+                   CASE WHEN TG_OP = 'DELETE' THEN 'SELECT NULL::bigint AS id, NULL::jsonb AS f WHERE false' ELSE format(fields, 'rowsec_new') END)
+        INTO rows;
+    entries := rowsec.directory_audit_before(rows);
+    actor := rowsec.invoking_person();
     PERFORM rowsec.directory_sync(old_ids, new_ids);
+    IF jsonb_array_length(entries) > 0 THEN
+        PERFORM rowsec.directory_audit_write(entries, c.directory, actor);
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -511,6 +607,7 @@ DECLARE
     -- What the identity's functions differ in (see where they are written below).
     me text;
     my_team text;
+    invoker text;
     definer text;
     large_at_plan text;
     -- Identity setting: the condition on rowsec.people p that it names p, active. The value is
@@ -608,6 +705,8 @@ BEGIN
     -- planned again in every query that calls it (measured: 15-20 us a query against 100 us).
     IF identity = 'login' THEN
         me := '(SELECT CASE WHEN count(*) = 1 THEN min(l.person) END FROM rowsec.login_people l WHERE l.login = CURRENT_USER)';
+        -- In a SECURITY DEFINER function CURRENT_USER is the owner.
+        invoker := replace(me, 'CURRENT_USER', 'rowsec.invoking_role()');
         my_team := '(SELECT CASE WHEN count(*) = 1 THEN min(l.team) END FROM rowsec.login_people l WHERE l.login = CURRENT_USER)';
         definer := '';
         -- Under login PostgreSQL remakes a plan that reads a table with row-level security when
@@ -615,6 +714,7 @@ BEGIN
         large_at_plan := pg_catalog.format('EXISTS (SELECT FROM rowsec.large_subtrees s WHERE s.person = %s)', me);
     ELSE
         me := pg_catalog.format('(SELECT p.id FROM rowsec.people p WHERE %s)', person_is_caller);
+        invoker := me;
         my_team := pg_catalog.format('(SELECT p.team FROM rowsec.people p WHERE %s)', person_is_caller);
         definer := 'SECURITY DEFINER';
         -- Under a setting identity the generated policies keep the array for everyone (one pool
@@ -688,7 +788,16 @@ BEGIN
         RETURN (SELECT s.person FROM rowsec.large_subtrees s WHERE s.person = %1$s);
     END
     $b$;
-    $f$, me, my_team, definer, large_at_plan);
+    -- The person the session acts as, for the owner's halves (SECURITY DEFINER) that record
+    -- who did something: the audit trail's actor of a directory change, attest's caller.
+    CREATE OR REPLACE FUNCTION rowsec.invoking_person() RETURNS bigint
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $b$
+    BEGIN
+        RETURN %5$s;
+    END
+    $b$;
+    REVOKE EXECUTE ON FUNCTION rowsec.invoking_person() FROM PUBLIC;
+    $f$, me, my_team, definer, large_at_plan, invoker);
     GRANT EXECUTE ON FUNCTION rowsec.current_person(), rowsec.current_team(), rowsec.subtree(), rowsec.team(),
         rowsec.subtree_is_large_at_plan(), rowsec.subtree_unless_large(), rowsec.person_if_large() TO PUBLIC;
 END
@@ -875,7 +984,7 @@ BEGIN
         RETURNING shares.id INTO id;
     INSERT INTO rowsec.audit_log (actor, kind, object, detail)
         VALUES (proof.person, 'share', tbl::text, jsonb_build_object('share_id', id, 'key', key, 'grantee_person', to_person,
-                'grantee_team', to_team, 'access', access, 'expires_at', expires, 'role', CURRENT_USER::text,
+                'grantee_team', to_team, 'access', access, 'expires_at', expires, 'role', rowsec.invoking_role()::text,
                 'reason', reason, 'derived_from', parent.id, 'expiry_capped', capped, 'requested_expires_at', expires_at));
     IF capped THEN
         RAISE NOTICE 'share % expires at %, when share % it derives from expires', id, expires, parent.id
@@ -950,7 +1059,7 @@ BEGIN
         SELECT removed_by, 'unshare', s.tbl::text,
                jsonb_build_object('share_id', s.id, 'key', s.row_key, 'grantee_person', s.grantee_person,
                                   'grantee_team', s.grantee_team, 'access', s.access, 'expires_at', s.expires_at,
-                                  'role', CURRENT_USER::text, 'derived_from', s.derived_from, 'expiry_capped', s.expiry_capped,
+                                  'role', rowsec.invoking_role()::text, 'derived_from', s.derived_from, 'expiry_capped', s.expiry_capped,
                                   'reason', CASE WHEN t.depth > 0 AND derived_reason
                                                  THEN format('derived from share %s, which was removed', s.derived_from)
                                                  ELSE why END)
@@ -1037,6 +1146,50 @@ END IF;
 GRANT SELECT ON rowsec.my_shares TO PUBLIC;
 
 -- ===== Audit, requests, limits, monitoring: what the SQL backend does and refuses =====
+
+-- A manager's decision to keep (or not) the access of a person in their subtree, other than
+-- themselves (SPEC item 17, kind `attest`, with the spec roles the person's login holds now).
+-- The owner's half only: the caller is rowsec.invoking_person(), never an argument.
+CREATE OR REPLACE FUNCTION rowsec.attest(person bigint, keep boolean, note text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    manager bigint;
+    login text;
+    id bigint;
+BEGIN
+    IF person IS NULL OR keep IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN person IS NULL THEN 'person' ELSE 'keep' END
+            USING ERRCODE = 'null_value_not_allowed',
+                  DETAIL = format('rowsec was called with a NULL %s.', CASE WHEN person IS NULL THEN 'person' ELSE 'keep' END),
+                  HINT = 'Pass a value.';
+    END IF;
+    manager := rowsec.invoking_person();
+    IF manager IS NULL THEN
+        RAISE EXCEPTION 'only an active person in the directory may attest access' USING ERRCODE = 'insufficient_privilege',
+            DETAIL = format('Role "%s" does not resolve to an active person.', rowsec.invoking_role()),
+            HINT = 'Check the directory row (login, active) or the identity setting for this session.';
+    END IF;
+    IF person = manager OR NOT EXISTS (SELECT FROM rowsec.closure c WHERE c.ancestor = manager AND c.descendant = person) THEN
+        RAISE EXCEPTION 'permission denied to attest person %', person USING ERRCODE = 'insufficient_privilege',
+            DETAIL = format('Person %s is not in person %s''s subtree, or is person %s: nobody attests their own access.',
+                            person, manager, manager),
+            HINT = 'A manager attests the people who report to them, directly or not.';
+    END IF;
+    SELECT p.login INTO login FROM rowsec.people p WHERE p.id = person;
+    INSERT INTO rowsec.audit_log (actor, kind, object, detail)
+    SELECT manager, 'attest', c.directory::text,
+           jsonb_build_object('person', person, 'keep', keep, 'note', note, 'login', login, 'roles', to_jsonb(ARRAY(
+               SELECT r.rolname::text FROM pg_roles r, pg_roles l
+               WHERE l.rolname = login AND r.oid <> l.oid AND pg_has_role(l.oid, r.oid, 'MEMBER')
+                 AND starts_with(shobj_description(r.oid, 'pg_authid'), 'rowsec: group role of spec role ')
+               ORDER BY 1)))
+    FROM rowsec.config c
+    RETURNING audit_log.id INTO id;
+    RETURN id;
+END
+$$;
+GRANT EXECUTE ON FUNCTION rowsec.attest(bigint, boolean, text) TO PUBLIC;
 
 CREATE OR REPLACE FUNCTION rowsec.set_audit_readers(readers name[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -1146,7 +1299,8 @@ REVOKE EXECUTE ON FUNCTION rowsec.configure(regclass, name, name, name, name, na
     rowsec.configure_requests(integer), rowsec.configure_limits(jsonb), rowsec.configure_monitoring(boolean, jsonb),
     rowsec.reconcile_memberships(), rowsec.record_apply(text, text, jsonb), rowsec.closure_refresh(bigint[]),
     rowsec.large_subtrees_refresh(bigint[]),
-    rowsec.directory_sync(bigint[], bigint[]), rowsec.directory_rebuild(), rowsec.sql_backend_refuses(text) FROM PUBLIC;
+    rowsec.directory_sync(bigint[], bigint[]), rowsec.directory_rebuild(), rowsec.sql_backend_refuses(text),
+    rowsec.directory_audit_before(jsonb), rowsec.directory_audit_write(jsonb, regclass, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rowsec.may_update(regclass, bigint), rowsec.may_update_own(regclass, bigint) TO PUBLIC;
 
 -- The policies that name functions defined above (created here on a first run).
