@@ -186,21 +186,21 @@ rm -f "$CITUS_LOG"
 SUITES=$(mktemp -d /tmp/rowsec-suites.XXXXXX)
 declare -A SUITE_PIDS
 # Issue 15: the SQL backend (no C extension, clusters without shared_preload_libraries, scripts
-# compiled with --backend sql --accept-unenforced) through the suites of SPEC Part 1 and the
-# directory churn, on PostgreSQL 15, beside the others; tests of what only the extension does
-# print why they skip.
+# compiled with --backend sql --accept-unenforced) through the suites of SPEC Part 1, the
+# directory churn, and of Part 2 what it builds (the audit trail, attestations), on PostgreSQL
+# 15, beside the others; tests of what only the extension does print why they skip.
 if [[ " $PG_VERSIONS " == *" 15 "* ]]; then
     step "PostgreSQL 15: end-to-end tests on the SQL backend (ROWSEC_BACKEND=sql), in the background"
     (
         set -e
         export ROWSEC_PG_BIN=${PG_BINS[15]} ROWSEC_BACKEND=sql ROWSEC_REQUIRE_PG_TLE=1
         for suite in visibility columns writes sharing directory_changes directory_churn identity convergence roles security bypass probes \
-            prepared differential masking compare_before_touch without_schema catalog sql_backend pg_tle; do
+            prepared differential masking compare_before_touch without_schema catalog audit requests sql_backend pg_tle; do
             cargo test -p rowsec-e2e --test "$suite" -- --nocapture
         done
-        # rowsec verify (drift, every person's truth, the pgTAP file) and rowsec explain on
-        # SQL-backend databases.
-        cargo test -p rowsec --test live_verify --test live_explain -- --nocapture
+        # rowsec verify (drift, every person's truth, the pgTAP file), explain, review and
+        # doctor on SQL-backend databases.
+        cargo test -p rowsec --test live_verify --test live_explain --test live_review --test live_doctor -- --nocapture
     ) >"$SUITES/15-sql.log" 2>&1 &
     SUITE_PIDS[15-sql]=$!
 fi

@@ -174,6 +174,8 @@ const SERVER_CHECKS: &[Check] = &[
         why: "the table's owner bypasses row-level security that is not forced",
         sql: "SELECT c.oid::regclass::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
               WHERE c.relrowsecurity AND NOT c.relforcerowsecurity AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+              AND NOT (n.nspname = 'rowsec' AND c.relowner = n.nspowner \
+                       AND coalesce(pg_catalog.obj_description(n.oid, 'pg_namespace') LIKE 'rowsec SQL backend%', false)) \
               ORDER BY 1",
         what: "tables have row-level security enabled but not forced",
         fix: "ALTER TABLE ... FORCE ROW LEVEL SECURITY",
@@ -264,7 +266,9 @@ const SERVER_CHECKS: &[Check] = &[
         severity: Severity::High,
         // The body is text (names matched as whole words) except for SQL-standard bodies,
         // whose tables pg_depend records. rowsec's own helpers check the caller's rights
-        // through the caller's policies (docs/security.md entry 19).
+        // through the caller's policies (docs/security.md entry 19); the SQL backend's, owned by
+        // its schema's owner, act only on proofs the caller's policies admitted, or on the
+        // caller's own identity (sql/backend/rowsec.sql).
         sql: r"SELECT p.oid::regprocedure::text || ' (owner ' || o.rolname
                     || CASE WHEN o.rolsuper THEN ', superuser' WHEN o.rolbypassrls THEN ', BYPASSRLS' ELSE ', owner of the table' END
                     || ') names ' || string_agg(DISTINCT t.oid::regclass::text, ', ')
@@ -275,6 +279,8 @@ const SERVER_CHECKS: &[Check] = &[
                AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e JOIN pg_catalog.pg_extension x ON x.oid = e.refobjid
                                WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e'
                                  AND x.extname = 'rowsec')
+               AND NOT (n.nspname = 'rowsec' AND p.proowner = n.nspowner
+                        AND coalesce(pg_catalog.obj_description(n.oid, 'pg_namespace') LIKE 'rowsec SQL backend%', false))
                AND (o.rolsuper OR o.rolbypassrls OR (o.oid = t.relowner AND NOT t.relforcerowsecurity))
                AND (p.prosrc ~* ('\m' || regexp_replace(t.relname, '([^[:alnum:]_])', '\\\1', 'g') || '\M')
                     OR EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::regclass
@@ -340,7 +346,8 @@ fn rowsec_checks(
     run: &mut Vec<&'static str>,
 ) -> Result<()> {
     let d = &spec.directory;
-    let has_extension = catalog::has_extension(client)?;
+    let backend = catalog::installed_backend(client)?;
+    let has_extension = backend == Some(rowsec_generator::Backend::Extension);
     let roles: Vec<String> = spec.roles.keys().cloned().collect();
     let dir = quoted(&d.table);
     let id = quote_ident(&d.id);
@@ -539,7 +546,39 @@ fn rowsec_checks(
         }
         Identity::SignedSetting(_) => {}
     }
-    if has_extension {
+    // Both backends keep their copy of the directory current with triggers on it (the extension
+    // its caches and the audit trail, the SQL backend its tables): a trigger that does not fire
+    // leaves rowsec answering from the directory as it was.
+    check(
+        "directory-triggers-not-firing",
+        Severity::High,
+        "rowsec's triggers on the directory are disabled or do not fire for the changes it gets",
+        "hires, moves and departures do not reach rowsec: people keep what their old place gave them, a departed person keeps their subtree, and the audit trail misses the change",
+        "ALTER TABLE <directory> ENABLE TRIGGER <name> (ENABLE ALWAYS TRIGGER where a logical replication subscription writes the directory); on the SQL backend then run SELECT rowsec.directory_rebuild() as rowsec's owner",
+        "SELECT t.tgname::text || ' on ' || t.tgrelid::regclass::text || CASE \
+                WHEN t.tgenabled = 'D' THEN ' (disabled)' \
+                WHEN t.tgenabled = 'R' THEN ' (fires only under session_replication_role = replica)' \
+                ELSE ' (does not fire for the changes a logical replication subscription applies)' END \
+         FROM pg_catalog.pg_trigger t \
+         WHERE t.tgrelid = pg_catalog.to_regclass($1) AND t.tgname LIKE 'rowsec\\_directory\\_%' AND NOT t.tgisinternal \
+           AND (t.tgenabled IN ('D', 'R') \
+                OR t.tgenabled = 'O' AND EXISTS (SELECT FROM pg_catalog.pg_subscription_rel r WHERE r.srrelid = t.tgrelid)) \
+         ORDER BY 1"
+            .to_owned(),
+        &[&dir],
+    )?;
+    if backend == Some(rowsec_generator::Backend::Sql) {
+        check(
+            "directory-copy-out-of-date",
+            Severity::High,
+            "the SQL backend's copy of the directory differs from the directory",
+            "the policies read the copy (rowsec.people, rowsec.closure): people see what the copy says, not what the directory says; something changed the directory without its triggers (a restore or replication under session_replication_role = replica, DISABLE TRIGGER)",
+            "SELECT rowsec.directory_rebuild() as rowsec's owner, and find what wrote the directory without its triggers",
+            directory_copy_check(spec),
+            &[&d.table.dotted().to_string()],
+        )?;
+    }
+    if backend.is_some() {
         check(
             "expired-shares",
             Severity::Low,
@@ -553,6 +592,41 @@ fn rowsec_checks(
         )?;
     }
     Ok(())
+}
+
+/// The SQL backend's copy against the directory, as `rowsec.directory_sync` and
+/// `rowsec.closure_refresh` write it: one line when the people or the subtrees differ ($1: the
+/// directory's name to print).
+fn directory_copy_check(spec: &Spec) -> String {
+    let d = &spec.directory;
+    let column = |c: &Option<String>, none: &str| {
+        c.as_ref().map_or_else(|| none.to_owned(), |c| format!("d.{}::text", quote_ident(c)))
+    };
+    let active =
+        d.active.as_ref().map_or_else(|| "true".to_owned(), |a| format!("coalesce(d.{}, false)", quote_ident(a)));
+    format!(
+        "WITH RECURSIVE dir AS (SELECT d.{id}::bigint AS id, d.{manager}::bigint AS manager, {team} AS team, \
+                                       {login} AS login, {active} AS active FROM {table} d), \
+              copy AS (SELECT p.id, p.manager, p.team, p.login, p.active FROM rowsec.people p), \
+              differ AS (SELECT DISTINCT id FROM ((TABLE dir EXCEPT TABLE copy) UNION (TABLE copy EXCEPT TABLE dir)) x), \
+              up (descendant, ancestor) AS ( \
+                  SELECT p.id, p.id FROM rowsec.people p \
+                  UNION \
+                  SELECT u.descendant, m.id FROM up u JOIN rowsec.people p ON p.id = u.ancestor \
+                  JOIN rowsec.people m ON m.id = p.manager), \
+              pairs AS ((TABLE up EXCEPT SELECT c.descendant, c.ancestor FROM rowsec.closure c) \
+                        UNION ALL (SELECT c.descendant, c.ancestor FROM rowsec.closure c EXCEPT TABLE up)) \
+         SELECT 'rowsec.people differs from ' || $1 || ' for ' || (SELECT count(*) FROM differ) || ' people' \
+                || coalesce(' (' || (SELECT string_agg(f.id::text, ', ' ORDER BY f.id) \
+                                     FROM (SELECT id FROM differ ORDER BY id LIMIT 10) f) || ')', '') \
+                || ', rowsec.closure from the subtrees rowsec.people gives in ' || (SELECT count(*) FROM pairs) || ' pairs' \
+         WHERE EXISTS (SELECT FROM differ) OR EXISTS (SELECT FROM pairs)",
+        id = quote_ident(&d.id),
+        manager = quote_ident(&d.manager),
+        team = column(&d.team, "NULL::text"),
+        login = column(&d.login, "NULL::text"),
+        table = quoted(&d.table),
+    )
 }
 
 impl Report {

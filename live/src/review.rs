@@ -4,7 +4,8 @@
 //!
 //! Built only from what this database has: the directory, the spec's roles, `rowsec.shares`, and
 //! the audit trail `rowsec.audit_log` (share and unshare rows, directory and membership changes,
-//! attestations since `--since`) when the connecting role may read it. Activity and alerts
+//! attestations since `--since`) when the connecting role may read it, on either backend (the
+//! SQL backend's trail has no membership changes). Activity and alerts
 //! (SPEC items 13 and 14, `rowsec.activity`, `rowsec.alerts`) are not read by this version; the
 //! review says so for each part it has no source for, and never fills it in.
 
@@ -89,9 +90,12 @@ pub fn run(
         })?;
     }
     let directory = Directory::read(client, spec)?;
-    let has_extension = catalog::has_extension(client)?;
+    // Both backends keep shares and the trail in the same tables (the SQL backend records no
+    // membership changes: nothing in SQL sees a GRANT of a role).
+    let backend = catalog::installed_backend(client)?;
+    let installed = backend.is_some();
     let mut oracle = Oracle::new(spec, directory.people());
-    if has_extension {
+    if installed {
         oracle.shares = people::shares(client)?;
     }
     let mut rows: BTreeMap<_, Vec<Row>> = BTreeMap::new();
@@ -122,17 +126,17 @@ pub fn run(
     ];
     let share_source = |what: &str, table: &str| DataSource {
         part: what.into(),
-        source: has_extension.then(|| table.to_owned()),
-        note: if has_extension {
+        source: installed.then(|| table.to_owned()),
+        note: if installed {
             String::new()
         } else {
-            "the rowsec extension is not installed in this database".into()
+            "rowsec (the extension or the SQL backend) is not installed in this database".into()
         },
     };
     sources.push(share_source("active shares", "rowsec.shares"));
     // The trail hides its rows from anyone but superusers and audit.readers: say so rather than
     // report "no changes" to a reviewer who cannot see them.
-    let trail_readable = has_extension
+    let trail_readable = installed
         && exists(client, "rowsec.audit_log")?
         && client
             .query_one("SELECT rowsec.is_audit_reader()", &[])
@@ -140,7 +144,7 @@ pub fn run(
             .get::<_, bool>(0);
     let trail_note = if trail_readable {
         String::new()
-    } else if has_extension && exists(client, "rowsec.audit_log")? {
+    } else if installed && exists(client, "rowsec.audit_log")? {
         "rowsec.audit_log exists but the connecting role is neither a superuser nor in audit.readers: \
          connect as one to see these"
             .into()
@@ -148,10 +152,18 @@ pub fn run(
         "no data source yet: rowsec.audit_log (SPEC item 15) is not installed in this database".into()
     };
     for part in ["share changes", "changes to people, managers and memberships", "earlier reviews and attestations"] {
+        let note = if trail_readable && part.ends_with("memberships") && backend == Some(rowsec_generator::Backend::Sql)
+        {
+            "on the SQL backend the trail has no membership changes (no SQL trigger sees GRANT or REVOKE of a role): \
+             the roles listed are today's"
+                .into()
+        } else {
+            trail_note.clone()
+        };
         sources.push(DataSource {
             part: part.into(),
             source: trail_readable.then(|| "rowsec.audit_log".to_owned()),
-            note: trail_note.clone(),
+            note,
         });
     }
     for (part, object, item) in [("activity totals", "rowsec.activity", "13"), ("alerts", "rowsec.alerts", "14")] {
@@ -165,7 +177,7 @@ pub fn run(
 
     // Shares held, per grantee person.
     let mut shares_of: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-    if has_extension {
+    if installed {
         for r in client
             .query(
                 "SELECT grantee_person, tbl::text || ' key ' || row_key || ', ' || access || ', ' \
