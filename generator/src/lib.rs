@@ -173,11 +173,10 @@ pub fn check_backend(loaded: &Loaded, options: &Options) -> Result<Vec<&'static 
                     at("monitoring", None),
                     "activity and alerts (SPEC items 13, 14) need the extension's executor hooks and background writer",
                 ),
-                "audit.data" => (
+                _ => (
                     at("data", Some("audit")),
                     "row changes in the audit trail (audit.data) are not built on the SQL backend yet",
                 ),
-                _ => (at("requests", None), "access requests are not built on the SQL backend yet"),
             };
             diagnostics.push(
                 Diagnostic::new(codes::Code::UnenforcedOnSqlBackend, span, format!("`{key}` cannot be enforced with --backend sql: {what}"))

@@ -1129,6 +1129,7 @@ BEGIN
     -- Derived shares of an expired one have expired with it (their expiry is capped at it).
     n := rowsec.remove_shares(ARRAY(SELECT s.id FROM rowsec.shares s WHERE s.expires_at <= now()), NULL, 'expired', false);
     DELETE FROM rowsec.update_proofs p WHERE p.xid < txid_current();
+    DELETE FROM rowsec.decision_proofs p WHERE p.xid < txid_current();
     RETURN n;
 END
 $$;
@@ -1220,14 +1221,280 @@ CREATE OR REPLACE FUNCTION rowsec.audit_table(tbl regclass, key_column name, red
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT rowsec.sql_backend_refuses('audit.data (row changes in the audit trail)') $$;
 CREATE OR REPLACE FUNCTION rowsec.audit_only(tables regclass[]) RETURNS bigint
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT 0::bigint $$;
+-- ===== Access requests (SPEC item 16) =====
+
+-- `requests:` of the spec (rowsec.configure_requests); no row: requests are not enabled.
+CREATE TABLE IF NOT EXISTS rowsec.request_settings (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    max_days  integer NOT NULL CHECK (max_days > 0)
+);
+CREATE TABLE IF NOT EXISTS rowsec.requests (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tbl          regclass NOT NULL,
+    row_key      bigint NOT NULL,
+    requester    bigint NOT NULL,
+    access       text NOT NULL CHECK (access IN ('read', 'write')),
+    until        timestamptz NOT NULL,
+    reason       text,
+    requested_at timestamptz NOT NULL DEFAULT now(),
+    status       text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'rejected')),
+    decided_by   bigint,
+    decided_at   timestamptz,
+    note         text,
+    -- The share an approval created (it may since have expired or been unshared).
+    share_id     bigint
+);
+IF to_regclass('rowsec.requests_by_requester') IS NULL THEN CREATE INDEX requests_by_requester ON rowsec.requests (requester); END IF;
+IF to_regclass('rowsec.requests_pending') IS NULL THEN
+    CREATE INDEX requests_pending ON rowsec.requests (tbl, row_key) WHERE status = 'pending';
+END IF;
+-- Proof that the caller may decide a request, written as the caller (as rowsec.update_proofs
+-- for shares): its policy runs the checks with the caller's own rights; rowsec.record_decision
+-- acts only on it.
+CREATE UNLOGGED TABLE IF NOT EXISTS rowsec.decision_proofs (
+    request bigint NOT NULL,
+    person  bigint NOT NULL,
+    xid     bigint NOT NULL DEFAULT pg_catalog.txid_current()
+);
+REVOKE ALL ON rowsec.request_settings, rowsec.requests, rowsec.decision_proofs FROM PUBLIC;
+-- A request is readable by its requester, and by whoever may decide it (its row in their reach).
+GRANT SELECT ON rowsec.requests TO PUBLIC;
+GRANT INSERT (request, person) ON rowsec.decision_proofs TO PUBLIC;
+IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.requests'::regclass) THEN ALTER TABLE rowsec.requests ENABLE ROW LEVEL SECURITY; END IF;
+IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.decision_proofs'::regclass) THEN ALTER TABLE rowsec.decision_proofs ENABLE ROW LEVEL SECURITY; END IF;
+
+-- Sets requests.max_days (NULL: the spec has no `requests:`, requests are refused).
 CREATE OR REPLACE FUNCTION rowsec.configure_requests(max_days integer) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
 BEGIN
-    IF max_days IS NOT NULL THEN
-        PERFORM rowsec.sql_backend_refuses('requests (access requests)');
+    IF max_days IS NULL THEN
+        DELETE FROM rowsec.request_settings;
+    ELSIF max_days <= 0 THEN
+        RAISE EXCEPTION 'max_days must be a positive number of days, not %', max_days USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'rowsec.configure_requests stores requests.max_days of the spec.',
+            HINT = 'Pass a positive integer, or NULL when the spec has no requests: key.';
+    ELSE
+        INSERT INTO rowsec.request_settings AS s (singleton, max_days) VALUES (true, max_days)
+            ON CONFLICT (singleton) DO UPDATE SET max_days = EXCLUDED.max_days WHERE s.max_days <> EXCLUDED.max_days;
     END IF;
 END
 $$;
+
+-- ISO 8601 in UTC, microseconds: how the trail writes times (as the extension's).
+CREATE OR REPLACE FUNCTION rowsec.iso_utc(t timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+
+-- Records a pending request by the current person for access to row `key` of `relation` until
+-- `until`; returns its id. The key is not looked up: a request reveals nothing of the rows.
+CREATE OR REPLACE FUNCTION rowsec.request_access(relation regclass, key bigint, access text, until timestamptz,
+                                                 reason text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    missing text := CASE WHEN relation IS NULL THEN 'relation' WHEN key IS NULL THEN 'key'
+                         WHEN access IS NULL THEN 'access' WHEN until IS NULL THEN 'until' END;
+    requester bigint;
+    days integer;
+    id bigint;
+BEGIN
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION '% must not be NULL', missing USING ERRCODE = 'null_value_not_allowed',
+            DETAIL = format('rowsec was called with a NULL %s.', missing), HINT = 'Pass a value.';
+    END IF;
+    requester := rowsec.invoking_person();
+    IF requester IS NULL THEN
+        RAISE EXCEPTION 'only an active person in the directory may request access' USING ERRCODE = 'insufficient_privilege',
+            DETAIL = format('Role "%s" does not resolve to an active person.', rowsec.invoking_role()),
+            HINT = 'Check the directory row (login, active) or the identity setting for this session.';
+    END IF;
+    SELECT s.max_days INTO days FROM rowsec.request_settings s;
+    IF days IS NULL THEN
+        RAISE EXCEPTION 'access requests are not enabled' USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'The applied spec has no `requests:` key.',
+            HINT = 'Add `requests: { max_days: N }` to the spec and run the script generated by `rowsec compile`.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM rowsec.protected_tables p WHERE p.tbl = relation AND p.sharing) THEN
+        RAISE EXCEPTION '% does not allow sharing', relation USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'A request asks for a share of a row, and the table is not registered in rowsec.protected_tables with sharing = true.',
+            HINT = 'Request access to a table whose spec has `sharing: true`.';
+    END IF;
+    IF access NOT IN ('read', 'write') THEN
+        RAISE EXCEPTION 'invalid share access "%"', access USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'access must be ''read'' or ''write''.',
+            HINT = 'Use ''read'' (read or write shares) or ''write'' (write shares only).';
+    END IF;
+    IF until <= now() THEN
+        RAISE EXCEPTION 'until is not in the future' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'A request asks for access until a time after now().', HINT = 'Pass e.g. now() + interval ''3 days''.';
+    END IF;
+    IF until - now() > make_interval(days => days) THEN
+        RAISE EXCEPTION 'until is more than % days ahead', days USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('requests.max_days of the spec is %s: an approver may give access for at most %s days.', days, days),
+            HINT = format('Ask for an until at most now() + interval ''%s days''.', days);
+    END IF;
+    INSERT INTO rowsec.requests (tbl, row_key, requester, access, until, reason)
+        VALUES (relation, key, requester, access, until, reason) RETURNING requests.id INTO id;
+    INSERT INTO rowsec.audit_log (actor, kind, object, detail)
+        VALUES (requester, 'request', relation::text, jsonb_build_object('request', id, 'key', key, 'access', access,
+                                                                      'until', rowsec.iso_utc(until), 'reason', reason));
+    RETURN id;
+END
+$$;
+GRANT EXECUTE ON FUNCTION rowsec.request_access(regclass, bigint, text, timestamptz, text) TO PUBLIC;
+
+-- Whether row `key` of `tbl` is in the caller's reach for deciding requests: their role may
+-- update the table (or a column of it), and the row, as their own row-level security shows
+-- it, has an owner in their subtree. Run as the caller. rowsec.decide makes the final check
+-- (the role's own update scope over that row) and may still refuse a request this admits.
+CREATE OR REPLACE FUNCTION rowsec.request_in_reach(tbl regclass, key bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    key_column name;
+    owner_column name;
+    owner bigint;
+BEGIN
+    SELECT p.key_column, p.owner_column INTO key_column, owner_column FROM rowsec.protected_tables p WHERE p.tbl = request_in_reach.tbl;
+    IF key_column IS NULL OR NOT (has_table_privilege(tbl, 'UPDATE') OR has_any_column_privilege(tbl, 'UPDATE')) THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('SELECT %I FROM %s WHERE %I OPERATOR(pg_catalog.=) $1', owner_column, tbl, key_column) INTO owner USING key;
+    RETURN owner IS NOT NULL
+       AND EXISTS (SELECT FROM rowsec.closure c WHERE c.ancestor = rowsec.current_person() AND c.descendant = owner);
+EXCEPTION WHEN insufficient_privilege OR undefined_table THEN
+    RETURN false;
+END
+$$;
+
+-- Whether the caller may decide request `request`: it is in their reach and their own role (not
+-- a share) lets them update its row. Run as the caller (the proof's policy calls it).
+CREATE OR REPLACE FUNCTION rowsec.may_decide(request bigint) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t regclass;
+    k bigint;
+BEGIN
+    SELECT q.tbl, q.row_key INTO t, k FROM rowsec.requests q WHERE q.id = request;
+    RETURN t IS NOT NULL AND rowsec.request_in_reach(t, k) AND rowsec.may_update_own(t, k);
+END
+$$;
+
+-- The owner's half of rowsec.decide: only on the caller's proof (rowsec.decision_proofs).
+CREATE OR REPLACE FUNCTION rowsec.record_decision(request bigint, approve boolean, note text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    decider bigint;
+    q rowsec.requests;
+    share bigint;
+BEGIN
+    DELETE FROM rowsec.decision_proofs p WHERE p.request = request AND p.xid = txid_current() RETURNING p.person INTO decider;
+    IF decider IS NULL THEN
+        RAISE EXCEPTION 'permission denied to decide request %', request USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Call rowsec.decide: it checks that you may decide the request.';
+    END IF;
+    SELECT * INTO q FROM rowsec.requests r WHERE r.id = request FOR UPDATE;
+    IF q.requester = decider THEN
+        RAISE EXCEPTION 'permission denied to decide request %', request USING ERRCODE = 'insufficient_privilege',
+            DETAIL = format('Request %s is person %s''s own: someone else decides it.', request, decider),
+            HINT = 'A request is decided by someone who may update the row and whose subtree holds its owner; SELECT * FROM rowsec.requests_to_decide lists yours.';
+    END IF;
+    IF q.status <> 'pending' THEN
+        RAISE EXCEPTION 'request % was already decided', request USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Its status is %s.', q.status),
+            HINT = 'SELECT * FROM rowsec.requests_to_decide lists the pending requests you may decide.';
+    END IF;
+    IF approve THEN
+        IF q.until <= now() THEN
+            RAISE EXCEPTION 'request % asked for access until %, which has passed', request, rowsec.iso_utc(q.until)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Approving it would share the row with an expiry in the past.',
+                      HINT = 'Reject it; the requester may ask again.';
+        END IF;
+        IF NOT EXISTS (SELECT FROM rowsec.people p WHERE p.id = q.requester) THEN
+            RAISE EXCEPTION 'person % is not in the directory', q.requester USING ERRCODE = 'invalid_parameter_value',
+                DETAIL = 'Shares go to people of the directory or to teams.', HINT = 'Check the person id.';
+        END IF;
+        IF NOT EXISTS (SELECT FROM rowsec.people p WHERE p.id = q.requester AND p.active) THEN
+            RAISE EXCEPTION 'person % is inactive', q.requester USING ERRCODE = 'invalid_parameter_value',
+                DETAIL = 'A share to an inactive person grants nothing now and would start granting the moment they are reactivated.',
+                HINT = 'Share with an active person or a team; reactivate the person first if the share is meant for them.';
+        END IF;
+        INSERT INTO rowsec.shares (tbl, row_key, grantee_person, access, expires_at, granted_by, reason)
+            VALUES (q.tbl, q.row_key, q.requester, q.access, q.until, decider, format('request %s', request))
+            RETURNING shares.id INTO share;
+        INSERT INTO rowsec.audit_log (actor, kind, object, detail)
+            VALUES (decider, 'share', q.tbl::text, jsonb_build_object('share_id', share, 'key', q.row_key,
+                    'grantee_person', q.requester, 'grantee_team', NULL, 'access', q.access, 'expires_at', q.until,
+                    'role', rowsec.invoking_role()::text, 'reason', format('request %s', request), 'derived_from', NULL,
+                    'expiry_capped', false, 'requested_expires_at', q.until));
+    END IF;
+    UPDATE rowsec.requests r SET status = CASE WHEN approve THEN 'approved' ELSE 'rejected' END, decided_by = decider,
+                                 decided_at = now(), note = note, share_id = share
+    WHERE r.id = request;
+    INSERT INTO rowsec.audit_log (actor, kind, object, detail)
+        VALUES (decider, 'decision', q.tbl::text, jsonb_build_object('request', request, 'key', q.row_key,
+                'requester', q.requester, 'approve', approve, 'access', q.access, 'until', rowsec.iso_utc(q.until),
+                'note', note, 'share_id', share));
+    RETURN share;
+END
+$$;
+-- Anyone may call it: it acts only on the caller's own proof, which row-level security admitted.
+GRANT EXECUTE ON FUNCTION rowsec.record_decision(bigint, boolean, text) TO PUBLIC;
+
+-- Approves or rejects a pending request; approving shares the row to the requester until the
+-- request's `until`. Returns the share's id (NULL when rejected). Run as the caller.
+CREATE OR REPLACE FUNCTION rowsec.decide(request bigint, approve boolean, note text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    me bigint;
+BEGIN
+    IF request IS NULL OR approve IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN request IS NULL THEN 'request' ELSE 'approve' END
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass a value.',
+                  DETAIL = format('rowsec was called with a NULL %s.', CASE WHEN request IS NULL THEN 'request' ELSE 'approve' END);
+    END IF;
+    me := rowsec.current_person();
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'only an active person in the directory may decide requests' USING ERRCODE = 'insufficient_privilege',
+            DETAIL = format('Role "%s" does not resolve to an active person.', CURRENT_USER),
+            HINT = 'Check the directory row (login, active) or the identity setting for this session.';
+    END IF;
+    -- The same refusal whether the request or its row exists or not.
+    IF NOT rowsec.may_decide(request) THEN
+        RAISE EXCEPTION 'permission denied to decide request %', request USING ERRCODE = 'insufficient_privilege',
+            DETAIL = format('Person %s may not decide request %s, or it does not exist.', me, request),
+            HINT = 'A request is decided by someone who may update the row and whose subtree holds its owner; SELECT * FROM rowsec.requests_to_decide lists yours.';
+    END IF;
+    INSERT INTO rowsec.decision_proofs (request, person) VALUES (request, me);
+    RETURN rowsec.record_decision(request, approve, note);
+END
+$$;
+
+-- The current person's own requests, and the pending requests of others they may decide
+-- (row-level security of rowsec.requests).
+IF to_regclass('rowsec.my_requests') IS NULL THEN
+    CREATE VIEW rowsec.my_requests AS
+        SELECT r.id, r.tbl, r.row_key, r.requester, r.access, r.until, r.reason, r.requested_at, r.status, r.decided_by,
+               r.decided_at, r.note, r.share_id
+        FROM rowsec.requests r WHERE r.requester = (SELECT rowsec.current_person()) ORDER BY r.id;
+    ALTER VIEW rowsec.my_requests SET (security_invoker = true);
+END IF;
+IF to_regclass('rowsec.requests_to_decide') IS NULL THEN
+    CREATE VIEW rowsec.requests_to_decide AS
+        SELECT r.id, r.tbl, r.row_key, r.requester, r.access, r.until, r.reason, r.requested_at, r.status, r.decided_by,
+               r.decided_at, r.note, r.share_id
+        FROM rowsec.requests r
+        WHERE r.status = 'pending' AND r.requester IS DISTINCT FROM (SELECT rowsec.current_person())
+          AND rowsec.request_in_reach(r.tbl, r.row_key)
+        ORDER BY r.id;
+    ALTER VIEW rowsec.requests_to_decide SET (security_invoker = true);
+END IF;
+GRANT SELECT ON rowsec.my_requests, rowsec.requests_to_decide TO PUBLIC;
+
 CREATE OR REPLACE FUNCTION rowsec.configure_limits(limits jsonb) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -1312,6 +1579,20 @@ BEGIN
         WITH CHECK (person = rowsec.current_person() AND xid = pg_catalog.txid_current()
                     AND rowsec.may_update(tbl, row_key) AND own = rowsec.may_update_own(tbl, row_key));
         COMMENT ON POLICY proven ON rowsec.update_proofs IS 'rowsec SQL backend policy, version 1';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.requests'::regclass AND polname = 'mine_or_in_reach'
+                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
+        DROP POLICY IF EXISTS mine_or_in_reach ON rowsec.requests;
+    CREATE POLICY mine_or_in_reach ON rowsec.requests FOR SELECT TO PUBLIC
+        USING (requester = rowsec.current_person() OR rowsec.request_in_reach(tbl, row_key));
+        COMMENT ON POLICY mine_or_in_reach ON rowsec.requests IS 'rowsec SQL backend policy, version 1';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.decision_proofs'::regclass AND polname = 'decidable'
+                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
+        DROP POLICY IF EXISTS decidable ON rowsec.decision_proofs;
+    CREATE POLICY decidable ON rowsec.decision_proofs FOR INSERT TO PUBLIC
+        WITH CHECK (person = rowsec.current_person() AND xid = pg_catalog.txid_current() AND rowsec.may_decide(request));
+        COMMENT ON POLICY decidable ON rowsec.decision_proofs IS 'rowsec SQL backend policy, version 1';
     END IF;
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.audit_log'::regclass AND polname = 'audit_readers_only'
                    AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use postgres::Client;
-use rowsec_e2e::fixture::{db_error, env, keys, on_extension_only};
+use rowsec_e2e::fixture::{db_error, env, keys};
 
 fn one<T: for<'a> postgres::types::FromSql<'a>>(c: &mut Client, sql: &str) -> Result<T, String> {
     c.query_one(sql, &[]).map(|r| r.get(0)).map_err(|e| db_error(&e))
@@ -13,9 +13,6 @@ fn one<T: for<'a> postgres::types::FromSql<'a>>(c: &mut Client, sql: &str) -> Re
 
 #[test]
 fn a_reps_request_approved_by_the_owners_manager_is_seen_until_its_end_and_not_after() {
-    if !on_extension_only("requests (SPEC item 16) are not built on it") {
-        return;
-    }
     let env = env();
     let db = env.crm_db();
     // 23 (west rep) asks for 20's account (east rep, managed by 10).
@@ -114,9 +111,6 @@ fn a_reps_request_approved_by_the_owners_manager_is_seen_until_its_end_and_not_a
 
 #[test]
 fn bad_requests_get_22023_and_a_key_without_a_row_stays_pending() {
-    if !on_extension_only("requests (SPEC item 16) are not built on it") {
-        return;
-    }
     let env = env();
     let db = env.crm_db();
     let mut rep = env.login(&db, 23);

@@ -24,7 +24,6 @@ pub fn section(s: &mut String, spec: &Spec, options: &Options) {
     let spec = if leave_out {
         let mut s = spec.clone();
         s.audit.data.clear();
-        s.requests = None;
         s.monitoring = Default::default();
         for role in s.roles.values_mut() {
             role.limits.clear();
@@ -112,9 +111,6 @@ pub fn unenforced_on_sql_backend(spec: &Spec) -> Vec<&'static str> {
     }
     if !spec.audit.data.is_empty() {
         out.push("audit.data");
-    }
-    if spec.requests.is_some() {
-        out.push("requests");
     }
     out
 }
