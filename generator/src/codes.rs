@@ -127,8 +127,8 @@ codes! {
     AlwaysUnknownColumn = "E1607" "always-unknown-column",
     AlwaysNotBoolean = "E1608" "always-not-boolean",
 
-    /// `--backend sql` and a spec key the SQL backend cannot enforce (limits, monitoring,
-    /// audit.data), without `--accept-unenforced`.
+    /// `--backend sql` and a spec key the SQL backend cannot enforce (limits, monitoring),
+    /// without `--accept-unenforced`.
     UnenforcedOnSqlBackend = "E1701" "unenforced-on-sql-backend",
     /// `--backend sql` and a signed identity (`identity: { setting: NAME, signed: true }`).
     SignedIdentityOnSqlBackend = "E1702" "signed-identity-on-sql-backend",

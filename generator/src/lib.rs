@@ -169,13 +169,9 @@ pub fn check_backend(loaded: &Loaded, options: &Options) -> Result<Vec<&'static 
                 "limits" => {
                     (at("limits", None), "row limits per statement (SPEC item 12) need the extension's executor hooks")
                 }
-                "monitoring" => (
+                _ => (
                     at("monitoring", None),
                     "activity and alerts (SPEC items 13, 14) need the extension's executor hooks and background writer",
-                ),
-                _ => (
-                    at("data", Some("audit")),
-                    "row changes in the audit trail (audit.data) are not built on the SQL backend yet",
                 ),
             };
             diagnostics.push(

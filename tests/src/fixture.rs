@@ -226,16 +226,6 @@ pub fn backend() -> Backend {
     }
 }
 
-/// False, saying why, when the suites run on the SQL backend and a test is about what only the
-/// extension does (`why`: what the SQL backend lacks); true on the extension.
-pub fn on_extension_only(why: &str) -> bool {
-    if backend() == Backend::Sql {
-        println!("skipped on the SQL backend: {why}");
-        return false;
-    }
-    true
-}
-
 /// The options every fixture script is compiled with: the backend under test.
 pub fn options() -> Options {
     Options { backend: backend(), accept_unenforced: backend() == Backend::Sql, ..Options::default() }

@@ -101,9 +101,6 @@ fn a_person_with_two_roles_keeps_the_other_roles_rights_after_one_role_loses_a_g
 
 #[test]
 fn tables_that_leave_audit_data_lose_their_audit_trigger() {
-    if rowsec_e2e::fixture::extension_only("audit.data is not built on it (E1701)") {
-        return;
-    }
     let env = env();
     let db = env.crm_db();
     let mut admin = env.cluster.admin(&db);
@@ -131,7 +128,10 @@ fn tables_that_leave_audit_data_lose_their_audit_trigger() {
         .replace("readers: [crm_admin]", "readers: []");
     let path = std::env::temp_dir().join(format!("rowsec-e2e-{}-{db}.yaml", std::process::id()));
     std::fs::write(&path, spec).unwrap();
-    let script = rowsec_generator::compile(&rowsec_generator::load(&path, None).expect("loads"));
+    let script = rowsec_generator::compile_with(
+        &rowsec_generator::load(&path, None).expect("loads"),
+        &rowsec_e2e::fixture::options(),
+    );
     let _ = std::fs::remove_file(&path);
     admin.batch_execute(&script).expect("applies");
     assert_eq!(triggers(&mut admin), [format!("crm.invoices {all}")]);

@@ -23,7 +23,6 @@ pub fn section(s: &mut String, spec: &Spec, options: &Options) {
     let stripped;
     let spec = if leave_out {
         let mut s = spec.clone();
-        s.audit.data.clear();
         s.monitoring = Default::default();
         for role in s.roles.values_mut() {
             role.limits.clear();
@@ -99,8 +98,8 @@ pub fn spec_counts(spec: &Spec) -> String {
 }
 
 /// What a spec asks for that the SQL backend cannot enforce (executor hooks, shared memory, a
-/// background writer) or does not build yet: the spec keys, in the order docs/diagnostics.md
-/// (E1701) lists them. Empty on a spec that uses none.
+/// background writer): the spec keys, in the order docs/diagnostics.md (E1701) lists them.
+/// Empty on a spec that uses none.
 pub fn unenforced_on_sql_backend(spec: &Spec) -> Vec<&'static str> {
     let mut out = Vec::new();
     if spec.roles.values().any(|r| !r.limits.is_empty()) {
@@ -108,9 +107,6 @@ pub fn unenforced_on_sql_backend(spec: &Spec) -> Vec<&'static str> {
     }
     if spec.monitoring.reads || !spec.monitoring.alerts.is_empty() {
         out.push("monitoring");
-    }
-    if !spec.audit.data.is_empty() {
-        out.push("audit.data");
     }
     out
 }
