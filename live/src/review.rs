@@ -5,7 +5,7 @@
 //! Built only from what this database has: the directory, the spec's roles, `rowsec.shares`, and
 //! the audit trail `rowsec.audit_log` (share and unshare rows, directory and membership changes,
 //! attestations since `--since`) when the connecting role may read it, on either backend (the
-//! SQL backend's trail has no membership changes). Activity and alerts
+//! SQL backend's membership rows are reconciled ones). Activity and alerts
 //! (SPEC items 13 and 14, `rowsec.activity`, `rowsec.alerts`) are not read by this version; the
 //! review says so for each part it has no source for, and never fills it in.
 
@@ -90,8 +90,8 @@ pub fn run(
         })?;
     }
     let directory = Directory::read(client, spec)?;
-    // Both backends keep shares and the trail in the same tables (the SQL backend records no
-    // membership changes: nothing in SQL sees a GRANT of a role).
+    // Both backends keep shares and the trail in the same tables (the SQL backend records
+    // membership changes only when reconciling: nothing in SQL sees a GRANT of a role).
     let backend = catalog::installed_backend(client)?;
     let installed = backend.is_some();
     let mut oracle = Oracle::new(spec, directory.people());
@@ -154,8 +154,8 @@ pub fn run(
     for part in ["share changes", "changes to people, managers and memberships", "earlier reviews and attestations"] {
         let note = if trail_readable && part.ends_with("memberships") && backend == Some(rowsec_generator::Backend::Sql)
         {
-            "on the SQL backend the trail has no membership changes (no SQL trigger sees GRANT or REVOKE of a role): \
-             the roles listed are today's"
+            "on the SQL backend membership changes reach the trail only when rowsec.reconcile_memberships() runs \
+             (every apply, or as scheduled), without when or by whom: nothing in SQL sees a GRANT of a role"
                 .into()
         } else {
             trail_note.clone()

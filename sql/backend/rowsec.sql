@@ -1632,9 +1632,58 @@ BEGIN
     END IF;
 END
 $$;
--- Membership changes are recorded by the extension's ProcessUtility hook: none here.
+-- The members of the spec roles as rowsec.reconcile_memberships last recorded them.
+CREATE TABLE IF NOT EXISTS rowsec.spec_role_members (
+    role   name NOT NULL,
+    member name NOT NULL,
+    PRIMARY KEY (role, member)
+);
+REVOKE ALL ON rowsec.spec_role_members FROM PUBLIC;
+
+-- Records, as `membership` rows with "reconciled": true and no actor, every difference between
+-- the spec roles' members now and the members last recorded. Nothing in SQL sees a GRANT of a
+-- role as it happens (the extension's ProcessUtility hook does): on this backend membership
+-- changes reach the trail when this runs, at every apply and whenever it is scheduled, without
+-- when or by whom. Owner only. Returns how many rows it recorded.
 CREATE OR REPLACE FUNCTION rowsec.reconcile_memberships() RETURNS bigint
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT 0::bigint $$;
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    now_members jsonb;
+    n bigint;
+BEGIN
+    -- Read once: the three statements below work from the same list.
+    SELECT coalesce(jsonb_agg(jsonb_build_object('role', w.role, 'member', w.member, 'can_login', w.can_login, 'admin', w.admin)), '[]')
+    INTO now_members
+    FROM (SELECT r.rolname AS role, m.rolname AS member, m.rolcanlogin AS can_login, bool_or(am.admin_option) AS admin
+          FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid JOIN pg_roles m ON m.oid = am.member
+          WHERE starts_with(shobj_description(r.oid, 'pg_authid'), 'rowsec: group role of spec role ')
+          GROUP BY r.rolname, m.rolname, m.rolcanlogin) w;
+    WITH w AS (
+        SELECT * FROM jsonb_to_recordset(now_members) AS x (role name, member name, can_login boolean, admin boolean)
+    ), changes AS (
+        SELECT 'revoke' AS op, s.role, s.member, coalesce(m.rolcanlogin, false) AS can_login, false AS admin
+        FROM rowsec.spec_role_members s LEFT JOIN pg_roles m ON m.rolname = s.member
+        WHERE NOT EXISTS (SELECT FROM w WHERE w.role = s.role AND w.member = s.member)
+        UNION ALL
+        SELECT 'grant', w.role, w.member, w.can_login, w.admin FROM w
+        WHERE NOT EXISTS (SELECT FROM rowsec.spec_role_members s WHERE s.role = w.role AND s.member = w.member)
+    ), logged AS (
+        INSERT INTO rowsec.audit_log (actor, kind, object, detail)
+        SELECT NULL, 'membership', c.role::text,
+               jsonb_build_object('op', c.op, 'role', c.role, 'member', c.member, 'member_can_login', c.can_login,
+                                  'admin_option', c.admin, 'statement', 'rowsec.reconcile_memberships()', 'reconciled', true)
+        FROM changes c ORDER BY c.role, c.member, c.op DESC
+        RETURNING 1
+    )
+    SELECT count(*) INTO n FROM logged;
+    DELETE FROM rowsec.spec_role_members s
+    WHERE NOT EXISTS (SELECT FROM jsonb_to_recordset(now_members) AS w (role name, member name)
+                      WHERE w.role = s.role AND w.member = s.member);
+    INSERT INTO rowsec.spec_role_members (role, member)
+        SELECT w.role, w.member FROM jsonb_to_recordset(now_members) AS w (role name, member name) ON CONFLICT DO NOTHING;
+    RETURN n;
+END
+$$;
 
 CREATE OR REPLACE FUNCTION rowsec.record_apply(spec_sha256 text, rowsec_version text, changes jsonb DEFAULT '{}') RETURNS bigint
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$

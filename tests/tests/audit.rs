@@ -131,6 +131,42 @@ fn membership_rows_record_spec_role_grants_by_any_statement() {
 }
 
 #[test]
+fn membership_changes_nothing_saw_are_recorded_when_reconciled() {
+    let env = env();
+    let db = env.crm_db();
+    let mut admin = env.cluster.admin(&db);
+    let who = format!("{db}_r");
+    // Granted from another database: the extension's hook records only where rowsec is
+    // installed, and on the SQL backend nothing sees a GRANT of a role as it happens.
+    let mut elsewhere = env.cluster.admin("postgres");
+    elsewhere.batch_execute(&format!("CREATE ROLE {who} LOGIN; GRANT support TO {who} WITH ADMIN OPTION")).unwrap();
+    let start = last_id(&mut admin);
+    let reconciled = |admin: &mut Client| -> Vec<String> {
+        admin.batch_execute("SELECT rowsec.reconcile_memberships()").unwrap();
+        admin
+            .query(
+                "SELECT concat_ws('|', kind, coalesce(actor::text, '-'), object, detail->>'op', detail->>'member_can_login',
+                                  detail->>'admin_option', detail->>'statement', detail->>'reconciled')
+                 FROM rowsec.audit_log WHERE id > $1 AND detail->>'member' = $2 ORDER BY id",
+                &[&start, &who],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let grant = "membership|-|support|grant|true|true|rowsec.reconcile_memberships()|true";
+    assert_eq!(reconciled(&mut admin), [grant]);
+    assert_eq!(reconciled(&mut admin), [grant], "recorded once");
+    elsewhere.batch_execute(&format!("REVOKE support FROM {who}; DROP ROLE {who}")).unwrap();
+    assert_eq!(
+        reconciled(&mut admin),
+        [grant, "membership|-|support|revoke|false|false|rowsec.reconcile_memberships()|true"],
+        "a member gone since: can_login false, as the extension records it"
+    );
+}
+
+#[test]
 fn data_rows_record_changed_columns_with_classed_ones_redacted() {
     let env = env();
     let db = env.crm_db();
