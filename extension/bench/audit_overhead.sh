@@ -3,8 +3,8 @@
 # INSERT of 100,000 rows and an UPDATE of those 100,000 rows into a table under rowsec's data
 # audit, side by side with the same statements into an identical table without it, on the
 # extension (database bench) and on the SQL backend (database audit_sql, its PL/pgSQL
-# trigger). Each statement runs in its own transaction, COMMIT included (the extension's audit
-# chain is sealed at commit), three times, the tables in turn; the medians and their ratio are
+# trigger). Each statement runs in its own transaction, COMMIT included (both backends seal the
+# audit chain at commit), three times, the tables in turn; the medians and their ratio are
 # printed.
 #   extension/bench/audit_overhead.sh            # builds and installs the release build first
 #   SKIP_INSTALL=1 extension/bench/audit_overhead.sh
@@ -80,4 +80,4 @@ for backend in extension sql; do
             "$(awk -v a="$audited" -v p="$plain" 'BEGIN { printf "%.1f", a / p }')"
     done
 done
-echo "audit rows written: extension $("${PSQL[@]}" -At -c "SELECT count(*) FROM rowsec.audit_log WHERE kind = 'data'"), chain verifies: $("${PSQL[@]}" -At -c "SELECT coalesce(rowsec.verify_audit()::text, 'yes')"); SQL backend $("${PSQL_SQL[@]}" -At -c "SELECT count(*) FROM rowsec.audit_log WHERE kind = 'data'")"
+echo "audit rows written: extension $("${PSQL[@]}" -At -c "SELECT count(*) FROM rowsec.audit_log WHERE kind = 'data'"), chain verifies: $("${PSQL[@]}" -At -c "SELECT coalesce(rowsec.verify_audit()::text, 'yes')"); SQL backend $("${PSQL_SQL[@]}" -At -c "SELECT count(*) FROM rowsec.audit_log WHERE kind = 'data'"), chain verifies: $("${PSQL_SQL[@]}" -At -c "SELECT coalesce(rowsec.verify_audit()::text, 'yes')")"

@@ -144,7 +144,11 @@ IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'rowsec.update_proofs':
     ALTER TABLE rowsec.update_proofs ADD COLUMN own boolean NOT NULL DEFAULT false;
 END IF;
 
--- The audit trail, append-only as the extension's (without its hash chain: see README).
+-- The audit trail, append-only and chained as the extension's (the same hash, byte for byte:
+-- rowsec_core::audit::chain_hash). At COMMIT a deferred constraint trigger (rowsec.audit_seal,
+-- serialised on the row of rowsec.audit_head) gives each of the transaction's rows the next
+-- `seq` and `hash` = SHA-256(previous row's hash, this row's columns): the chain's order is
+-- commit order, and a rolled-back transaction leaves nothing. rowsec.verify_audit() walks it.
 CREATE TABLE IF NOT EXISTS rowsec.audit_log (
     id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at     timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
@@ -154,12 +158,89 @@ CREATE TABLE IF NOT EXISTS rowsec.audit_log (
                                          'request', 'decision', 'attest', 'data')),
     object text,
     detail jsonb NOT NULL DEFAULT '{}',
+    -- Set at commit by rowsec.audit_seal; NULL only while the inserting transaction runs.
     seq    bigint UNIQUE,
     hash   bytea
 );
+IF to_regclass('rowsec.audit_log_unsealed') IS NULL THEN
+    CREATE INDEX audit_log_unsealed ON rowsec.audit_log (id) WHERE seq IS NULL;
+END IF;
 CREATE TABLE IF NOT EXISTS rowsec.audit_readers (
     role name PRIMARY KEY
 );
+-- The end of the sealed chain. Sealers lock its row: one at a time, each after the last has
+-- committed (in READ COMMITTED the lock returns the row as committed; a REPEATABLE READ or
+-- SERIALIZABLE transaction whose snapshot predates the last seal fails with 40001, to retry).
+CREATE TABLE IF NOT EXISTS rowsec.audit_head (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    seq       bigint NOT NULL,
+    hash      bytea NOT NULL
+);
+INSERT INTO rowsec.audit_head (singleton, seq, hash)
+    SELECT true, coalesce(max(l.seq), 0),
+           coalesce((SELECT l2.hash FROM rowsec.audit_log l2 WHERE l2.seq IS NOT NULL ORDER BY l2.seq DESC LIMIT 1),
+                    pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex'))
+    FROM rowsec.audit_log l
+    ON CONFLICT (singleton) DO NOTHING;
+
+-- One column of the chain: NULL as 0x00, a value as 0x01, its length (8 bytes, big-endian) and
+-- its UTF-8 bytes; then the chain's hash: SHA-256 over the previous row's hash and this row's
+-- columns (`at` in microseconds since 2000-01-01 UTC, `detail` as jsonb's text output), as
+-- rowsec_core::audit::chain_hash. STABLE and without a SET clause so that the planner inlines
+-- them into the seal's and the verification's expressions (42 us a row called, 2 us inlined);
+-- every name in them is schema-qualified, as no search_path is pinned.
+CREATE OR REPLACE FUNCTION rowsec.chain_field(v text) RETURNS bytea
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN v IS NULL THEN pg_catalog.decode('00', 'hex')
+                ELSE pg_catalog.decode('01', 'hex') OPERATOR(pg_catalog.||) pg_catalog.int8send(pg_catalog.octet_length(pg_catalog.convert_to(v, 'UTF8'))::pg_catalog.int8)
+                     OPERATOR(pg_catalog.||) pg_catalog.convert_to(v, 'UTF8') END
+$$;
+CREATE OR REPLACE FUNCTION rowsec.chain_hash(prev bytea, seq bigint, id bigint, at timestamptz, actor bigint,
+                                             login text, kind text, object text, detail text) RETURNS bytea
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT pg_catalog.sha256('rowsec audit chain v1'::pg_catalog.bytea OPERATOR(pg_catalog.||) pg_catalog.decode('00', 'hex') OPERATOR(pg_catalog.||) prev
+                  OPERATOR(pg_catalog.||) pg_catalog.int8send(seq) OPERATOR(pg_catalog.||) pg_catalog.int8send(id)
+                  OPERATOR(pg_catalog.||) pg_catalog.int8send(((pg_catalog.extract('epoch', at) OPERATOR(pg_catalog.-) 946684800) OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8)
+                  OPERATOR(pg_catalog.||) CASE WHEN actor IS NULL THEN pg_catalog.decode('00', 'hex') ELSE pg_catalog.decode('01', 'hex') OPERATOR(pg_catalog.||) pg_catalog.int8send(actor) END
+                  OPERATOR(pg_catalog.||) rowsec.chain_field(login) OPERATOR(pg_catalog.||) rowsec.chain_field(kind) OPERATOR(pg_catalog.||) rowsec.chain_field(object)
+                  OPERATOR(pg_catalog.||) rowsec.chain_field(detail))
+$$;
+
+-- The deferred trigger's function: at COMMIT (or SET CONSTRAINTS ... IMMEDIATE), chains every
+-- row not sealed yet, in id order, after the head. One event per row: the first seals them all,
+-- the later events find their row sealed and return (asked of the row itself: a marker in a
+-- setting would be one any session can set).
+CREATE OR REPLACE FUNCTION rowsec.audit_seal() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    head_seq bigint;
+    head_hash bytea;
+    ids bigint[] := '{}';
+    seqs bigint[] := '{}';
+    hashes bytea[] := '{}';
+    r record;
+BEGIN
+    IF (SELECT l.seq IS NOT NULL FROM rowsec.audit_log l WHERE l.id = NEW.id) THEN
+        RETURN NULL;
+    END IF;
+    SELECT h.seq, h.hash INTO head_seq, head_hash FROM rowsec.audit_head h FOR UPDATE;
+    FOR r IN SELECT l.id, l.at, l.actor, l.login::text AS login, l.kind, l.object, l.detail::text AS detail
+             FROM rowsec.audit_log l WHERE l.seq IS NULL ORDER BY l.id LOOP
+        head_seq := head_seq + 1;
+        head_hash := rowsec.chain_hash(head_hash, head_seq, r.id, r.at, r.actor, r.login, r.kind, r.object, r.detail);
+        ids := ids || r.id;
+        seqs := seqs || head_seq;
+        hashes := hashes || head_hash;
+    END LOOP;
+    IF cardinality(ids) > 0 THEN
+        UPDATE rowsec.audit_log a SET seq = u.seq, hash = u.hash
+        FROM unnest(ids, seqs, hashes) AS u (id, seq, hash) WHERE a.id = u.id;
+        UPDATE rowsec.audit_head h SET seq = head_seq, hash = head_hash;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION rowsec.audit_seal() FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION rowsec.audit_log_is_append_only() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -167,19 +248,33 @@ BEGIN
     RAISE EXCEPTION 'rowsec.audit_log is append-only'
         USING ERRCODE = 'insufficient_privilege',
               DETAIL = format('%s on rowsec.audit_log is refused for every role, its owner and superusers included.', TG_OP),
-              HINT = 'Audit rows are only added, by rowsec''s functions and triggers.';
+              HINT = 'Audit rows are only added, by rowsec''s functions and triggers; rowsec.verify_audit() reports a row changed with this trigger disabled.';
 END
 $$;
-IF (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'rowsec.audit_log'::regclass
-    AND tgname IN ('audit_log_no_update', 'audit_log_no_truncate') AND tgenabled = 'O') <> 2 THEN
-    CREATE OR REPLACE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON rowsec.audit_log
+-- Nothing changes or removes a row, except the seal setting seq and hash once (from inside its
+-- trigger: a statement run directly is at trigger depth 0). An earlier version had one trigger
+-- for UPDATE and DELETE, and no seal: the three are made again unless all are as here.
+IF (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'rowsec.audit_log'::regclass AND tgenabled = 'O'
+    AND tgname IN ('audit_log_no_update', 'audit_log_no_delete', 'audit_log_no_truncate')
+    AND (tgname <> 'audit_log_no_update' OR pg_get_triggerdef(oid) LIKE '%pg_trigger_depth()%')) <> 3 THEN
+    CREATE OR REPLACE TRIGGER audit_log_no_update BEFORE UPDATE ON rowsec.audit_log FOR EACH ROW
+        WHEN (pg_catalog.pg_trigger_depth() = 0
+              OR OLD.seq IS NOT NULL OR OLD.hash IS NOT NULL OR NEW.seq IS NULL OR NEW.hash IS NULL
+              OR (OLD.id, OLD.at, OLD.actor, OLD.login, OLD.kind, OLD.object, OLD.detail)
+                 IS DISTINCT FROM (NEW.id, NEW.at, NEW.actor, NEW.login, NEW.kind, NEW.object, NEW.detail))
+        EXECUTE FUNCTION rowsec.audit_log_is_append_only();
+    CREATE OR REPLACE TRIGGER audit_log_no_delete BEFORE DELETE ON rowsec.audit_log
         FOR EACH ROW EXECUTE FUNCTION rowsec.audit_log_is_append_only();
     CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON rowsec.audit_log
         FOR EACH STATEMENT EXECUTE FUNCTION rowsec.audit_log_is_append_only();
 END IF;
+IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = 'rowsec.audit_log'::regclass AND tgname = 'audit_log_seal') THEN
+    CREATE CONSTRAINT TRIGGER audit_log_seal AFTER INSERT ON rowsec.audit_log
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION rowsec.audit_seal();
+END IF;
 
 REVOKE ALL ON rowsec.config, rowsec.protected_tables, rowsec.people, rowsec.closure, rowsec.large_subtrees, rowsec.team_members,
-    rowsec.login_people, rowsec.shares, rowsec.update_proofs, rowsec.audit_log, rowsec.audit_readers FROM PUBLIC;
+    rowsec.login_people, rowsec.shares, rowsec.update_proofs, rowsec.audit_log, rowsec.audit_readers, rowsec.audit_head FROM PUBLIC;
 -- What policies probe (as the querying role) is readable, each row by whom it concerns only.
 GRANT SELECT ON rowsec.closure, rowsec.large_subtrees, rowsec.team_members, rowsec.login_people, rowsec.shares, rowsec.audit_log,
     rowsec.audit_readers TO PUBLIC;
@@ -275,6 +370,47 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT EXISTS (SELECT FROM rowsec.audit_readers r JOIN pg_catalog.pg_roles a ON a.rolname OPERATOR(pg_catalog.=) r.role
                    WHERE pg_catalog.pg_has_role(a.oid, 'MEMBER'))
 $$;
+
+-- Recomputes the chain in `seq` order and returns the id of the first row whose link is broken
+-- (edited, a row before it deleted, reordered), then of the first committed row without a seal
+-- (sealing bypassed), or NULL when the whole trail verifies. Superusers and audit.readers only;
+-- run as the caller (row-level security shows readers every row).
+CREATE OR REPLACE FUNCTION rowsec.verify_audit() RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    prev bytea := pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
+    next_seq bigint := 1;
+    r record;
+    mine xid8 := pg_catalog.pg_current_xact_id_if_assigned();
+BEGIN
+    IF NOT (coalesce((SELECT a.rolsuper FROM pg_catalog.pg_roles a WHERE a.rolname = CURRENT_USER), false)
+            OR rowsec.is_audit_reader()) THEN
+        RAISE EXCEPTION 'permission denied for function rowsec.verify_audit' USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'Only superusers and members of the spec''s audit.readers roles read the audit trail.',
+            HINT = 'Ask for a role listed in audit.readers.';
+    END IF;
+    FOR r IN SELECT l.id, l.at, l.actor, l.login::text AS login, l.kind, l.object, l.detail::text AS detail, l.seq, l.hash
+             FROM rowsec.audit_log l WHERE l.seq IS NOT NULL ORDER BY l.seq LOOP
+        IF r.seq <> next_seq OR r.hash IS NULL
+           OR rowsec.chain_hash(prev, r.seq, r.id, r.at, r.actor, r.login, r.kind, r.object, r.detail) <> r.hash THEN
+            RETURN r.id;
+        END IF;
+        next_seq := r.seq + 1;
+        prev := r.hash;
+    END LOOP;
+    -- Rows of this transaction (or its subtransactions: their xids follow its own) are sealed at
+    -- its commit; any other row without a seal was committed with the seal trigger disabled.
+    FOR r IN SELECT l.id, l.xmin::text::bigint AS x FROM rowsec.audit_log l WHERE l.seq IS NULL ORDER BY l.id LOOP
+        IF mine IS NULL OR pg_catalog.pg_xact_status((mine::text::numeric
+               + ((r.x - mine::text::numeric % 4294967296 + 6442450944) % 4294967296 - 2147483648))::text::xid8)
+               IS DISTINCT FROM 'in progress' THEN
+            RETURN r.id;
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+GRANT EXECUTE ON FUNCTION rowsec.verify_audit() TO PUBLIC;
 
 -- Whether the caller may update row `key` of `tbl` through their own policies: a SELECT ...
 -- FOR UPDATE as the caller (it applies the UPDATE policies' USING), as the extension checks.

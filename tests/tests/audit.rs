@@ -3,8 +3,7 @@
 //! disabled, readers and non-readers, and an apply that rolls back leaving no `apply` row.
 
 use postgres::Client;
-use rowsec_e2e::fixture::{backend, compile, crm_spec_path, db_error, env, extension_only, load};
-use rowsec_generator::Backend;
+use rowsec_e2e::fixture::{compile, crm_spec_path, db_error, env, extension_only, load};
 
 /// The trail rows after `after` (an id), as `kind|actor|login|object|detail`, in id order.
 fn trail_after(admin: &mut Client, after: i64) -> Vec<String> {
@@ -237,9 +236,7 @@ fn the_apply_row_names_the_spec_and_a_rolled_back_apply_leaves_none() {
     assert_eq!(apply_rows(&mut admin), Some(1), "a rolled-back apply leaves no apply row");
     admin.batch_execute(&script).unwrap();
     assert_eq!(apply_rows(&mut admin), Some(2));
-    if backend() == Backend::Extension {
-        assert_eq!(one_i64(&mut admin, "SELECT rowsec.verify_audit()"), None);
-    }
+    assert_eq!(one_i64(&mut admin, "SELECT rowsec.verify_audit()"), None);
 }
 
 /// A database with some committed, sealed trail: shares by two people.
@@ -267,9 +264,6 @@ fn id_at(admin: &mut Client, from_last: i64) -> i64 {
 
 #[test]
 fn an_edited_row_is_reported_at_that_row() {
-    if extension_only("the trail's hash chain and rowsec.verify_audit() are the extension's") {
-        return;
-    }
     let (_db, mut admin) = database_with_a_trail();
     let edited = id_at(&mut admin, 2);
     // The guard refuses, even a superuser; disabling it is what a tamperer has to do.
@@ -287,9 +281,6 @@ fn an_edited_row_is_reported_at_that_row() {
 
 #[test]
 fn a_deleted_row_is_reported_at_the_row_after_it() {
-    if extension_only("the trail's hash chain and rowsec.verify_audit() are the extension's") {
-        return;
-    }
     let (_db, mut admin) = database_with_a_trail();
     let deleted = id_at(&mut admin, 2);
     let next = id_at(&mut admin, 1);
@@ -307,9 +298,6 @@ fn a_deleted_row_is_reported_at_the_row_after_it() {
 
 #[test]
 fn reordered_rows_are_reported_at_the_first_moved_row() {
-    if extension_only("the trail's hash chain and rowsec.verify_audit() are the extension's") {
-        return;
-    }
     let (_db, mut admin) = database_with_a_trail();
     let (earlier, later) = (id_at(&mut admin, 2), id_at(&mut admin, 0));
     let seq = |admin: &mut Client, id: i64| {
@@ -332,9 +320,6 @@ fn reordered_rows_are_reported_at_the_first_moved_row() {
 
 #[test]
 fn a_row_committed_with_the_seal_disabled_is_reported() {
-    if extension_only("the trail's hash chain and rowsec.verify_audit() are the extension's") {
-        return;
-    }
     let (_db, mut admin) = database_with_a_trail();
     admin
         .batch_execute(
@@ -360,11 +345,6 @@ fn only_superusers_and_audit_readers_see_a_row() {
         let seen = one_i64(&mut c, "SELECT count(*) FROM rowsec.audit_log").unwrap();
         let reader = p.roles.contains(&"crm_admin");
         assert_eq!(seen, if reader { total } else { 0 }, "{} ({}) with roles {:?}", p.name, p.id, p.roles);
-        // The hash chain's check is the extension's (the SQL backend's trail has no chain).
-        if backend() == Backend::Sql {
-            checked += 1;
-            continue;
-        }
         let verify = c.query_one("SELECT rowsec.verify_audit()", &[]);
         if reader {
             assert_eq!(verify.unwrap().get::<_, Option<i64>>(0), None);
