@@ -298,3 +298,38 @@ fn a_setting_name_with_a_dollar_is_refused_and_nothing_changes() {
         admin.query_one("SELECT pg_get_functiondef('rowsec.current_person()'::regprocedure)", &[]).unwrap().get(0);
     assert_eq!(before, after);
 }
+
+/// The seal serialises on `rowsec.audit_head`: concurrent transactions in READ COMMITTED chain
+/// one after the other in commit order; a REPEATABLE READ transaction whose snapshot predates
+/// another's seal fails at commit with 40001 (to retry) instead of forking the chain.
+#[test]
+fn concurrent_seals_chain_in_commit_order_and_a_stale_repeatable_read_gets_40001() {
+    if !sql_backend_only() {
+        return;
+    }
+    let env = env();
+    let db = env.crm_db();
+    let mut a = env.cluster.admin(&db);
+    let mut b = env.cluster.admin(&db);
+    let insert = "INSERT INTO rowsec.audit_log (kind, object) VALUES ('share', 'concurrency test')";
+    // READ COMMITTED: a inserts first, b inserts and commits, then a commits.
+    a.batch_execute(&format!("BEGIN; {insert}")).unwrap();
+    b.batch_execute(&format!("BEGIN; {insert}; COMMIT")).unwrap();
+    a.batch_execute("COMMIT").unwrap();
+    let order: Vec<(i64, i64)> = a
+        .query("SELECT id, seq FROM rowsec.audit_log WHERE object = 'concurrency test' ORDER BY seq", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(order.len(), 2);
+    assert!(order[0].0 > order[1].0, "b's row (the later id) committed first and is chained first: {order:?}");
+    assert_eq!(order[1].1, order[0].1 + 1);
+    // REPEATABLE READ: a's snapshot is taken before b seals.
+    a.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1; {insert}")).unwrap();
+    b.batch_execute(&format!("BEGIN; {insert}; COMMIT")).unwrap();
+    let e = a.batch_execute("COMMIT").expect_err("a stale snapshot cannot seal");
+    assert_eq!(e.code(), Some(&postgres::error::SqlState::T_R_SERIALIZATION_FAILURE), "{e:?}");
+    let verified: Option<i64> = a.query_one("SELECT rowsec.verify_audit()", &[]).unwrap().get(0);
+    assert_eq!(verified, None, "the chain is whole");
+}
