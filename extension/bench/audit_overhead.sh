@@ -18,8 +18,8 @@ RUNS=${RUNS:-3}
 
 bench_cluster audit-bench
 
-"${PSQL[@]}" >/dev/null <<'SQL'
-CREATE EXTENSION rowsec;
+# The same tables in both databases, after each backend's install.
+TABLES=$(cat <<'SQL'
 CREATE SCHEMA bench;
 CREATE TABLE bench.people (id bigint PRIMARY KEY, manager_id bigint, team text, login text, active boolean);
 INSERT INTO bench.people VALUES (1, NULL, 'a', 'postgres', true);
@@ -27,20 +27,14 @@ SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'ac
 CREATE TABLE bench.plain (id bigint PRIMARY KEY, owner_id bigint NOT NULL, name text, amount numeric, note text);
 CREATE TABLE bench.audited (LIKE bench.plain INCLUDING ALL);
 SELECT rowsec.audit_table('bench.audited', 'id', ARRAY['amount']::name[]);
-CREATE DATABASE audit_sql;
 SQL
+)
+"${PSQL[@]}" >/dev/null -c "CREATE EXTENSION rowsec" -c "CREATE DATABASE audit_sql"
+"${PSQL[@]}" >/dev/null <<<"$TABLES"
 PSQL_SQL=("${PSQL[@]}")
 PSQL_SQL[${#PSQL_SQL[@]}-1]=audit_sql
 grep -v '^--!' "$ROOT/sql/backend/rowsec.sql" | sed "s/{{rowsec_version}}/'bench'/" | "${PSQL_SQL[@]}" >/dev/null
-"${PSQL_SQL[@]}" >/dev/null <<'SQL'
-CREATE SCHEMA bench;
-CREATE TABLE bench.people (id bigint PRIMARY KEY, manager_id bigint, team text, login text, active boolean);
-INSERT INTO bench.people VALUES (1, NULL, 'a', 'postgres', true);
-SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active');
-CREATE TABLE bench.plain (id bigint PRIMARY KEY, owner_id bigint NOT NULL, name text, amount numeric, note text);
-CREATE TABLE bench.audited (LIKE bench.plain INCLUDING ALL);
-SELECT rowsec.audit_table('bench.audited', 'id', ARRAY['amount']::name[]);
-SQL
+"${PSQL_SQL[@]}" >/dev/null <<<"$TABLES"
 
 # Milliseconds a statement takes as its own transaction (commit included), from the client;
 # $1: the database's psql (an array's name), $2: the statement.

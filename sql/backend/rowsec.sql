@@ -268,7 +268,9 @@ IF (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'rowsec.audit_log'::regclass
     CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON rowsec.audit_log
         FOR EACH STATEMENT EXECUTE FUNCTION rowsec.audit_log_is_append_only();
 END IF;
-IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = 'rowsec.audit_log'::regclass AND tgname = 'audit_log_seal') THEN
+-- Made again when missing or disabled (CREATE OR REPLACE does not take a constraint trigger).
+IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = 'rowsec.audit_log'::regclass AND tgname = 'audit_log_seal' AND tgenabled = 'O') THEN
+    DROP TRIGGER IF EXISTS audit_log_seal ON rowsec.audit_log;
     CREATE CONSTRAINT TRIGGER audit_log_seal AFTER INSERT ON rowsec.audit_log
         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION rowsec.audit_seal();
 END IF;
@@ -363,6 +365,17 @@ CREATE OR REPLACE FUNCTION rowsec.invoking_role() RETURNS name
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE WHEN pg_catalog.current_setting('role') = 'none' THEN SESSION_USER
                 ELSE pg_catalog.current_setting('role')::name END
+$$;
+
+-- SQL for the text of column `col` of the row alias `alias`, as its type's output function
+-- writes it (NULL for NULL): what the extension records. Not `::text`: a type's owner may
+-- CREATE CAST (their_type AS text) WITH FUNCTION, and the SECURITY DEFINER triggers that read
+-- column values would run it as rowsec's owner. format('%s') calls the output function, which
+-- only C code provides. num_nulls: a composite value with every field NULL is not NULL here.
+CREATE OR REPLACE FUNCTION rowsec.text_of_column(alias text, col name) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.format('CASE WHEN pg_catalog.num_nulls(%1$I.%2$I) = 1 THEN NULL ELSE pg_catalog.format(''%%s'', %1$I.%2$I) END',
+                             alias, col)
 $$;
 
 CREATE OR REPLACE FUNCTION rowsec.is_audit_reader() RETURNS boolean
@@ -569,7 +582,7 @@ BEGIN
     EXECUTE format('INSERT INTO rowsec.people (id, manager, team, login, active) '
                    'SELECT d.%I, d.%I, %s, %s, %s FROM %s d WHERE d.%I = ANY ($1)',
                    c.id_column, c.manager_column,
-                   CASE WHEN c.team_column IS NULL THEN 'NULL' ELSE format('d.%I::text', c.team_column) END,
+                   CASE WHEN c.team_column IS NULL THEN 'NULL' ELSE rowsec.text_of_column('d', c.team_column) END,
                    CASE WHEN c.login_column IS NULL THEN 'NULL' ELSE format('d.%I::text', c.login_column) END,
                    CASE WHEN c.active_column IS NULL THEN 'true' ELSE format('coalesce(d.%I, false)', c.active_column) END,
                    c.directory, c.id_column)
@@ -686,6 +699,9 @@ DECLARE
     old_ids bigint[];
     new_ids bigint[];
     fields text;
+    team text;
+    login text;
+    active text;
     rows jsonb;
     entries jsonb;
     actor bigint;
@@ -705,17 +721,21 @@ BEGIN
         EXECUTE format('SELECT array_agg(%I) FROM rowsec_new', c.id_column) INTO new_ids;
     END IF;
     -- The rows as the audit trail records them, before and after, paired by id (a statement
-    -- that changes an id records the old id removed and the new one added).
-    fields := format('SELECT d.%1$I::bigint AS id, jsonb_build_object(''id'', d.%1$I, ''manager'', d.%2$I, ''team'', %3$s, '
-                     '''login'', %4$s, ''active'', %5$s) AS f FROM %%s d',
-                     c.id_column, c.manager_column,
-                     CASE WHEN c.team_column IS NULL THEN 'NULL::text' ELSE format('d.%I::text', c.team_column) END,
-                     CASE WHEN c.login_column IS NULL THEN 'NULL::text' ELSE format('d.%I::text', c.login_column) END,
-                     CASE WHEN c.active_column IS NULL THEN 'NULL::boolean' ELSE format('d.%I', c.active_column) END);
+    -- that changes an id records the old id removed and the new one added). The team as its
+    -- type's output (a cast to text could be a function its type's owner wrote, run here as
+    -- rowsec's owner); login is text, varchar or name, active boolean (rowsec.configure).
+    team := CASE WHEN c.team_column IS NULL THEN 'NULL::text' ELSE rowsec.text_of_column('d', c.team_column) END;
+    login := CASE WHEN c.login_column IS NULL THEN 'NULL::text' ELSE format('d.%I::text', c.login_column) END;
+    active := CASE WHEN c.active_column IS NULL THEN 'NULL::boolean' ELSE format('d.%I', c.active_column) END;
+    -- (%6$s: the transition table; column names go in as arguments only, never into a format.)
+    fields := 'SELECT d.%1$I::bigint AS id, jsonb_build_object(''id'', d.%1$I, ''manager'', d.%2$I, ''team'', %3$s, '
+              '''login'', %4$s, ''active'', %5$s) AS f FROM %6$s d';
     EXECUTE format('SELECT coalesce(jsonb_agg(jsonb_build_object(''id'', coalesce(n.id, o.id), ''old'', o.f, ''new'', n.f)), ''[]'') '
                    'FROM (%s) o FULL JOIN (%s) n ON n.id = o.id',
-                   CASE WHEN TG_OP = 'INSERT' THEN 'SELECT NULL::bigint AS id, NULL::jsonb AS f WHERE false' ELSE format(fields, 'rowsec_old') END,
-                   CASE WHEN TG_OP = 'DELETE' THEN 'SELECT NULL::bigint AS id, NULL::jsonb AS f WHERE false' ELSE format(fields, 'rowsec_new') END)
+                   CASE WHEN TG_OP = 'INSERT' THEN 'SELECT NULL::bigint AS id, NULL::jsonb AS f WHERE false'
+                        ELSE format(fields, c.id_column, c.manager_column, team, login, active, 'rowsec_old') END,
+                   CASE WHEN TG_OP = 'DELETE' THEN 'SELECT NULL::bigint AS id, NULL::jsonb AS f WHERE false'
+                        ELSE format(fields, c.id_column, c.manager_column, team, login, active, 'rowsec_new') END)
         INTO rows;
     entries := rowsec.directory_audit_before(rows);
     actor := rowsec.invoking_person();
@@ -1075,7 +1095,9 @@ BEGIN
     DELETE FROM rowsec.update_proofs p
     WHERE p.tbl = tbl AND p.row_key = key AND p.xid = txid_current()
     RETURNING p.person, p.own INTO proof;
-    IF proof.person IS NULL THEN
+    -- The proof's person is who the session acts as: a role with BYPASSRLS, which the proof's
+    -- policy does not bind, cannot write one for somebody else.
+    IF proof.person IS NULL OR proof.person IS DISTINCT FROM rowsec.invoking_person() THEN
         RAISE EXCEPTION 'permission denied to share row % of %', key, tbl USING ERRCODE = 'insufficient_privilege',
             HINT = 'Call rowsec.share: it checks that you may update the row.';
     END IF;
@@ -1226,7 +1248,7 @@ BEGIN
     DELETE FROM rowsec.update_proofs p
     WHERE p.tbl = s.tbl AND p.row_key = s.row_key AND p.xid = txid_current()
     RETURNING p.person INTO me;
-    IF me IS NULL THEN
+    IF me IS NULL OR me IS DISTINCT FROM rowsec.invoking_person() THEN
         RAISE EXCEPTION 'permission denied to unshare share %', share_id USING ERRCODE = 'insufficient_privilege',
             HINT = 'Call rowsec.unshare: it checks that you may update the row.';
     END IF;
@@ -1389,13 +1411,18 @@ BEGIN
     END IF;
     SELECT array_agg(a.attname::text ORDER BY a.attnum),
            'jsonb_object(ARRAY[' || string_agg(quote_literal(a.attname), ', ' ORDER BY a.attnum) || ']::text[], ARRAY['
-           || string_agg(format('d.%I::text', a.attname), ', ' ORDER BY a.attnum) || ']::text[])'
+           || string_agg(rowsec.text_of_column('d', a.attname), ', ' ORDER BY a.attnum) || ']::text[])'
       INTO names, row_text
     FROM pg_attribute a WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped;
     EXECUTE format(
         $q$INSERT INTO rowsec.audit_log (actor, kind, object, detail)
-           SELECT $1, 'data', $2, jsonb_build_object('op', $3, 'key', ((coalesce(n.r, o.r)) ->> $4)::bigint, 'columns', c.columns)
+           SELECT $1, 'data', $2, jsonb_build_object('op', $3, 'key', k.key, 'columns', c.columns)
            FROM (%1$s) o FULL JOIN (%2$s) n ON n.n = o.n
+           -- The key as a number when its text is one that fits bigint (else null, as the extension).
+           CROSS JOIN LATERAL (SELECT (coalesce(n.r, o.r)) ->> $4 AS t) kt
+           CROSS JOIN LATERAL (SELECT CASE WHEN kt.t ~ '^-?[0-9]{1,19}$' THEN
+                                   CASE WHEN kt.t::numeric BETWEEN -9223372036854775808 AND 9223372036854775807 THEN kt.t::bigint END
+                               END AS key) k
            CROSS JOIN LATERAL (
                SELECT coalesce(jsonb_object_agg(k, CASE WHEN k = ANY ($5) THEN '{"old": "redacted", "new": "redacted"}'::jsonb
                                                        ELSE jsonb_build_object('old', o.r -> k, 'new', n.r -> k) END), '{}') AS columns
@@ -1614,7 +1641,8 @@ DECLARE
     owner bigint;
 BEGIN
     SELECT p.key_column, p.owner_column INTO key_column, owner_column FROM rowsec.protected_tables p WHERE p.tbl = request_in_reach.tbl;
-    IF key_column IS NULL OR NOT (has_table_privilege(tbl, 'UPDATE') OR has_any_column_privilege(tbl, 'UPDATE')) THEN
+    -- A dropped table's regclass prints as a number, which no query could name.
+    IF key_column IS NULL OR NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = tbl) OR NOT (has_table_privilege(tbl, 'UPDATE') OR has_any_column_privilege(tbl, 'UPDATE')) THEN
         RETURN false;
     END IF;
     EXECUTE format('SELECT %I FROM %s WHERE %I OPERATOR(pg_catalog.=) $1', owner_column, tbl, key_column) INTO owner USING key;
@@ -1648,7 +1676,7 @@ DECLARE
     share bigint;
 BEGIN
     DELETE FROM rowsec.decision_proofs p WHERE p.request = request AND p.xid = txid_current() RETURNING p.person INTO decider;
-    IF decider IS NULL THEN
+    IF decider IS NULL OR decider IS DISTINCT FROM rowsec.invoking_person() THEN
         RAISE EXCEPTION 'permission denied to decide request %', request USING ERRCODE = 'insufficient_privilege',
             HINT = 'Call rowsec.decide: it checks that you may decide the request.';
     END IF;

@@ -95,7 +95,44 @@ fn security_definer_functions_pin_their_search_path_and_public_writes_nothing() 
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(unpinned, Vec::<String>::new(), "every function of the schema pins search_path");
+    // But the audit chain's two functions, left without a SET clause so that the planner inlines
+    // them (a call cost 42 us a row): plain SQL, not SECURITY DEFINER, and every function and
+    // operator in their bodies schema-qualified, so that no search_path can change what they run.
+    assert_eq!(
+        unpinned,
+        [
+            "rowsec.chain_field(text)",
+            "rowsec.chain_hash(bytea,bigint,bigint,timestamp with time zone,bigint,text,text,text,text)"
+        ],
+        "every other function of the schema pins search_path"
+    );
+    for r in admin
+        .query(
+            "SELECT p.proname::text, p.prosrc, p.prosecdef, l.lanname::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang              WHERE p.pronamespace = 'rowsec'::regnamespace AND p.proname IN ('chain_field', 'chain_hash')",
+            &[],
+        )
+        .unwrap()
+    {
+        let (name, body, definer, language): (String, String, bool, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        assert!(!definer && language == "sql", "{name}");
+        let operators = ["||", "-", "*"].iter().fold(body.clone(), |b, op| b.replace(&format!("OPERATOR(pg_catalog.{op})"), ""));
+        assert!(!operators.contains("||") && !operators.contains(" - ") && !operators.contains(" * "), "{name}: {body}");
+        // Every name followed by "(" is a qualified function, or SQL syntax.
+        let mut rest = body.as_str();
+        while let Some(at) = rest.find('(') {
+            let word: String =
+                rest[..at].chars().rev().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
+            let word: String = word.chars().rev().collect();
+            assert!(
+                word.is_empty()
+                    || word.starts_with("pg_catalog.")
+                    || word.starts_with("rowsec.")
+                    || ["OPERATOR", "SELECT", "WHEN", "THEN", "ELSE", "AND", "OR"].contains(&word.as_str()),
+                "{name}: unqualified {word}( in {body}"
+            );
+            rest = &rest[at + 1..];
+        }
+    }
     let definers: i64 = admin
         .query_one("SELECT count(*) FROM pg_proc WHERE pronamespace = 'rowsec'::regnamespace AND prosecdef", &[])
         .unwrap()
@@ -118,7 +155,7 @@ fn security_definer_functions_pin_their_search_path_and_public_writes_nothing() 
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(writable, vec!["update_proofs".to_owned()]);
+    assert_eq!(writable, ["decision_proofs", "update_proofs"]);
     // A person forging a proof for a row they may not update is refused by its row-level security.
     let mut rep = env.login(&db, 21);
     let e = rep
@@ -332,4 +369,82 @@ fn concurrent_seals_chain_in_commit_order_and_a_stale_repeatable_read_gets_40001
     assert_eq!(e.code(), Some(&postgres::error::SqlState::T_R_SERIALIZATION_FAILURE), "{e:?}");
     let verified: Option<i64> = a.query_one("SELECT rowsec.verify_audit()", &[]).unwrap().get(0);
     assert_eq!(verified, None, "the chain is whole");
+}
+
+/// The SECURITY DEFINER triggers read column values through the types' output functions, never
+/// through a cast to text, which a type's owner may write (and which would run as rowsec's
+/// owner): an audited column of a type whose owner cast it to text records its label, and the
+/// cast's function never runs.
+#[test]
+fn a_cast_to_text_written_by_a_types_owner_never_runs_as_rowsecs_owner() {
+    if !sql_backend_only() {
+        return;
+    }
+    let env = env();
+    let db = env.crm_db();
+    let mut admin = env.cluster.admin(&db);
+    let caster = format!("{db}_caster");
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {caster}; GRANT USAGE, CREATE ON SCHEMA crm TO {caster};
+             SET ROLE {caster};
+             CREATE TYPE crm.stage AS ENUM ('lead', 'won');
+             CREATE TABLE crm.cast_calls (who name);
+             CREATE FUNCTION crm.stage_text(crm.stage) RETURNS text LANGUAGE sql
+                 AS 'INSERT INTO crm.cast_calls VALUES (current_user) RETURNING ''forged''';
+             CREATE CAST (crm.stage AS text) WITH FUNCTION crm.stage_text(crm.stage);
+             RESET ROLE;
+             CREATE TABLE crm.staged (id bigint PRIMARY KEY, stage crm.stage);
+             SELECT rowsec.audit_table('crm.staged', 'id');
+             INSERT INTO crm.staged VALUES (1, 'lead');"
+        ))
+        .unwrap();
+    let (calls, recorded): (i64, String) = {
+        let r = admin
+            .query_one(
+                "SELECT (SELECT count(*) FROM crm.cast_calls),
+                        (SELECT detail->'columns'->'stage'->>'new' FROM rowsec.audit_log
+                         WHERE kind = 'data' AND object = 'crm.staged' ORDER BY id DESC LIMIT 1)",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((calls, recorded.as_str()), (0, "lead"));
+}
+
+/// A role that bypasses row-level security is not bound by the proofs' policies, but the
+/// owner's halves take a proof only for the person the session acts as: such a role cannot
+/// decide (or share) in somebody else's name.
+#[test]
+fn a_bypassrls_role_cannot_write_a_proof_for_somebody_else() {
+    if !sql_backend_only() {
+        return;
+    }
+    let env = env();
+    let db = env.crm_db();
+    let mut rep = env.login(&db, 23);
+    let request: i64 = rep
+        .query_one("SELECT rowsec.request_access('crm.accounts', 2001, 'read', now() + interval '1 day', 'x')", &[])
+        .unwrap()
+        .get(0);
+    let mut admin = env.cluster.admin(&db);
+    let forger = format!("{db}_forger");
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {forger} LOGIN BYPASSRLS; GRANT USAGE ON SCHEMA rowsec TO {forger};
+             GRANT INSERT (request, person) ON rowsec.decision_proofs TO {forger};"
+        ))
+        .unwrap();
+    let mut c = env.cluster.connect(&forger, &db).unwrap();
+    let e = c
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO rowsec.decision_proofs (request, person) VALUES ({request}, 10);
+             SELECT rowsec.record_decision({request}, true, 'forged'); COMMIT;"
+        ))
+        .expect_err("a proof for person 10 written by someone else");
+    assert_eq!(rowsec_e2e::fixture::db_error(&e), format!("42501: permission denied to decide request {request}"));
+    let status: String =
+        admin.query_one("SELECT status FROM rowsec.requests WHERE id = $1", &[&request]).unwrap().get(0);
+    assert_eq!(status, "pending");
 }
