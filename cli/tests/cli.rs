@@ -652,6 +652,30 @@ fn compile_for_the_sql_backend_refuses_a_signed_identity_even_when_accepting() {
     rowsec().args(["compile", "examples/crm.yaml", "--backend", "mysql"]).assert().code(2);
 }
 
+/// A `$` in the identity setting's name: the SQL backend writes the name into dollar-quoted
+/// function bodies (its configure refuses it too, 22023); said at compile time, at the key.
+#[test]
+fn compile_for_the_sql_backend_refuses_a_setting_name_with_a_dollar() {
+    let dir = scratch("dollar-setting");
+    let spec = dir.join("crm-dollar.yaml");
+    let text = std::fs::read_to_string("../tests/fixtures/crm-setting.yaml")
+        .unwrap()
+        .replace("identity: { setting: app.person_id }", "identity: { setting: app.person$id }");
+    assert!(text.contains("app.person$id"));
+    std::fs::write(&spec, text).unwrap();
+    rowsec()
+        .arg("compile")
+        .arg(&spec)
+        .args(["--backend", "sql", "--accept-unenforced"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains(":17:1: error[E1703 dollar-in-setting-on-sql-backend]"))
+        .stderr(predicate::str::contains("`app.person$id` has a `$`"));
+    // The extension takes it.
+    rowsec().arg("compile").arg(&spec).assert().code(0);
+}
+
 #[test]
 fn pg_tle_packaging_is_for_the_sql_backend_only() {
     let sql =

@@ -132,6 +132,8 @@ codes! {
     UnenforcedOnSqlBackend = "E1701" "unenforced-on-sql-backend",
     /// `--backend sql` and a signed identity (`identity: { setting: NAME, signed: true }`).
     SignedIdentityOnSqlBackend = "E1702" "signed-identity-on-sql-backend",
+    /// `--backend sql` and an identity setting name with a `$` (written into dollar-quoted bodies).
+    DollarInSettingOnSqlBackend = "E1703" "dollar-in-setting-on-sql-backend",
 }
 
 /// `E1104 unknown-key`

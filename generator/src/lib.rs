@@ -124,7 +124,7 @@ pub fn compile(loaded: &Loaded) -> String {
     compile_with(loaded, &Options::default())
 }
 
-/// What the chosen backend cannot do with this spec: `Err` (E1701, E1702; every finding, each
+/// What the chosen backend cannot do with this spec: `Err` (E1701 to E1703; every finding, each
 /// pointing at its spec key) when the spec asks for something the SQL backend cannot enforce
 /// and the user did not accept leaving it out; `Ok` with the keys left out otherwise (empty on
 /// the extension backend). Call before [`compile_with`]: nothing is written on an error.
@@ -161,6 +161,20 @@ pub fn check_backend(loaded: &Loaded, options: &Options) -> Result<Vec<&'static 
                 "use `identity: { setting: NAME }` or `identity: login` with --backend sql, or the extension backend",
             ),
         );
+    }
+    // rowsec.configure writes the name into the dollar-quoted bodies of the identity's
+    // functions, and refuses a "$" at apply time (22023); said here, before anything runs.
+    if let model::Identity::Setting(name) = &loaded.spec.identity {
+        if name.contains('$') {
+            diagnostics.push(
+                Diagnostic::new(
+                    codes::Code::DollarInSettingOnSqlBackend,
+                    at("identity", None),
+                    format!("the identity setting name `{name}` has a `$`, which the SQL backend does not take"),
+                )
+                .with_hint("name the setting without `$` (PostgreSQL allows it; the extension backend takes it)"),
+            );
+        }
     }
     let left_out = sql::audit::unenforced_on_sql_backend(&loaded.spec);
     if !options.accept_unenforced {
