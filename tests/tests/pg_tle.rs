@@ -140,6 +140,22 @@ fn a_database_owner_installs_the_sql_backend_with_pg_tle_and_it_sees_what_the_pl
         .unwrap()
         .get(0);
     assert_eq!(versions, 1);
+
+    // Uninstalled: the tables' policies call its functions, so DROP EXTENSION needs CASCADE,
+    // which takes the policies with it while the tables stay FORCE ROW LEVEL SECURITY: everyone
+    // sees nothing, never everything. The script installs it again as it was.
+    let e = dba.batch_execute(&format!("DROP EXTENSION {NAME}")).expect_err("the policies depend on it");
+    assert_eq!(e.code(), Some(&postgres::error::SqlState::DEPENDENT_OBJECTS_STILL_EXIST), "{e:?}");
+    dba.batch_execute(&format!("DROP EXTENSION {NAME} CASCADE; SELECT pgtle.uninstall_extension('{NAME}');")).unwrap();
+    let schema_left: bool = dba.query_one("SELECT to_regnamespace('rowsec') IS NOT NULL", &[]).unwrap().get(0);
+    assert!(!schema_left, "the schema went with the extension");
+    // (A table a role may not select stays refused, 42501, as before.)
+    let nothing: Vec<Seen> =
+        plain.iter().map(|(id, t, seen)| (*id, *t, seen.clone().map(|_| BTreeSet::new()))).collect();
+    assert!(nothing.iter().filter(|s| s.2.is_ok()).count() > 30);
+    assert_eq!(visible(&cluster, &db, &people), nothing, "without rowsec, nobody sees a row");
+    apply(&mut dba, &script);
+    assert_eq!(visible(&cluster, &db, &people), plain, "installed again, as before");
 }
 
 /// A database where an older rowsec_sql is installed (here a stand-in that only made the
