@@ -1918,7 +1918,7 @@ BEGIN
                    AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
         DROP POLICY IF EXISTS mine_or_in_reach ON rowsec.requests;
     CREATE POLICY mine_or_in_reach ON rowsec.requests FOR SELECT TO PUBLIC
-        USING (requester = rowsec.current_person() OR rowsec.request_in_reach(tbl, row_key));
+        USING (requester = (SELECT rowsec.current_person()) OR rowsec.request_in_reach(tbl, row_key));
         COMMENT ON POLICY mine_or_in_reach ON rowsec.requests IS 'rowsec SQL backend policy, version 1';
     END IF;
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.decision_proofs'::regclass AND polname = 'decidable'
