@@ -227,6 +227,16 @@ fn decide(request: Option<i64>, approve: Option<bool>, note: default!(Option<Tex
     }
     let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
     let share = if approve {
+        // The table may have stopped allowing sharing since the request was made: a share made
+        // now would grant nothing, and would start granting if sharing came back.
+        if !registry::protected(r.tbl).or_raise().is_some_and(|p| p.sharing) {
+            RowsecError::invalid_parameter(
+                format!("{table} does not allow sharing"),
+                "Sharing was turned off for the table after the request was made.",
+                "Reject the request; the requester may ask again once the table allows sharing.",
+            )
+            .raise();
+        }
         if pg_sys::TimestampTz::from(r.until) <= now {
             RowsecError::invalid_parameter(
                 format!("request {id} asked for access until {}, which has passed", time(r.until)),

@@ -1692,6 +1692,13 @@ BEGIN
             HINT = 'SELECT * FROM rowsec.requests_to_decide lists the pending requests you may decide.';
     END IF;
     IF approve THEN
+        -- The table may have stopped allowing sharing since the request was made: a share made
+        -- now would grant nothing, and would start granting if sharing came back.
+        IF NOT EXISTS (SELECT FROM rowsec.protected_tables p WHERE p.tbl = q.tbl AND p.sharing) THEN
+            RAISE EXCEPTION '% does not allow sharing', q.tbl USING ERRCODE = 'invalid_parameter_value',
+                DETAIL = 'Sharing was turned off for the table after the request was made.',
+                HINT = 'Reject the request; the requester may ask again once the table allows sharing.';
+        END IF;
         IF q.until <= now() THEN
             RAISE EXCEPTION 'request % asked for access until %, which has passed', request, rowsec.iso_utc(q.until)
                 USING ERRCODE = 'invalid_parameter_value',

@@ -163,6 +163,35 @@ fn bad_requests_get_22023_and_a_key_without_a_row_stays_pending() {
     assert_eq!(e, "42501: only an active person in the directory may request access");
 }
 
+/// A request made while the table allowed sharing is not approved after sharing was turned off
+/// (the share would grant nothing, and would start granting if sharing came back); it can still
+/// be rejected.
+#[test]
+fn a_request_is_not_approved_once_its_table_stops_allowing_sharing() {
+    let env = env();
+    let db = env.crm_db();
+    let mut rep = env.login(&db, 23);
+    let request: i64 = one(
+        &mut rep,
+        "SELECT rowsec.request_access('crm.accounts', 2001, 'read', now() + interval '1 day', 'joint bid')",
+    )
+    .unwrap();
+    env.cluster
+        .admin(&db)
+        .batch_execute(
+            "SELECT rowsec.protect_table('crm.accounts'::regclass, key_column => 'id', owner_column => 'owner_id', sharing => false)",
+        )
+        .unwrap();
+    let mut manager = env.login(&db, 10);
+    let e = one::<Option<i64>>(&mut manager, &format!("SELECT rowsec.decide({request}, true)")).unwrap_err();
+    assert_eq!(e, "22023: crm.accounts does not allow sharing");
+    assert_eq!(
+        one::<Option<i64>>(&mut manager, &format!("SELECT rowsec.decide({request}, false, 'no sharing')")).unwrap(),
+        None
+    );
+    assert_eq!(one::<String>(&mut rep, "SELECT string_agg(status, ',') FROM rowsec.my_requests").unwrap(), "rejected");
+}
+
 #[test]
 fn a_manager_attests_the_people_of_their_subtree() {
     let env = env();
