@@ -10,10 +10,6 @@
 -- ===== rowsec, SQL backend (no C extension): schema, tables, functions =====
 -- One DO block: psql prints one command tag for all of it.
 DO $rowsec$
-DECLARE
-    -- Policies on rowsec's tables carry this comment; a script finding it leaves them (and their
-    -- tables' locks) alone: a later version changing a policy changes this too.
-    policy_version text := 'rowsec SQL backend policy, version 1';
 BEGIN
 -- Quiet while objects that exist are skipped (a re-run); the level is restored at the end.
 BEGIN
@@ -312,49 +308,50 @@ BEGIN
     END IF;
 END;
 
+-- Policy `name` on rowsec's table `tbl` as `definition` (what follows the table in CREATE
+-- POLICY). Its comment names the definition's hash: a run that finds it leaves the policy, and
+-- its table's lock, alone; a changed definition is made again (an earlier version marked them
+-- all "version 1", which a change had to remember to bump).
+CREATE OR REPLACE FUNCTION rowsec.ensure_policy(tbl regclass, name name, definition text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    mark text := 'rowsec SQL backend policy ' || pg_catalog.md5(definition);
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.polrelid = tbl AND p.polname = name
+               AND pg_catalog.obj_description(p.oid, 'pg_policy') = mark) THEN
+        RETURN;
+    END IF;
+    EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON %s', name, tbl);
+    EXECUTE pg_catalog.format('CREATE POLICY %I ON %s %s', name, tbl, definition);
+    EXECUTE pg_catalog.format('COMMENT ON POLICY %I ON %s IS %L', name, tbl, mark);
+END
+$$;
+REVOKE EXECUTE ON FUNCTION rowsec.ensure_policy(regclass, name, text) FROM PUBLIC;
+
 -- Row-level security of the tables policies probe: each person reads their own rows only.
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.closure'::regclass AND polname = 'own_subtree'
-                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
-        DROP POLICY IF EXISTS own_subtree ON rowsec.closure;
-    CREATE POLICY own_subtree ON rowsec.closure FOR SELECT TO PUBLIC
-        USING (ancestor = (SELECT rowsec.current_person()));
-        COMMENT ON POLICY own_subtree ON rowsec.closure IS 'rowsec SQL backend policy, version 1';
-    END IF;
+    PERFORM rowsec.ensure_policy('rowsec.closure', 'own_subtree',
+        'FOR SELECT TO PUBLIC
+        USING (ancestor = (SELECT rowsec.current_person()))');
     -- A login reads whether its own person is there (identity setting reads it as the owner).
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.large_subtrees'::regclass AND polname = 'own_large'
-                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
-        DROP POLICY IF EXISTS own_large ON rowsec.large_subtrees;
-    CREATE POLICY own_large ON rowsec.large_subtrees FOR SELECT TO PUBLIC
-        USING (person IN (SELECT l.person FROM rowsec.login_people l WHERE l.login = CURRENT_USER));
-        COMMENT ON POLICY own_large ON rowsec.large_subtrees IS 'rowsec SQL backend policy, version 1';
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.team_members'::regclass AND polname = 'own_team'
-                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
-        DROP POLICY IF EXISTS own_team ON rowsec.team_members;
-    CREATE POLICY own_team ON rowsec.team_members FOR SELECT TO PUBLIC
-        USING (team = (SELECT rowsec.current_team()));
-        COMMENT ON POLICY own_team ON rowsec.team_members IS 'rowsec SQL backend policy, version 1';
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.login_people'::regclass AND polname = 'own_login'
-                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
-        DROP POLICY IF EXISTS own_login ON rowsec.login_people;
-    CREATE POLICY own_login ON rowsec.login_people FOR SELECT TO PUBLIC
-        USING (login = CURRENT_USER);
-        COMMENT ON POLICY own_login ON rowsec.login_people IS 'rowsec SQL backend policy, version 1';
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.shares'::regclass AND polname = 'concerning_me'
-                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
-        DROP POLICY IF EXISTS concerning_me ON rowsec.shares;
+    PERFORM rowsec.ensure_policy('rowsec.large_subtrees', 'own_large',
+        'FOR SELECT TO PUBLIC
+        USING (person IN (SELECT l.person FROM rowsec.login_people l WHERE l.login = CURRENT_USER))');
+    PERFORM rowsec.ensure_policy('rowsec.team_members', 'own_team',
+        'FOR SELECT TO PUBLIC
+        USING (team = (SELECT rowsec.current_team()))');
+    PERFORM rowsec.ensure_policy('rowsec.login_people', 'own_login',
+        'FOR SELECT TO PUBLIC
+        USING (login = CURRENT_USER)');
     -- rowsec_sql_backend.ignore_shares (set by rowsec.may_update_own for one call) hides every
     -- share: the policies then grant only through the caller's own scopes. Setting it oneself
     -- only takes shares away from oneself.
-    CREATE POLICY concerning_me ON rowsec.shares FOR SELECT TO PUBLIC
+    PERFORM rowsec.ensure_policy('rowsec.shares', 'concerning_me',
+        'FOR SELECT TO PUBLIC
         USING ((grantee_person = (SELECT rowsec.current_person()) OR grantee_team = (SELECT rowsec.current_team())
-                OR granted_by = (SELECT rowsec.current_person()))
-               AND (SELECT coalesce(pg_catalog.current_setting('rowsec_sql_backend.ignore_shares', true), '') <> 'on'));
-        COMMENT ON POLICY concerning_me ON rowsec.shares IS 'rowsec SQL backend policy, version 1';
-    END IF;
+        OR granted_by = (SELECT rowsec.current_person()))
+        AND (SELECT coalesce(pg_catalog.current_setting(''rowsec_sql_backend.ignore_shares'', true), '''') <> ''on''))');
 END;
 
 -- The role the session acts as, also inside a SECURITY DEFINER function (where CURRENT_USER
@@ -376,6 +373,32 @@ CREATE OR REPLACE FUNCTION rowsec.text_of_column(alias text, col name) RETURNS t
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT pg_catalog.format('CASE WHEN pg_catalog.num_nulls(%1$I.%2$I) = 1 THEN NULL ELSE pg_catalog.format(''%%s'', %1$I.%2$I) END',
                              alias, col)
+$$;
+
+-- `person` (the caller as rowsec resolves them), or 42501 saying what they tried (`doing`) and
+-- which role did not resolve, as the extension refuses it.
+CREATE OR REPLACE FUNCTION rowsec.require_person(person bigint, doing text, role name) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF person IS NULL THEN
+        RAISE EXCEPTION 'only an active person in the directory may %', doing USING ERRCODE = 'insufficient_privilege',
+            DETAIL = format('Role "%s" does not resolve to an active person.', role),
+            HINT = 'Check the directory row (login, active) or the identity setting for this session.';
+    END IF;
+    RETURN person;
+END
+$$;
+-- The first of `names` whose `missing` is true, refused as the extension refuses a NULL (22004).
+CREATE OR REPLACE FUNCTION rowsec.require_arguments(names text[], missing boolean[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    FOR i IN 1 .. cardinality(names) LOOP
+        IF missing[i] THEN
+            RAISE EXCEPTION '% must not be NULL', names[i] USING ERRCODE = 'null_value_not_allowed',
+                DETAIL = format('rowsec was called with a NULL %s.', names[i]), HINT = 'Pass a value.';
+        END IF;
+    END LOOP;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION rowsec.is_audit_reader() RETURNS boolean
@@ -1317,18 +1340,8 @@ DECLARE
     login text;
     id bigint;
 BEGIN
-    IF person IS NULL OR keep IS NULL THEN
-        RAISE EXCEPTION '% must not be NULL', CASE WHEN person IS NULL THEN 'person' ELSE 'keep' END
-            USING ERRCODE = 'null_value_not_allowed',
-                  DETAIL = format('rowsec was called with a NULL %s.', CASE WHEN person IS NULL THEN 'person' ELSE 'keep' END),
-                  HINT = 'Pass a value.';
-    END IF;
-    manager := rowsec.invoking_person();
-    IF manager IS NULL THEN
-        RAISE EXCEPTION 'only an active person in the directory may attest access' USING ERRCODE = 'insufficient_privilege',
-            DETAIL = format('Role "%s" does not resolve to an active person.', rowsec.invoking_role()),
-            HINT = 'Check the directory row (login, active) or the identity setting for this session.';
-    END IF;
+    PERFORM rowsec.require_arguments(ARRAY['person', 'keep'], ARRAY[person IS NULL, keep IS NULL]);
+    manager := rowsec.require_person(rowsec.invoking_person(), 'attest access', rowsec.invoking_role());
     IF person = manager OR NOT EXISTS (SELECT FROM rowsec.closure c WHERE c.ancestor = manager AND c.descendant = person) THEN
         RAISE EXCEPTION 'permission denied to attest person %', person USING ERRCODE = 'insufficient_privilege',
             DETAIL = format('Person %s is not in person %s''s subtree, or is person %s: nobody attests their own access.',
@@ -1578,22 +1591,13 @@ CREATE OR REPLACE FUNCTION rowsec.request_access(relation regclass, key bigint, 
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
-    missing text := CASE WHEN relation IS NULL THEN 'relation' WHEN key IS NULL THEN 'key'
-                         WHEN access IS NULL THEN 'access' WHEN until IS NULL THEN 'until' END;
     requester bigint;
     days integer;
     id bigint;
 BEGIN
-    IF missing IS NOT NULL THEN
-        RAISE EXCEPTION '% must not be NULL', missing USING ERRCODE = 'null_value_not_allowed',
-            DETAIL = format('rowsec was called with a NULL %s.', missing), HINT = 'Pass a value.';
-    END IF;
-    requester := rowsec.invoking_person();
-    IF requester IS NULL THEN
-        RAISE EXCEPTION 'only an active person in the directory may request access' USING ERRCODE = 'insufficient_privilege',
-            DETAIL = format('Role "%s" does not resolve to an active person.', rowsec.invoking_role()),
-            HINT = 'Check the directory row (login, active) or the identity setting for this session.';
-    END IF;
+    PERFORM rowsec.require_arguments(ARRAY['relation', 'key', 'access', 'until'],
+                                     ARRAY[relation IS NULL, key IS NULL, access IS NULL, until IS NULL]);
+    requester := rowsec.require_person(rowsec.invoking_person(), 'request access', rowsec.invoking_role());
     SELECT s.max_days INTO days FROM rowsec.request_settings s;
     IF days IS NULL THEN
         RAISE EXCEPTION 'access requests are not enabled' USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -1744,17 +1748,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     me bigint;
 BEGIN
-    IF request IS NULL OR approve IS NULL THEN
-        RAISE EXCEPTION '% must not be NULL', CASE WHEN request IS NULL THEN 'request' ELSE 'approve' END
-            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass a value.',
-                  DETAIL = format('rowsec was called with a NULL %s.', CASE WHEN request IS NULL THEN 'request' ELSE 'approve' END);
-    END IF;
-    me := rowsec.current_person();
-    IF me IS NULL THEN
-        RAISE EXCEPTION 'only an active person in the directory may decide requests' USING ERRCODE = 'insufficient_privilege',
-            DETAIL = format('Role "%s" does not resolve to an active person.', CURRENT_USER),
-            HINT = 'Check the directory row (login, active) or the identity setting for this session.';
-    END IF;
+    PERFORM rowsec.require_arguments(ARRAY['request', 'approve'], ARRAY[request IS NULL, approve IS NULL]);
+    me := rowsec.require_person(rowsec.current_person(), 'decide requests', CURRENT_USER);
     -- The same refusal whether the request or its row exists or not.
     IF NOT rowsec.may_decide(request) THEN
         RAISE EXCEPTION 'permission denied to decide request %', request USING ERRCODE = 'insufficient_privilege',
@@ -1913,34 +1908,18 @@ GRANT EXECUTE ON FUNCTION rowsec.may_update(regclass, bigint), rowsec.may_update
 
 -- The policies that name functions defined above (created here on a first run).
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.update_proofs'::regclass AND polname = 'proven'
-                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
-        DROP POLICY IF EXISTS proven ON rowsec.update_proofs;
-    CREATE POLICY proven ON rowsec.update_proofs FOR INSERT TO PUBLIC
+    PERFORM rowsec.ensure_policy('rowsec.update_proofs', 'proven',
+        'FOR INSERT TO PUBLIC
         WITH CHECK (person = rowsec.current_person() AND xid = pg_catalog.txid_current()
-                    AND rowsec.may_update(tbl, row_key) AND own = rowsec.may_update_own(tbl, row_key));
-        COMMENT ON POLICY proven ON rowsec.update_proofs IS 'rowsec SQL backend policy, version 1';
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.requests'::regclass AND polname = 'mine_or_in_reach'
-                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
-        DROP POLICY IF EXISTS mine_or_in_reach ON rowsec.requests;
-    CREATE POLICY mine_or_in_reach ON rowsec.requests FOR SELECT TO PUBLIC
-        USING (requester = (SELECT rowsec.current_person()) OR rowsec.request_in_reach(tbl, row_key));
-        COMMENT ON POLICY mine_or_in_reach ON rowsec.requests IS 'rowsec SQL backend policy, version 1';
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.decision_proofs'::regclass AND polname = 'decidable'
-                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
-        DROP POLICY IF EXISTS decidable ON rowsec.decision_proofs;
-    CREATE POLICY decidable ON rowsec.decision_proofs FOR INSERT TO PUBLIC
-        WITH CHECK (person = rowsec.current_person() AND xid = pg_catalog.txid_current() AND rowsec.may_decide(request));
-        COMMENT ON POLICY decidable ON rowsec.decision_proofs IS 'rowsec SQL backend policy, version 1';
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'rowsec.audit_log'::regclass AND polname = 'audit_readers_only'
-                   AND pg_catalog.obj_description(oid, 'pg_policy') = policy_version) THEN
-        DROP POLICY IF EXISTS audit_readers_only ON rowsec.audit_log;
-    CREATE POLICY audit_readers_only ON rowsec.audit_log FOR SELECT TO PUBLIC USING (rowsec.is_audit_reader());
-        COMMENT ON POLICY audit_readers_only ON rowsec.audit_log IS 'rowsec SQL backend policy, version 1';
-    END IF;
+        AND rowsec.may_update(tbl, row_key) AND own = rowsec.may_update_own(tbl, row_key))');
+    PERFORM rowsec.ensure_policy('rowsec.requests', 'mine_or_in_reach',
+        'FOR SELECT TO PUBLIC
+        USING (requester = (SELECT rowsec.current_person()) OR rowsec.request_in_reach(tbl, row_key))');
+    PERFORM rowsec.ensure_policy('rowsec.decision_proofs', 'decidable',
+        'FOR INSERT TO PUBLIC
+        WITH CHECK (person = rowsec.current_person() AND xid = pg_catalog.txid_current() AND rowsec.may_decide(request))');
+    PERFORM rowsec.ensure_policy('rowsec.audit_log', 'audit_readers_only',
+        'FOR SELECT TO PUBLIC USING (rowsec.is_audit_reader())');
 END;
 BEGIN
     PERFORM pg_catalog.set_config('client_min_messages', pg_catalog.current_setting('rowsec_sql_backend.saved_client_min_messages'), true);
