@@ -92,10 +92,19 @@ impl Citus {
         for w in &self.workers {
             let _ = write!(sql, "SELECT citus_add_node('127.0.0.1', {});", w.port);
         }
-        self.coordinator
-            .admin(&db)
-            .batch_execute(&sql)
-            .unwrap_or_else(|e| panic!("adding the nodes: {}", db_error(&e)));
+        // The statements run as one implicit transaction: a failed attempt leaves nothing. Under
+        // the full run's load a worker has refused the coordinator's connection once
+        // ("failure on connection marked as essential"); another attempt a moment later gets in.
+        let mut attempt = 1;
+        while let Err(e) = self.coordinator.admin(&db).batch_execute(&sql) {
+            let message = db_error(&e);
+            if attempt == 3 || !message.contains("failure on connection") {
+                panic!("adding the nodes (attempt {attempt}): {message}");
+            }
+            eprintln!("adding the nodes, attempt {attempt} failed: {message}; trying again");
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            attempt += 1;
+        }
         db
     }
 
