@@ -32,7 +32,9 @@ fn pool() -> (String, Client, Notices) {
     env.cluster
         .admin(&db)
         .batch_execute(&format!(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{POOL}') THEN CREATE ROLE {POOL} LOGIN; END IF; END $$;
+            // Two tests may create the pool at once: the loser's CREATE ROLE fails on the unique index.
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{POOL}') THEN CREATE ROLE {POOL} LOGIN; END IF;
+             EXCEPTION WHEN unique_violation OR duplicate_object THEN NULL; END $$;
              GRANT {} TO {POOL};
              INSERT INTO rowsec.identity_keys (key_id, secret) VALUES ('k1', '\\x{}');",
             roles.join(", "),
