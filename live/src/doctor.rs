@@ -65,6 +65,15 @@ struct Check {
 }
 
 /// Checks that need only the server: one query each, one row per offending object.
+/// The SQL backend's own schema (`rowsec`, its comment set by sql/backend/rowsec.sql, as
+/// `catalog::installed_backend` reads it), for the checks that leave its objects out as they
+/// leave out the extension's: a condition on `n`, pg_namespace.
+macro_rules! sql_backend_schema {
+    () => {
+        "(n.nspname = 'rowsec' AND coalesce(pg_catalog.obj_description(n.oid, 'pg_namespace') LIKE 'rowsec SQL backend%', false))"
+    };
+}
+
 const SERVER_CHECKS: &[Check] = &[
     Check {
         id: "hba-trust",
@@ -172,11 +181,13 @@ const SERVER_CHECKS: &[Check] = &[
         id: "rls-not-forced",
         severity: Severity::Medium,
         why: "the table's owner bypasses row-level security that is not forced",
-        sql: "SELECT c.oid::regclass::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+        sql: concat!(
+            "SELECT c.oid::regclass::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
               WHERE c.relrowsecurity AND NOT c.relforcerowsecurity AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-              AND NOT (n.nspname = 'rowsec' AND c.relowner = n.nspowner \
-                       AND coalesce(pg_catalog.obj_description(n.oid, 'pg_namespace') LIKE 'rowsec SQL backend%', false)) \
-              ORDER BY 1",
+              AND NOT (c.relowner = n.nspowner AND \n",
+            sql_backend_schema!(),
+            ") ORDER BY 1"
+        ),
         what: "tables have row-level security enabled but not forced",
         fix: "ALTER TABLE ... FORCE ROW LEVEL SECURITY",
     },
@@ -269,7 +280,8 @@ const SERVER_CHECKS: &[Check] = &[
         // through the caller's policies (docs/security.md entry 19); the SQL backend's, owned by
         // its schema's owner, act only on proofs the caller's policies admitted, or on the
         // caller's own identity (sql/backend/rowsec.sql).
-        sql: r"SELECT p.oid::regprocedure::text || ' (owner ' || o.rolname
+        sql: concat!(
+            r"SELECT p.oid::regprocedure::text || ' (owner ' || o.rolname
                     || CASE WHEN o.rolsuper THEN ', superuser' WHEN o.rolbypassrls THEN ', BYPASSRLS' ELSE ', owner of the table' END
                     || ') names ' || string_agg(DISTINCT t.oid::regclass::text, ', ')
              FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
@@ -279,13 +291,15 @@ const SERVER_CHECKS: &[Check] = &[
                AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e JOIN pg_catalog.pg_extension x ON x.oid = e.refobjid
                                WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e'
                                  AND x.extname = 'rowsec')
-               AND NOT (n.nspname = 'rowsec' AND p.proowner = n.nspowner
-                        AND coalesce(pg_catalog.obj_description(n.oid, 'pg_namespace') LIKE 'rowsec SQL backend%', false))
+               AND NOT (p.proowner = n.nspowner AND ",
+            sql_backend_schema!(),
+            r")
                AND (o.rolsuper OR o.rolbypassrls OR (o.oid = t.relowner AND NOT t.relforcerowsecurity))
                AND (p.prosrc ~* ('\m' || regexp_replace(t.relname, '([^[:alnum:]_])', '\\\1', 'g') || '\M')
                     OR EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::regclass
                                AND d.objid = p.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = t.oid))
-             GROUP BY p.oid, o.rolname, o.rolsuper, o.rolbypassrls ORDER BY 1",
+             GROUP BY p.oid, o.rolname, o.rolsuper, o.rolbypassrls ORDER BY 1"
+        ),
         what: "SECURITY DEFINER functions that bypass row-level security name tables protected by it",
         why: "the function reads those tables with its owner's rights, so whoever may run it gets rows the policies hide from them",
         fix: "make it SECURITY INVOKER, or give it an owner under the policies (FORCE ROW LEVEL SECURITY on the table) with only the privileges it needs",

@@ -719,8 +719,6 @@ CREATE OR REPLACE FUNCTION rowsec.directory_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     c rowsec.config;
-    old_ids bigint[];
-    new_ids bigint[];
     fields text;
     team text;
     login text;
@@ -736,12 +734,6 @@ BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         PERFORM rowsec.directory_rebuild();
         RETURN NULL;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        EXECUTE format('SELECT array_agg(%I) FROM rowsec_old', c.id_column) INTO old_ids;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        EXECUTE format('SELECT array_agg(%I) FROM rowsec_new', c.id_column) INTO new_ids;
     END IF;
     -- The rows as the audit trail records them, before and after, paired by id (a statement
     -- that changes an id records the old id removed and the new one added). The team as its
@@ -762,7 +754,8 @@ BEGIN
         INTO rows;
     entries := rowsec.directory_audit_before(rows);
     actor := rowsec.invoking_person();
-    PERFORM rowsec.directory_sync(old_ids, new_ids);
+    -- Every id before or after the statement (the rows are paired by it): what the copies resync.
+    PERFORM rowsec.directory_sync(NULL, ARRAY(SELECT (r ->> 'id')::bigint FROM jsonb_array_elements(rows) r));
     IF jsonb_array_length(entries) > 0 THEN
         PERFORM rowsec.directory_audit_write(entries, c.directory, actor);
     END IF;
