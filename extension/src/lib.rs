@@ -60,6 +60,8 @@ pub extern "C-unwind" fn _PG_init() {
     // Limits: executor hooks and the shared memory parallel workers count into; only when
     // preloaded (rowsec.configure_limits refuses limits otherwise).
     limits::install_hooks();
+    // Plans shaped for a person carry an item the identity setting's hook can invalidate alone.
+    plans::install_planner_hook();
     // Activity: rowsec.clock everywhere; the buffer's size only at server start.
     activity::define_settings(unsafe { pg_sys::process_shared_preload_libraries_in_progress });
 }

@@ -52,7 +52,9 @@ unsafe extern "C-unwind" fn process_utility(
     let before = statement.filter(|_| audit_installed()).map(|s| (s, spec_role_members()));
     unsafe {
         match PREVIOUS {
-            Some(previous) => previous(pstmt, query, read_only_tree, context, params, env, dest, qc),
+            Some(previous) => pg_sys::ffi::pg_guard_ffi_boundary(|| {
+                previous(pstmt, query, read_only_tree, context, params, env, dest, qc)
+            }),
             None => pg_sys::standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc),
         }
     }

@@ -12,11 +12,16 @@
 //! when the directory is loaded) whose assign hook sees every change: `SET`, `SET LOCAL`,
 //! `set_config`, and the undoing at COMMIT or ROLLBACK. When the new person's *class* (the binary
 //! orders of magnitude of their subtree's and team's shares of the directory,
-//! `rowsec_core::plans`) differs from the class the backend's plans were made for, it calls
-//! `ResetPlanCache()`, which marks this backend's cached plans invalid (nothing is broadcast,
-//! nothing is freed while in use); the next execution analyses and plans again for the new
-//! person. People of one class, such as the many reps of a pool, keep sharing the plans. The
-//! price of a class change is that replanning, once per statement the session runs next.
+//! `rowsec_core::plans`) differs from the class the backend's plans were made for, it
+//! invalidates the generic plans that were shaped for a class, and only those: rowsec's planner
+//! hook adds an invalidation item of its own to every plan during whose planning a support
+//! function estimated for a person (`PlanInvalItem` in the plan, not in the analysed query), and
+//! the hook of the setting fires that item in this backend alone (`CallSyscacheCallbacks`:
+//! nothing is broadcast, nothing is freed while in use). PostgreSQL then plans such a statement
+//! again at its next execution, from the query it analysed and rewrote before: a class change
+//! costs one planning per statement, not parsing, analysis and rewriting as well (which
+//! `ResetPlanCache()`, used before, forced on every cached statement of the backend). People of
+//! one class, such as the many reps of a pool, keep sharing the plans.
 
 use crate::cache;
 use rowsec_core::config::{person_id_from_setting, Identity};
@@ -26,6 +31,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::ffi::{c_char, c_void, CStr, CString};
 
+use pgrx::pg_guard;
 use pgrx::pg_sys;
 
 pub fn class_of(dir: &cache::DirectoryCache, person: Option<Person>) -> PlanClass {
@@ -42,11 +48,89 @@ thread_local! {
     static GENERATION: Cell<u64> = const { Cell::new(0) };
     /// Identity settings this backend defined (their hook is installed).
     static HOOKED: RefCell<HashSet<CString>> = RefCell::new(HashSet::new());
+    /// Plannings under way through rowsec's planner hook, and whether the innermost one was
+    /// shaped for a person.
+    static PLANNING: Cell<(u32, bool)> = const { Cell::new((0, false)) };
+    /// A plan was shaped for a person outside the hook (the library was loaded by that very
+    /// planning, after `planner()` had chosen its hook): it carries no item, so the next class
+    /// change falls back to `ResetPlanCache()`.
+    static UNMARKED_PLAN: Cell<bool> = const { Cell::new(false) };
 }
+
+/// The item rowsec adds to person-shaped plans: a `pg_proc` cache entry's hash. PostgreSQL
+/// compares such items by value only; a real function whose entry hashes the same (a change to
+/// it would then replan these statements too) costs a replan, never a wrong row.
+const SHAPED_PLAN_HASH: u32 = 0x726f_7773; // "rows"
 
 /// Called by the support functions while planning: the plan being made is shaped for `class`.
 pub fn planning_for(class: PlanClass) {
     PLANNED_FOR.with(|c| c.set(Some(class)));
+    PLANNING.with(|p| {
+        let (depth, _) = p.get();
+        if depth == 0 {
+            UNMARKED_PLAN.with(|u| u.set(true));
+        } else {
+            p.set((depth, true));
+        }
+    });
+}
+
+static mut PREVIOUS_PLANNER: pg_sys::planner_hook_type = None;
+
+/// Installs the planner hook (once per backend, from `_PG_init`).
+pub fn install_planner_hook() {
+    unsafe {
+        PREVIOUS_PLANNER = pg_sys::planner_hook;
+        pg_sys::planner_hook = Some(planner);
+    }
+}
+
+/// Restores the outer planning's state when a planning ends, by return or by error.
+struct Planning((u32, bool));
+
+impl Drop for Planning {
+    fn drop(&mut self) {
+        PLANNING.with(|p| p.set(self.0));
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn planner(
+    parse: *mut pg_sys::Query,
+    query: *const c_char,
+    options: std::ffi::c_int,
+    params: pg_sys::ParamListInfo,
+) -> *mut pg_sys::PlannedStmt {
+    let outer = PLANNING.with(|p| p.replace((p.get().0 + 1, false)));
+    let _restore = Planning(outer);
+    let stmt = unsafe {
+        match PREVIOUS_PLANNER {
+            Some(previous) => pg_sys::ffi::pg_guard_ffi_boundary(|| previous(parse, query, options, params)),
+            None => pg_sys::standard_planner(parse, query, options, params),
+        }
+    };
+    if PLANNING.with(|p| p.get().1) && !stmt.is_null() {
+        unsafe {
+            let item = pg_sys::palloc0(std::mem::size_of::<pg_sys::PlanInvalItem>()).cast::<pg_sys::PlanInvalItem>();
+            (*item).type_ = pg_sys::NodeTag::T_PlanInvalItem;
+            (*item).cacheId = pg_sys::SysCacheIdentifier::PROCOID as std::ffi::c_int;
+            (*item).hashValue = SHAPED_PLAN_HASH;
+            (*stmt).invalItems = pg_sys::lappend((*stmt).invalItems, item.cast());
+        }
+    }
+    stmt
+}
+
+/// Makes the cached generic plans shaped for a person be planned again at their next execution.
+/// Called from the setting's assign hook: no allocation, no catalog access.
+fn replan_shaped_plans() {
+    if UNMARKED_PLAN.with(|u| u.replace(false)) {
+        unsafe { pg_sys::ResetPlanCache() };
+    } else {
+        unsafe {
+            pg_sys::CallSyscacheCallbacks(pg_sys::SysCacheIdentifier::PROCOID as std::ffi::c_int, SHAPED_PLAN_HASH)
+        };
+    }
 }
 
 /// The number of identity setting changes so far, when `name` is hooked: a caller read under one
@@ -73,7 +157,7 @@ unsafe extern "C-unwind" fn on_identity_assigned(newval: *const c_char, _extra: 
     // the plans avoids replanning twice for a pool that sets the same kind of person again.
     if let Some(class @ PlanClass::Person { .. }) = class {
         if PLANNED_FOR.with(Cell::get) != Some(class) {
-            unsafe { pg_sys::ResetPlanCache() };
+            replan_shaped_plans();
             PLANNED_FOR.with(|c| c.set(Some(class)));
         }
     }

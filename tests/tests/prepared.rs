@@ -194,3 +194,51 @@ fn login_roles_forced_generic_plans_give_each_person_their_rows() {
 fn login_roles_default_plan_cache_after_six_runs_give_each_person_their_rows() {
     each_person_gets_their_rows(Identity::Login, Mode::DefaultAfterSixRuns, "unused");
 }
+
+/// The debug messages PostgreSQL sends while `debug_print_rewritten` and `debug_print_plan` are
+/// on: (statements analysed and rewritten, statements planned).
+fn rewritten_and_planned(notices: &rowsec_e2e::cluster::Notices) -> (usize, usize) {
+    let n = notices.lock().unwrap_or_else(|e| e.into_inner());
+    let count = |title: &str| n.iter().filter(|m| m.message() == title).count();
+    (count("rewritten parse tree:"), count("plan:"))
+}
+
+/// A change of person to one of another size replans only the cached plans shaped for a
+/// person, and only plans them: the analysed and rewritten query is kept (PostgreSQL's own
+/// debug output counts both), a statement that reads no protected table is left alone, and a
+/// person of the same size replans nothing. Three reps of team 100 in one role (the role is
+/// part of a plan's identity for PostgreSQL): 20 has three people under them, 21 and 22 none,
+/// so 21 and 22 share a size class (1/1024ths of the directory, doubling) and 20 has another.
+#[test]
+fn a_change_of_class_plans_shaped_statements_again_without_analysing_them_again() {
+    if rowsec_e2e::fixture::extension_only("the SQL backend's policies have no planner support") {
+        return;
+    }
+    let env = env();
+    let (db, _, spec) = connect(Identity::Pooled, "app_pool_replan");
+    let (mut c, notices) = env.cluster.connect_collecting_notices("app_pool_replan", &db).unwrap();
+    let shaped = c.prepare(SELECT_ACCOUNTS).unwrap();
+    let unshaped = c.prepare("SELECT count(*) FROM pg_catalog.pg_namespace").unwrap();
+    let oracle = Oracle::new(spec, &env.people);
+
+    let run = |c: &mut Client, id: i64| -> (usize, usize) {
+        let p = env.person(id);
+        assert_eq!(p.roles, ["sales_rep"]);
+        let mut tx = act_as(c, Identity::Pooled, p);
+        notices.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let rows = returned(tx.query(&shaped, &[]));
+        tx.query(&unshaped, &[]).unwrap();
+        let counted = rewritten_and_planned(&notices);
+        tx.rollback().unwrap();
+        assert_eq!(rows, expected(&oracle, id, SELECT_ACCOUNTS), "person {id}");
+        counted
+    };
+    // The first executions plan both statements for rep 20; then the messages are turned on.
+    run(&mut c, 20);
+    c.batch_execute("SET client_min_messages = log; SET debug_print_rewritten = on; SET debug_print_plan = on")
+        .unwrap();
+    assert_eq!(run(&mut c, 20), (0, 0), "rep 20 again: the plans are reused");
+    assert_eq!(run(&mut c, 21), (0, 1), "rep 21 after rep 20: the shaped statement is planned again, nothing else");
+    assert_eq!(run(&mut c, 22), (0, 0), "rep 22 after rep 21 (one size): nothing is planned again");
+    assert_eq!(run(&mut c, 20), (0, 1), "rep 20 after rep 22");
+}

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# What a pool pays when consecutive transactions serve people of different sizes (a measurement,
+# not a test). rowsec shapes a plan for the person it is made for and has the backend plan a
+# cached statement again when the next person's size class differs (extension/src/plans.rs).
+# pgbench, prepared protocol, one connection, identity setting app.person_id, 100,000 people
+# (fan-out 8), 1,000,000 rows; each script execution is two transactions, each setting its
+# person with set_config(..., true) and running one statement:
+#   same class:   two reps (persons 100000 and 99999, 10 rows each)
+#   class change: the CEO (everyone), then the rep 100000
+# statements: a point lookup by key ($1, the rep's own rows) and the 50-row page
+# `SELECT id, amount FROM t ORDER BY id LIMIT 50` (no parameter: always the generic plan);
+# on the protected table (`rowsec.in_subtree(owner_id)`) and on an unprotected copy.
+#   SKIP_INSTALL=1 ROUNDS=5 SECONDS_EACH=5 extension/bench/pooled_classes.sh
+#   BEFORE_LIB=/path/to/an/older/librowsec.so extension/bench/pooled_classes.sh
+# BEFORE_LIB: another build of the library (same SQL objects) measured in the same run: each
+# round restarts the cluster once with each build, alternating, and the table gains its column.
+set -euo pipefail
+
+# shellcheck source=extension/bench/common.sh
+source "$(dirname "$0")/common.sh"
+ROUNDS=${ROUNDS:-3}
+SECONDS_EACH=${SECONDS_EACH:-5}
+bench_cluster pooled -c max_parallel_workers_per_gather=0
+cp "$WORK/lib/rowsec.so" "$WORK/lib/after.so"
+[ -n "${BEFORE_LIB:-}" ] && cp "$BEFORE_LIB" "$WORK/lib/before.so"
+"${PSQL[@]}" >/dev/null <<'SQL'
+CREATE EXTENSION rowsec;
+CREATE SCHEMA bench;
+CREATE TABLE bench.people (id bigint PRIMARY KEY, manager_id bigint, team text, login text, active boolean);
+INSERT INTO bench.people SELECT g, CASE WHEN g > 1 THEN (g - 2) / 8 + 1 END, NULL, NULL, true FROM generate_series(1, 100000) g;
+SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active', 'setting', 'app.person_id');
+CREATE TABLE bench.deals (id bigint PRIMARY KEY, owner_id bigint NOT NULL, name text, amount numeric);
+INSERT INTO bench.deals SELECT g, (g - 1) % 100000 + 1, 'deal ' || g, g * 1.5 FROM generate_series(1, 1000000) g;
+CREATE INDEX ON bench.deals (owner_id);
+CREATE TABLE bench.open (LIKE bench.deals INCLUDING ALL);
+INSERT INTO bench.open SELECT * FROM bench.deals;
+ALTER TABLE bench.deals ENABLE ROW LEVEL SECURITY;
+ALTER TABLE bench.deals FORCE ROW LEVEL SECURITY;
+CREATE ROLE pool LOGIN;
+GRANT USAGE ON SCHEMA bench TO pool;
+GRANT SELECT ON bench.deals, bench.open TO pool;
+CREATE POLICY sel ON bench.deals FOR SELECT TO pool USING (rowsec.in_subtree(owner_id));
+SELECT rowsec.protect_table('bench.deals', 'id', 'owner_id', false);
+VACUUM ANALYZE bench.deals; VACUUM ANALYZE bench.open;
+SQL
+# script KIND(same|change) QUERY(point|page) TABLE
+script() {
+    local first=100000 second=99999 q
+    [ "$1" = change ] && first=1 second=100000
+    printf '\\set k random(1, 10)\n'
+    for who in $first $second; do
+        if [ "$2" = point ]; then
+            q="SELECT * FROM bench.$3 WHERE id = :k * 100000;"
+            [ "$who" = 99999 ] && q="SELECT * FROM bench.$3 WHERE id = :k * 100000 - 1;"
+        else
+            q="SELECT id, amount FROM bench.$3 ORDER BY id LIMIT 50;"
+        fi
+        printf "BEGIN;\nSELECT set_config('app.person_id', '%s', true);\n%s\nCOMMIT;\n" "$who" "$q"
+    done
+}
+for kind in same change; do
+    for q in point page; do
+        for tbl in open deals; do script "$kind" "$q" "$tbl" >"$WORK/$kind.$q.$tbl.sql"; done
+    done
+done
+builds=(after)
+[ -n "${BEFORE_LIB:-}" ] && builds=(before after)
+use_build() {
+    cp "$WORK/lib/$1.so" "$WORK/lib/rowsec.so"
+    as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w restart -l "$WORK/log" \
+        -o "-p $PORT -k $WORK -c shared_buffers=512MB -c jit=off -c shared_preload_libraries=rowsec -c max_parallel_workers_per_gather=0" >/dev/null
+    # Warm the buffers and the directory's first load outside the timed part.
+    "$BIN/psql" -X -q -h "$WORK" -p "$PORT" -U pool -d bench -c "SELECT count(*) FROM bench.open" \
+        -c "BEGIN" -c "SELECT set_config('app.person_id', '1', true)" -c "SELECT count(*) FROM bench.deals" -c "COMMIT" >/dev/null
+}
+declare -A t
+for round in $(seq "$ROUNDS"); do
+    for b in "${builds[@]}"; do
+        use_build "$b"
+        for kind in same change; do
+            for q in point page; do
+                for tbl in open deals; do
+                    t[$b.$kind.$q.$tbl]+=" $(pgbench_latency "$WORK/$kind.$q.$tbl.sql" -M prepared -h "$WORK" -p "$PORT" -U pool bench)"
+                done
+            done
+        done
+    done
+    echo "round $round done" >&2
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+printf '\n%s rounds, pgbench %s s a cell, prepared, median ms per two transactions (%s)\n' \
+    "$ROUNDS" "$SECONDS_EACH" "$("$BIN/postgres" --version)"
+if [ ${#builds[@]} = 2 ]; then
+    printf '| people | statement | no RLS | rowsec before | rowsec after | before/no RLS | after/no RLS |\n|---|---|---|---|---|---|---|\n'
+else
+    printf '| people | statement | no RLS | rowsec | rowsec/no RLS |\n|---|---|---|---|---|\n'
+fi
+for kind in same change; do
+    for q in point page; do
+        # The unprotected copy's cells of every build together: the build does not touch it.
+        # shellcheck disable=SC2086
+        open=$(median ${t[after.$kind.$q.open]} ${t[before.$kind.$q.open]:-})
+        label=$([ "$kind" = same ] && echo "two reps" || echo "CEO, then a rep")
+        name=$([ "$q" = point ] && echo "point lookup" || echo "50-row page")
+        if [ ${#builds[@]} = 2 ]; then
+            # shellcheck disable=SC2086
+            before=$(median ${t[before.$kind.$q.deals]})
+            # shellcheck disable=SC2086
+            after=$(median ${t[after.$kind.$q.deals]})
+            printf '| %s | %s | %s | %s | %s | %sx | %sx |\n' "$label" "$name" "$open" "$before" "$after" \
+                "$(ratio "$before" "$open")" "$(ratio "$after" "$open")"
+        else
+            # shellcheck disable=SC2086
+            rls=$(median ${t[after.$kind.$q.deals]})
+            printf '| %s | %s | %s | %s | %sx |\n' "$label" "$name" "$open" "$rls" "$(ratio "$rls" "$open")"
+        fi
+    done
+done
