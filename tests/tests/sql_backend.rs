@@ -169,6 +169,51 @@ fn security_definer_functions_pin_their_search_path_and_public_writes_nothing() 
     assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("42501"));
 }
 
+/// The same, by behaviour: under a search_path that puts look-alikes of every function and
+/// operator the chain's bodies use before pg_catalog (a role with CREATE on any schema can make
+/// them), the chain's hash of a row is the one computed under a clean search_path, and
+/// `rowsec.verify_audit()` still finds the whole trail intact. An unqualified name in either body
+/// would resolve to a look-alike here (an exact match in the first schema of the path).
+#[test]
+fn the_audit_chain_hashes_alike_under_a_search_path_of_look_alikes() {
+    if !sql_backend_only() {
+        return;
+    }
+    let env = env();
+    let db = env.crm_db();
+    let mut admin = env.cluster.admin(&db);
+    let mut tx = admin.transaction().unwrap();
+    let hash = "SELECT rowsec.chain_hash('\\x0102'::bytea, 7, 42, '2026-12-07 10:00:00.123456+00', NULL, 'rs_p20', 'share', 'crm.accounts', '{\"x\": 1}')";
+    let verified = "SELECT rowsec.verify_audit()";
+    let clean: Vec<u8> = tx.query_one(hash, &[]).unwrap().get(0);
+    let intact: Option<i64> = tx.query_one(verified, &[]).unwrap().get(0);
+    tx.batch_execute(
+        "CREATE SCHEMA lookalike;
+         CREATE FUNCTION lookalike.sha256(bytea) RETURNS bytea LANGUAGE sql AS $$ SELECT '\\x00'::bytea $$;
+         CREATE FUNCTION lookalike.decode(text, text) RETURNS bytea LANGUAGE sql AS $$ SELECT '\\x'::bytea $$;
+         CREATE FUNCTION lookalike.int8send(bigint) RETURNS bytea LANGUAGE sql AS $$ SELECT '\\x'::bytea $$;
+         CREATE FUNCTION lookalike.convert_to(text, name) RETURNS bytea LANGUAGE sql AS $$ SELECT '\\x'::bytea $$;
+         CREATE FUNCTION lookalike.octet_length(bytea) RETURNS integer LANGUAGE sql AS $$ SELECT 0 $$;
+         CREATE FUNCTION lookalike.extract(text, timestamptz) RETURNS numeric LANGUAGE sql AS $$ SELECT 0::numeric $$;
+         CREATE FUNCTION lookalike.first(bytea, bytea) RETURNS bytea LANGUAGE sql AS $$ SELECT $1 $$;
+         CREATE OPERATOR lookalike.|| (LEFTARG = bytea, RIGHTARG = bytea, FUNCTION = lookalike.first);
+         CREATE FUNCTION lookalike.zero(numeric, numeric) RETURNS numeric LANGUAGE sql AS $$ SELECT 0::numeric $$;
+         CREATE OPERATOR lookalike.- (LEFTARG = numeric, RIGHTARG = numeric, FUNCTION = lookalike.zero);
+         CREATE OPERATOR lookalike.* (LEFTARG = numeric, RIGHTARG = numeric, FUNCTION = lookalike.zero);
+         SET LOCAL search_path = lookalike, pg_catalog, public",
+    )
+    .unwrap();
+    // The look-alikes are what an unqualified call finds on this path.
+    let shadowed: Vec<u8> = tx.query_one("SELECT sha256('\\x01'::bytea) || '\\x02'::bytea", &[]).unwrap().get(0);
+    assert_eq!(shadowed, [0u8]);
+    let hostile: Vec<u8> = tx.query_one(hash, &[]).unwrap().get(0);
+    assert_eq!(hostile, clean, "the chain's hash changed with the search_path");
+    assert_eq!(clean.len(), 32);
+    let still: Option<i64> = tx.query_one(verified, &[]).unwrap().get(0);
+    assert_eq!(still, intact);
+    tx.rollback().unwrap();
+}
+
 /// The size of each person's subtree in the fixture's directory (themselves included, inactive
 /// people too: the closure table holds everyone).
 fn subtree_sizes() -> std::collections::BTreeMap<i64, usize> {
