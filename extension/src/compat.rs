@@ -48,37 +48,41 @@ pub fn leader_backend_number() -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-/// The ExecutorRun hook (limits: nested executors join the running statement's counters). 18
-/// dropped the `execute_once` argument.
+/// The ExecutorRun hook (limits: nested executors join the running statement's counters; not
+/// `#[pg_guard]`, see `crate::boundary`). 18 dropped the `execute_once` argument.
 #[cfg(feature = "pg15")]
-#[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn executor_run(
     qd: *mut pg_sys::QueryDesc,
     direction: pg_sys::ScanDirection::Type,
     count: u64,
     execute_once: bool,
 ) {
-    crate::limits::running(qd, || unsafe {
-        match crate::limits::previous_run() {
-            Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(qd, direction, count, execute_once)),
-            None => pg_sys::standard_ExecutorRun(qd, direction, count, execute_once),
-        }
-    })
+    extern "C-unwind" {
+        fn standard_ExecutorRun(qd: *mut pg_sys::QueryDesc, d: pg_sys::ScanDirection::Type, n: u64, once: bool);
+    }
+    unsafe {
+        crate::limits::running(qd, || match crate::limits::previous_run() {
+            Some(prev) => prev(qd, direction, count, execute_once),
+            None => standard_ExecutorRun(qd, direction, count, execute_once),
+        })
+    }
 }
 
 #[cfg(not(feature = "pg15"))]
-#[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn executor_run(
     qd: *mut pg_sys::QueryDesc,
     direction: pg_sys::ScanDirection::Type,
     count: u64,
 ) {
-    crate::limits::running(qd, || unsafe {
-        match crate::limits::previous_run() {
-            Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(qd, direction, count)),
-            None => pg_sys::standard_ExecutorRun(qd, direction, count),
-        }
-    })
+    extern "C-unwind" {
+        fn standard_ExecutorRun(qd: *mut pg_sys::QueryDesc, d: pg_sys::ScanDirection::Type, n: u64);
+    }
+    unsafe {
+        crate::limits::running(qd, || match crate::limits::previous_run() {
+            Some(prev) => prev(qd, direction, count),
+            None => standard_ExecutorRun(qd, direction, count),
+        })
+    }
 }
 
 /// A backend's local transaction id: `PGPROC.lxid` until 16, inside `vxid` from 17 on.

@@ -17,6 +17,7 @@ use pgrx::prelude::*;
 mod activity;
 mod admin;
 mod audit;
+mod boundary;
 mod cache;
 mod callsite;
 mod catalog;

@@ -381,13 +381,24 @@ unsafe fn collect_scans(ps: *mut pg_sys::PlanState, out: &mut Vec<Scan>) {
     }
 }
 
-#[pg_guard]
+/// The hooks below are not `#[pg_guard]`: the statement's own errors pass through them
+/// unchanged (`crate::boundary`), and rowsec's work runs in guarded functions around the call.
 unsafe extern "C-unwind" fn executor_start(qd: *mut pg_sys::QueryDesc, eflags: i32) {
     unsafe {
-        match PREV_START {
-            Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(qd, eflags)),
-            None => pg_sys::standard_ExecutorStart(qd, eflags),
-        }
+        crate::boundary::passing_errors(
+            || match PREV_START {
+                Some(prev) => prev(qd, eflags),
+                None => crate::boundary::raw::standard_ExecutorStart(qd, eflags),
+            },
+            || {},
+        );
+        after_start(qd, eflags);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn after_start(qd: *mut pg_sys::QueryDesc, eflags: i32) {
+    unsafe {
         if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 || LOADING.with(Cell::get) {
             return;
         }
@@ -521,8 +532,16 @@ unsafe fn wrap(qd: *mut pg_sys::QueryDesc, scan: Scan, command: Command, limit: 
 }
 
 /// A counted scan node: the real node's next row, counted; past the limit, an error instead.
-#[pg_guard]
 unsafe extern "C-unwind" fn counted_scan(node: *mut pg_sys::PlanState) -> *mut pg_sys::TupleTableSlot {
+    unsafe {
+        let real = real_scan(node);
+        let slot = crate::boundary::passing_errors(|| real(node), || {});
+        count_row(node, slot)
+    }
+}
+
+/// The wrapped entry of a counted scan node.
+fn wrapped(node: *mut pg_sys::PlanState) -> &'static Wrapped {
     let entry =
         WRAPPED.with(|m| m.borrow().iter().find(|(n, _)| *n == node as usize).map(|(_, w)| &**w as *const Wrapped));
     let Some(entry) = entry else {
@@ -530,14 +549,28 @@ unsafe extern "C-unwind" fn counted_scan(node: *mut pg_sys::PlanState) -> *mut p
     };
     // SAFETY: an entry is removed only when its own query ends (or its transaction does), never
     // while its scan node runs; the Box keeps its address when the list changes.
-    let w = unsafe { &*entry };
-    let Some(real) = w.real else {
+    unsafe { &*entry }
+}
+
+type ScanFunction = unsafe extern "C-unwind" fn(*mut pg_sys::PlanState) -> *mut pg_sys::TupleTableSlot;
+
+#[pg_guard]
+unsafe extern "C-unwind" fn real_scan(node: *mut pg_sys::PlanState) -> ScanFunction {
+    let Some(real) = wrapped(node).real else {
         RowsecError::internal("counting rows for limits", "a scan node without its function").raise()
     };
-    let slot = unsafe { pg_sys::ffi::pg_guard_ffi_boundary(|| real(node)) };
+    real
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn count_row(
+    node: *mut pg_sys::PlanState,
+    slot: *mut pg_sys::TupleTableSlot,
+) -> *mut pg_sys::TupleTableSlot {
     if slot.is_null() || unsafe { (*slot).tts_flags } & pg_sys::TTS_FLAG_EMPTY as u16 != 0 {
         return slot;
     }
+    let w = wrapped(node);
     if w.counter.add_one() > w.limit {
         w.counter.undo_one();
         let table = catalog::relation_name(w.relid);
@@ -547,12 +580,34 @@ unsafe extern "C-unwind" fn counted_scan(node: *mut pg_sys::PlanState) -> *mut p
     slot
 }
 
-/// Keeps the statement's counters current while an executor runs (nested executors join them).
-pub fn running<R>(qd: *mut pg_sys::QueryDesc, f: impl FnOnce() -> R) -> R {
+/// Keeps the statement's counters current while an executor runs (nested executors join them):
+/// runs `call` (into PostgreSQL, see `crate::boundary::passing_errors`) between `enter` and
+/// `leave`, leaving also when an error passes.
+///
+/// # Safety
+/// As `crate::boundary::passing_errors`.
+pub unsafe fn running(qd: *mut pg_sys::QueryDesc, call: impl FnOnce()) {
+    unsafe {
+        let entered = enter(qd);
+        crate::boundary::passing_errors(call, || {
+            if entered {
+                leave()
+            }
+        });
+        if entered {
+            leave();
+        }
+    }
+}
+
+/// The executor of `qd` starts running: its statement's counters become the running ones.
+/// Whether it pushed them (nested executors without counters of their own join the running ones).
+#[pg_guard]
+unsafe extern "C-unwind" fn enter(qd: *mut pg_sys::QueryDesc) -> bool {
     let no_limits =
         CONFIG.with(|c| matches!(&*c.borrow(), Some((seen, None)) if *seen == INVALIDATIONS.with(Cell::get)));
     if no_limits {
-        return f();
+        return false;
     }
     let counters = STATEMENTS.with(|s| s.borrow().get(&(qd as usize)).cloned()).or_else(|| {
         // A top-level statement without counted scans of its own still owns the count of
@@ -563,36 +618,56 @@ pub fn running<R>(qd: *mut pg_sys::QueryDesc, f: impl FnOnce() -> R) -> R {
             c
         })
     });
-    let Some(counters) = counters else {
-        // Nested and not counted: the executors it starts join the running statement.
-        return f();
-    };
+    let Some(counters) = counters else { return false };
     RUNNING.with(|r| r.borrow_mut().push(counters));
-    // Popped also when an error unwinds through here (pgrx turns it into a panic).
-    let _pop = scopeguard(|| {
-        RUNNING.with(|r| {
-            r.borrow_mut().pop();
-        })
-    });
-    f()
+    true
+}
+
+/// The executor `enter` pushed for stops running (also when an error passes: no panic, no call
+/// into PostgreSQL).
+fn leave() {
+    RUNNING.with(|r| {
+        r.borrow_mut().pop();
+    })
 }
 
 pub fn previous_run() -> pg_sys::ExecutorRun_hook_type {
     unsafe { PREV_RUN }
 }
 
-#[pg_guard]
 unsafe extern "C-unwind" fn executor_finish(qd: *mut pg_sys::QueryDesc) {
-    running(qd, || unsafe {
-        match PREV_FINISH {
-            Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(qd)),
-            None => pg_sys::standard_ExecutorFinish(qd),
-        }
-    })
+    unsafe {
+        running(qd, || match PREV_FINISH {
+            Some(prev) => prev(qd),
+            None => crate::boundary::raw::standard_ExecutorFinish(qd),
+        })
+    }
+}
+
+thread_local! {
+    /// The counters of the statements whose outermost executor is ending (by nesting), kept
+    /// here rather than on the hook's frame, which an error jumps over.
+    static ENDING: RefCell<Vec<Option<Rc<Counters>>>> = const { RefCell::new(Vec::new()) };
+}
+
+unsafe extern "C-unwind" fn executor_end(qd: *mut pg_sys::QueryDesc) {
+    unsafe {
+        before_end(qd);
+        crate::boundary::passing_errors(
+            || match PREV_END {
+                Some(prev) => prev(qd),
+                None => crate::boundary::raw::standard_ExecutorEnd(qd),
+            },
+            || {
+                ENDING.with(|e| e.borrow_mut().pop());
+            },
+        );
+        after_end();
+    }
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn executor_end(qd: *mut pg_sys::QueryDesc) {
+unsafe extern "C-unwind" fn before_end(qd: *mut pg_sys::QueryDesc) {
     // The statement ends with its outermost executor (nested ones share its counters).
     let outermost = RUNNING.with(|r| r.borrow().is_empty());
     let ended = outermost.then(|| STATEMENTS.with(|s| s.borrow().get(&(qd as usize)).cloned())).flatten();
@@ -609,13 +684,12 @@ unsafe extern "C-unwind" fn executor_end(qd: *mut pg_sys::QueryDesc) {
         });
     }
     forget(qd as usize);
-    unsafe {
-        match PREV_END {
-            Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(qd)),
-            None => pg_sys::standard_ExecutorEnd(qd),
-        }
-    }
-    if let Some(counters) = ended {
+    ENDING.with(|e| e.borrow_mut().push(ended));
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn after_end() {
+    if let Some(counters) = ENDING.with(|e| e.borrow_mut().pop()).flatten() {
         counters.record(false);
     }
 }

@@ -36,7 +36,14 @@ pub fn install_hook() {
 /// (role, member) -> (member can log in, admin option).
 type Members = BTreeMap<(String, String), (bool, bool)>;
 
-#[pg_guard]
+thread_local! {
+    /// The members of the spec roles before each membership statement under way (nested
+    /// statements stack), kept here rather than on the hook's frame, which an error jumps over.
+    static BEFORE: std::cell::RefCell<Vec<Option<(&'static str, Members)>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Not `#[pg_guard]`: the statement's errors pass through unchanged (`crate::boundary`); rowsec's
+/// own work runs in the guarded `before_statement` and `after_statement`.
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C-unwind" fn process_utility(
     pstmt: *mut pg_sys::PlannedStmt,
@@ -48,17 +55,48 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
+    let watched = unsafe { membership_statement(pstmt) }.is_some() && unsafe { before_statement(pstmt) };
+    unsafe {
+        crate::boundary::passing_errors(
+            || match PREVIOUS {
+                Some(previous) => previous(pstmt, query, read_only_tree, context, params, env, dest, qc),
+                None => crate::boundary::raw::standard_ProcessUtility(
+                    pstmt,
+                    query,
+                    read_only_tree,
+                    context,
+                    params,
+                    env,
+                    dest,
+                    qc,
+                ),
+            },
+            || {
+                if watched {
+                    BEFORE.with(|b| b.borrow_mut().pop());
+                }
+            },
+        )
+    };
+    if watched {
+        unsafe { after_statement() };
+    }
+}
+
+/// Before a membership statement: the spec roles' members, when the trail is installed.
+/// Returns whether an entry was pushed.
+#[pg_guard]
+unsafe extern "C-unwind" fn before_statement(pstmt: *mut pg_sys::PlannedStmt) -> bool {
     let statement = unsafe { membership_statement(pstmt) };
     let before = statement.filter(|_| audit_installed()).map(|s| (s, spec_role_members()));
-    unsafe {
-        match PREVIOUS {
-            Some(previous) => pg_sys::ffi::pg_guard_ffi_boundary(|| {
-                previous(pstmt, query, read_only_tree, context, params, env, dest, qc)
-            }),
-            None => pg_sys::standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc),
-        }
-    }
-    if let Some((statement, before)) = before {
+    BEFORE.with(|b| b.borrow_mut().push(before));
+    true
+}
+
+/// After it: the difference, recorded.
+#[pg_guard]
+unsafe extern "C-unwind" fn after_statement() {
+    if let Some((statement, before)) = BEFORE.with(|b| b.borrow_mut().pop()).flatten() {
         record(statement, &before, &spec_role_members(), false);
     }
 }

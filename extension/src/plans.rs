@@ -55,6 +55,7 @@ thread_local! {
     /// planning, after `planner()` had chosen its hook): it carries no item, so the next class
     /// change falls back to `ResetPlanCache()`.
     static UNMARKED_PLAN: Cell<bool> = const { Cell::new(false) };
+    static CITUS_LOADED: std::cell::OnceCell<bool> = const { std::cell::OnceCell::new() };
 }
 
 /// The item rowsec adds to person-shaped plans: a `pg_proc` cache entry's hash. PostgreSQL
@@ -85,16 +86,9 @@ pub fn install_planner_hook() {
     }
 }
 
-/// Restores the outer planning's state when a planning ends, by return or by error.
-struct Planning((u32, bool));
-
-impl Drop for Planning {
-    fn drop(&mut self) {
-        PLANNING.with(|p| p.set(self.0));
-    }
-}
-
-#[pg_guard]
+/// Not `#[pg_guard]`: a planning error passes through unchanged (`boundary`); what is left of
+/// this backend's planning state after one is only a depth that no longer returns to zero,
+/// which nothing but the first-load fallback reads.
 unsafe extern "C-unwind" fn planner(
     parse: *mut pg_sys::Query,
     query: *const c_char,
@@ -102,35 +96,57 @@ unsafe extern "C-unwind" fn planner(
     params: pg_sys::ParamListInfo,
 ) -> *mut pg_sys::PlannedStmt {
     let outer = PLANNING.with(|p| p.replace((p.get().0 + 1, false)));
-    let _restore = Planning(outer);
     let stmt = unsafe {
-        match PREVIOUS_PLANNER {
-            Some(previous) => pg_sys::ffi::pg_guard_ffi_boundary(|| previous(parse, query, options, params)),
-            None => pg_sys::standard_planner(parse, query, options, params),
-        }
+        crate::boundary::passing_errors(
+            || match PREVIOUS_PLANNER {
+                Some(previous) => previous(parse, query, options, params),
+                None => crate::boundary::raw::standard_planner(parse, query, options, params),
+            },
+            || PLANNING.with(|p| p.set(outer)),
+        )
     };
-    if PLANNING.with(|p| p.get().1) && !stmt.is_null() {
-        unsafe {
-            let item = pg_sys::palloc0(std::mem::size_of::<pg_sys::PlanInvalItem>()).cast::<pg_sys::PlanInvalItem>();
-            (*item).type_ = pg_sys::NodeTag::T_PlanInvalItem;
-            (*item).cacheId = pg_sys::SysCacheIdentifier::PROCOID as std::ffi::c_int;
-            (*item).hashValue = SHAPED_PLAN_HASH;
-            (*stmt).invalItems = pg_sys::lappend((*stmt).invalItems, item.cast());
-        }
+    let (_, shaped) = PLANNING.with(|p| p.replace(outer));
+    if shaped && !stmt.is_null() {
+        unsafe { mark_shaped(stmt) };
     }
     stmt
 }
 
+/// Appends rowsec's invalidation item to a plan shaped for a person.
+#[pg_guard]
+unsafe extern "C-unwind" fn mark_shaped(stmt: *mut pg_sys::PlannedStmt) {
+    unsafe {
+        let item = pg_sys::palloc0(std::mem::size_of::<pg_sys::PlanInvalItem>()).cast::<pg_sys::PlanInvalItem>();
+        (*item).type_ = pg_sys::NodeTag::T_PlanInvalItem;
+        (*item).cacheId = pg_sys::SysCacheIdentifier::PROCOID as std::ffi::c_int;
+        (*item).hashValue = SHAPED_PLAN_HASH;
+        (*stmt).invalItems = pg_sys::lappend((*stmt).invalItems, item.cast());
+    }
+}
+
 /// Makes the cached generic plans shaped for a person be planned again at their next execution.
-/// Called from the setting's assign hook: no allocation, no catalog access.
+/// Called from the setting's assign hook: no allocation, no catalog access. The whole plan cache
+/// instead when a shaped plan carries no item (made outside the hook), outside a transaction or
+/// while one aborts (where other modules' pg_proc callbacks, which `CallSyscacheCallbacks` would
+/// run too, expect none), and under Citus, which keeps the plans of shard queries it makes while
+/// a statement runs inside that statement's plan, where PostgreSQL looks for no item.
 fn replan_shaped_plans() {
-    if UNMARKED_PLAN.with(|u| u.replace(false)) {
+    let everything = UNMARKED_PLAN.with(|u| u.replace(false))
+        || !unsafe { pg_sys::IsTransactionState() }
+        || CITUS_LOADED.with(|c| *c.get_or_init(citus_loaded));
+    if everything {
         unsafe { pg_sys::ResetPlanCache() };
     } else {
         unsafe {
             pg_sys::CallSyscacheCallbacks(pg_sys::SysCacheIdentifier::PROCOID as std::ffi::c_int, SHAPED_PLAN_HASH)
         };
     }
+}
+
+/// Whether Citus's library is loaded in this backend (it must come before rowsec in
+/// `shared_preload_libraries`, so its settings exist by now): a lookup of one setting.
+fn citus_loaded() -> bool {
+    !unsafe { pg_sys::GetConfigOption(c"citus.shard_replication_factor".as_ptr(), true, false) }.is_null()
 }
 
 /// The number of identity setting changes so far, when `name` is hooked: a caller read under one

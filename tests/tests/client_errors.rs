@@ -194,3 +194,69 @@ fn text_that_is_not_utf8_is_refused_with_an_error_not_a_panic() {
     );
     assert_speaks_sql(&e, "a LATIN1 team in the directory");
 }
+
+/// PostgreSQL's own errors cross rowsec's hooks (planner, executor, utility; the library is
+/// preloaded, and a rep's scans are counted for their role's limits) with every field, as they
+/// do without rowsec: a unique violation names its constraint, table and schema (applications
+/// map it to a field by that name), COPY's error its line, an error raised while planning or
+/// inside a counted scan its context and column. And the limits still count right after them,
+/// in a savepoint's rollback too.
+#[test]
+fn postgres_errors_cross_rowsecs_hooks_with_every_field() {
+    let env = env();
+    let db = env.crm_db();
+    let mut admin = env.cluster.admin(&db);
+    admin
+        .batch_execute(
+            "CREATE OR REPLACE FUNCTION public.e2e_fails_on_row(bigint) RETURNS boolean VOLATILE LANGUAGE plpgsql
+                 AS $$ BEGIN RAISE EXCEPTION 'e2e: row %', $1 USING COLUMN = 'c1'; END $$;
+             CREATE OR REPLACE FUNCTION public.e2e_fails_when_planned() RETURNS bigint IMMUTABLE LANGUAGE plpgsql
+                 AS $$ BEGIN RAISE EXCEPTION 'e2e: planned' USING COLUMN = 'c2'; END $$;",
+        )
+        .unwrap();
+    // The executor: a duplicate key on a protected table, as a person.
+    let constraint: String = admin
+        .query_one(
+            "SELECT conname::text FROM pg_constraint WHERE conrelid = 'crm.accounts'::regclass AND contype = 'p'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let mut rep = env.login(&db, 20);
+    let key: i64 = rep.query_one("SELECT id FROM crm.accounts WHERE owner_id = 20 LIMIT 1", &[]).unwrap().get(0);
+    let e = error_of(&mut rep, &format!("INSERT INTO crm.accounts (id, owner_id, name) VALUES ({key}, 20, 'again')"));
+    assert_eq!(
+        (e.code().code(), e.constraint(), e.table(), e.schema()),
+        ("23505", Some(constraint.as_str()), Some("accounts"), Some("crm")),
+        "{e:?}"
+    );
+    // A utility statement: COPY into a table of the admin's.
+    admin
+        .batch_execute("CREATE TEMP TABLE e2e_copied (id int CONSTRAINT e2e_copied_key PRIMARY KEY); INSERT INTO e2e_copied VALUES (1)")
+        .unwrap();
+    let copied = (|| -> Result<u64, postgres::Error> {
+        let mut w = admin.copy_in("COPY e2e_copied FROM STDIN")?;
+        std::io::Write::write_all(&mut w, b"1\n").unwrap();
+        w.finish()
+    })();
+    let e = copied.expect_err("a duplicate key").as_db_error().cloned().expect("a database error");
+    assert_eq!((e.code().code(), e.constraint(), e.table()), ("23505", Some("e2e_copied_key"), Some("e2e_copied")));
+    assert!(e.where_().is_some_and(|w| w.contains("COPY e2e_copied, line 1")), "{e:?}");
+    // Planning (an immutable function folded), and a counted scan (the rep's select limit).
+    let e = error_of(&mut rep, "SELECT id FROM crm.accounts WHERE id = public.e2e_fails_when_planned()");
+    assert_eq!((e.code().code(), e.column()), ("P0001", Some("c2")), "{e:?}");
+    assert!(e.where_().is_some_and(|w| w.contains("e2e_fails_when_planned")), "{e:?}");
+    let e = error_of(&mut rep, "SELECT id FROM crm.accounts WHERE public.e2e_fails_on_row(id)");
+    assert_eq!((e.code().code(), e.column()), ("P0001", Some("c1")), "{e:?}");
+    assert!(e.where_().is_some_and(|w| w.contains("e2e_fails_on_row")), "{e:?}");
+    // The limits' own state survived the errors: counting, a failed statement in a savepoint.
+    let seen: i64 = rep.query_one("SELECT count(*) FROM crm.accounts", &[]).unwrap().get(0);
+    assert!(seen > 0);
+    let mut tx = rep.transaction().unwrap();
+    tx.batch_execute("SAVEPOINT a").unwrap();
+    tx.batch_execute("SELECT id FROM crm.accounts WHERE public.e2e_fails_on_row(id)").expect_err("fails");
+    tx.batch_execute("ROLLBACK TO SAVEPOINT a").unwrap();
+    let again: i64 = tx.query_one("SELECT count(*) FROM crm.accounts", &[]).unwrap().get(0);
+    assert_eq!(again, seen);
+    tx.commit().unwrap();
+}
