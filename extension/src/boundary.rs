@@ -55,7 +55,12 @@ pub mod raw {
 /// `call` must only call into PostgreSQL (it must not panic); `on_error` runs while PostgreSQL
 /// handles an error: it must neither panic nor call PostgreSQL. The caller must hold nothing
 /// with a destructor across this call, and must not be inside a pgrx guard of its own.
-pub unsafe fn passing_errors<T>(call: impl FnOnce() -> T, on_error: impl FnOnce()) -> T {
+pub unsafe fn passing_errors<T, C: FnOnce() -> T, E: FnOnce()>(call: C, on_error: E) -> T {
+    // What an error jumps over must have nothing to drop: a capture with a destructor is a
+    // compile error here rather than a skipped destructor.
+    const {
+        assert!(!std::mem::needs_drop::<C>() && !std::mem::needs_drop::<E>() && !std::mem::needs_drop::<T>());
+    }
     unsafe {
         let stack = pg_sys::PG_exception_stack;
         let context = pg_sys::error_context_stack;

@@ -86,16 +86,15 @@ pub fn install_planner_hook() {
     }
 }
 
-/// Not `#[pg_guard]`: a planning error passes through unchanged (`boundary`); what is left of
-/// this backend's planning state after one is only a depth that no longer returns to zero,
-/// which nothing but the first-load fallback reads.
+/// Not `#[pg_guard]`: a planning error passes through unchanged (`boundary`), after the outer
+/// planning's state is put back.
 unsafe extern "C-unwind" fn planner(
     parse: *mut pg_sys::Query,
     query: *const c_char,
     options: std::ffi::c_int,
     params: pg_sys::ParamListInfo,
 ) -> *mut pg_sys::PlannedStmt {
-    let outer = PLANNING.with(|p| p.replace((p.get().0 + 1, false)));
+    let outer = PLANNING.with(|p| p.replace((p.get().0.wrapping_add(1), false)));
     let stmt = unsafe {
         crate::boundary::passing_errors(
             || match PREVIOUS_PLANNER {
