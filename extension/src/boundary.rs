@@ -32,6 +32,11 @@ pub mod raw {
             params: pg_sys::ParamListInfo,
         ) -> *mut pg_sys::PlannedStmt;
         pub fn standard_ExecutorStart(qd: *mut pg_sys::QueryDesc, eflags: c_int);
+        #[cfg(feature = "pg15")]
+        pub fn standard_ExecutorRun(qd: *mut pg_sys::QueryDesc, d: pg_sys::ScanDirection::Type, n: u64, once: bool);
+        /// 18 dropped `execute_once`.
+        #[cfg(not(feature = "pg15"))]
+        pub fn standard_ExecutorRun(qd: *mut pg_sys::QueryDesc, d: pg_sys::ScanDirection::Type, n: u64);
         pub fn standard_ExecutorFinish(qd: *mut pg_sys::QueryDesc);
         pub fn standard_ExecutorEnd(qd: *mut pg_sys::QueryDesc);
         #[allow(clippy::too_many_arguments)]

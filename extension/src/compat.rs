@@ -57,13 +57,10 @@ pub unsafe extern "C-unwind" fn executor_run(
     count: u64,
     execute_once: bool,
 ) {
-    extern "C-unwind" {
-        fn standard_ExecutorRun(qd: *mut pg_sys::QueryDesc, d: pg_sys::ScanDirection::Type, n: u64, once: bool);
-    }
     unsafe {
         crate::limits::running(qd, || match crate::limits::previous_run() {
             Some(prev) => prev(qd, direction, count, execute_once),
-            None => standard_ExecutorRun(qd, direction, count, execute_once),
+            None => crate::boundary::raw::standard_ExecutorRun(qd, direction, count, execute_once),
         })
     }
 }
@@ -74,13 +71,10 @@ pub unsafe extern "C-unwind" fn executor_run(
     direction: pg_sys::ScanDirection::Type,
     count: u64,
 ) {
-    extern "C-unwind" {
-        fn standard_ExecutorRun(qd: *mut pg_sys::QueryDesc, d: pg_sys::ScanDirection::Type, n: u64);
-    }
     unsafe {
         crate::limits::running(qd, || match crate::limits::previous_run() {
             Some(prev) => prev(qd, direction, count),
-            None => standard_ExecutorRun(qd, direction, count),
+            None => crate::boundary::raw::standard_ExecutorRun(qd, direction, count),
         })
     }
 }

@@ -141,10 +141,12 @@ impl Counter {
     }
 }
 
+type ScanFunction = unsafe extern "C-unwind" fn(*mut pg_sys::PlanState) -> *mut pg_sys::TupleTableSlot;
+
 #[derive(Clone)]
 struct Wrapped {
     query: usize,
-    real: pg_sys::ExecProcNodeMtd,
+    real_scan: ScanFunction,
     relid: pg_sys::Oid,
     command: Command,
     limit: u64,
@@ -520,9 +522,10 @@ unsafe fn arm_worker(qd: *mut pg_sys::QueryDesc, scans: &[Scan]) {
 
 unsafe fn wrap(qd: *mut pg_sys::QueryDesc, scan: Scan, command: Command, limit: u64, counter: Counter) {
     unsafe {
-        let real = (*scan.node).ExecProcNodeReal;
+        // A node without its function would fail in PostgreSQL anyway: left as it is.
+        let Some(real_scan) = (*scan.node).ExecProcNodeReal else { return };
         (*scan.node).ExecProcNodeReal = Some(counted_scan);
-        let w = Wrapped { query: qd as usize, real, relid: scan.relid, command, limit, counter };
+        let w = Wrapped { query: qd as usize, real_scan, relid: scan.relid, command, limit, counter };
         WRAPPED.with(|m| {
             let mut m = m.borrow_mut();
             m.retain(|(n, _)| *n != scan.node as usize);
@@ -534,43 +537,35 @@ unsafe fn wrap(qd: *mut pg_sys::QueryDesc, scan: Scan, command: Command, limit: 
 /// A counted scan node: the real node's next row, counted; past the limit, an error instead.
 unsafe extern "C-unwind" fn counted_scan(node: *mut pg_sys::PlanState) -> *mut pg_sys::TupleTableSlot {
     unsafe {
-        let real = real_scan(node);
+        let w = wrapped(node);
+        // SAFETY: an entry is removed only when its own query ends (or its transaction does),
+        // never while its scan node runs; the Box keeps its address when the list changes.
+        let real = (*w).real_scan;
         let slot = crate::boundary::passing_errors(|| real(node), || {});
-        count_row(node, slot)
+        count_row(w, slot)
     }
 }
 
-/// The wrapped entry of a counted scan node.
-fn wrapped(node: *mut pg_sys::PlanState) -> &'static Wrapped {
+/// The wrapped entry of a counted scan node (looked up once per row).
+#[pg_guard]
+unsafe extern "C-unwind" fn wrapped(node: *mut pg_sys::PlanState) -> *const Wrapped {
     let entry =
         WRAPPED.with(|m| m.borrow().iter().find(|(n, _)| *n == node as usize).map(|(_, w)| &**w as *const Wrapped));
     let Some(entry) = entry else {
         RowsecError::internal("counting rows for limits", "a scan node rowsec did not wrap").raise()
     };
-    // SAFETY: an entry is removed only when its own query ends (or its transaction does), never
-    // while its scan node runs; the Box keeps its address when the list changes.
-    unsafe { &*entry }
-}
-
-type ScanFunction = unsafe extern "C-unwind" fn(*mut pg_sys::PlanState) -> *mut pg_sys::TupleTableSlot;
-
-#[pg_guard]
-unsafe extern "C-unwind" fn real_scan(node: *mut pg_sys::PlanState) -> ScanFunction {
-    let Some(real) = wrapped(node).real else {
-        RowsecError::internal("counting rows for limits", "a scan node without its function").raise()
-    };
-    real
+    entry
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn count_row(
-    node: *mut pg_sys::PlanState,
+    w: *const Wrapped,
     slot: *mut pg_sys::TupleTableSlot,
 ) -> *mut pg_sys::TupleTableSlot {
     if slot.is_null() || unsafe { (*slot).tts_flags } & pg_sys::TTS_FLAG_EMPTY as u16 != 0 {
         return slot;
     }
-    let w = wrapped(node);
+    let w = unsafe { &*w };
     if w.counter.add_one() > w.limit {
         w.counter.undo_one();
         let table = catalog::relation_name(w.relid);

@@ -55,7 +55,10 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    let watched = unsafe { membership_statement(pstmt) }.is_some() && unsafe { before_statement(pstmt) };
+    let watched = unsafe { membership_statement(pstmt) }.is_some();
+    if watched {
+        unsafe { before_statement(pstmt) };
+    }
     unsafe {
         crate::boundary::passing_errors(
             || match PREVIOUS {
@@ -83,14 +86,13 @@ unsafe extern "C-unwind" fn process_utility(
     }
 }
 
-/// Before a membership statement: the spec roles' members, when the trail is installed.
-/// Returns whether an entry was pushed.
+/// Before a membership statement: the spec roles' members, when the trail is installed (an
+/// entry either way, which the statement's end pops).
 #[pg_guard]
-unsafe extern "C-unwind" fn before_statement(pstmt: *mut pg_sys::PlannedStmt) -> bool {
+unsafe extern "C-unwind" fn before_statement(pstmt: *mut pg_sys::PlannedStmt) {
     let statement = unsafe { membership_statement(pstmt) };
     let before = statement.filter(|_| audit_installed()).map(|s| (s, spec_role_members()));
     BEFORE.with(|b| b.borrow_mut().push(before));
-    true
 }
 
 /// After it: the difference, recorded.

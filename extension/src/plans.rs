@@ -55,7 +55,9 @@ thread_local! {
     /// planning, after `planner()` had chosen its hook): it carries no item, so the next class
     /// change falls back to `ResetPlanCache()`.
     static UNMARKED_PLAN: Cell<bool> = const { Cell::new(false) };
-    static CITUS_LOADED: std::cell::OnceCell<bool> = const { std::cell::OnceCell::new() };
+    /// Whether this database has the `citus` extension, as of the last directory load (the
+    /// assign hook may not read the catalog).
+    static CITUS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The item rowsec adds to person-shaped plans: a `pg_proc` cache entry's hash. PostgreSQL
@@ -130,9 +132,8 @@ unsafe extern "C-unwind" fn mark_shaped(stmt: *mut pg_sys::PlannedStmt) {
 /// run too, expect none), and under Citus, which keeps the plans of shard queries it makes while
 /// a statement runs inside that statement's plan, where PostgreSQL looks for no item.
 fn replan_shaped_plans() {
-    let everything = UNMARKED_PLAN.with(|u| u.replace(false))
-        || !unsafe { pg_sys::IsTransactionState() }
-        || CITUS_LOADED.with(|c| *c.get_or_init(citus_loaded));
+    let everything =
+        UNMARKED_PLAN.with(|u| u.replace(false)) || !unsafe { pg_sys::IsTransactionState() } || CITUS.with(Cell::get);
     if everything {
         unsafe { pg_sys::ResetPlanCache() };
     } else {
@@ -140,12 +141,6 @@ fn replan_shaped_plans() {
             pg_sys::CallSyscacheCallbacks(pg_sys::SysCacheIdentifier::PROCOID as std::ffi::c_int, SHAPED_PLAN_HASH)
         };
     }
-}
-
-/// Whether Citus's library is loaded in this backend (it must come before rowsec in
-/// `shared_preload_libraries`, so its settings exist by now): a lookup of one setting.
-fn citus_loaded() -> bool {
-    !unsafe { pg_sys::GetConfigOption(c"citus.shard_replication_factor".as_ptr(), true, false) }.is_null()
 }
 
 /// The number of identity setting changes so far, when `name` is hooked: a caller read under one
@@ -200,6 +195,8 @@ pub fn hook_identity_setting(identity: &Identity) {
         Identity::Setting(name) | Identity::SignedSetting(name) => name,
         Identity::Login => return,
     };
+    // Read at every load, in a transaction: the assign hook decides by it without the catalog.
+    CITUS.with(|c| c.set(crate::citus::installed()));
     // Workers restore the leader's settings and run no cached plans; GUCs cannot be defined in
     // parallel mode.
     if unsafe { pg_sys::IsInParallelMode() } || HOOKED.with(|h| h.borrow().contains(name.as_c_str())) {
