@@ -121,6 +121,14 @@ CREATE TABLE IF NOT EXISTS rowsec.shares (
     CHECK (derived_from IS NOT NULL OR NOT expiry_capped)
 );
 IF to_regclass('rowsec.shares_by_table_key') IS NULL THEN CREATE INDEX shares_by_table_key ON rowsec.shares (tbl, row_key); END IF;
+-- The owner of the shared row, for rowsec.my_shares (its owner and their managers list the
+-- share): the extension reads it from the row, past the table's policies, which this backend
+-- cannot. Written from the sharer's proof, then kept by triggers on the table
+-- (rowsec.shared_row_moved, rowsec.shared_rows_gone); NULL once the row is gone.
+ALTER TABLE rowsec.shares ADD COLUMN IF NOT EXISTS row_owner bigint;
+IF to_regclass('rowsec.shares_by_row_owner') IS NULL THEN
+    CREATE INDEX shares_by_row_owner ON rowsec.shares (row_owner) WHERE row_owner IS NOT NULL;
+END IF;
 IF to_regclass('rowsec.shares_by_expiry') IS NULL THEN CREATE INDEX shares_by_expiry ON rowsec.shares (expires_at) WHERE expires_at IS NOT NULL; END IF;
 
 -- Proof that the caller may update a row, written as the caller: row-level security admits a
@@ -139,6 +147,8 @@ CREATE UNLOGGED TABLE IF NOT EXISTS rowsec.update_proofs (
 IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'rowsec.update_proofs'::regclass AND attname = 'own' AND NOT attisdropped) THEN
     ALTER TABLE rowsec.update_proofs ADD COLUMN own boolean NOT NULL DEFAULT false;
 END IF;
+-- The row's owner as the caller reads it (checked by the proof's policy; NULL: not given).
+ALTER TABLE rowsec.update_proofs ADD COLUMN IF NOT EXISTS row_owner bigint;
 
 -- The audit trail, append-only and chained as the extension's (the same hash, byte for byte:
 -- rowsec_core::audit::chain_hash). At COMMIT a deferred constraint trigger (rowsec.audit_seal,
@@ -278,7 +288,7 @@ GRANT SELECT ON rowsec.closure, rowsec.large_subtrees, rowsec.team_members, rows
     rowsec.audit_readers TO PUBLIC;
 -- Table and column names only (the catalog shows them anyway): rowsec.shared_write_keeps_owner reads them as the caller.
 GRANT SELECT (tbl, key_column, owner_column, sharing) ON rowsec.protected_tables TO PUBLIC;
-GRANT INSERT (tbl, row_key, person, own) ON rowsec.update_proofs TO PUBLIC;
+GRANT INSERT (tbl, row_key, person, own, row_owner) ON rowsec.update_proofs TO PUBLIC;
 IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.closure'::regclass) THEN ALTER TABLE rowsec.closure ENABLE ROW LEVEL SECURITY; END IF;
 IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.large_subtrees'::regclass) THEN ALTER TABLE rowsec.large_subtrees ENABLE ROW LEVEL SECURITY; END IF;
 IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'rowsec.team_members'::regclass) THEN ALTER TABLE rowsec.team_members ENABLE ROW LEVEL SECURITY; END IF;
@@ -465,6 +475,26 @@ BEGIN
     RETURN coalesce(found_row, false);
 EXCEPTION WHEN insufficient_privilege THEN
     RETURN false;
+END
+$$;
+
+-- The owner of row `key` of `tbl` as the caller reads it (NULL: no such row in their sight, or
+-- no owner): what a share records as its row's owner, checked by the proof's policy.
+CREATE OR REPLACE FUNCTION rowsec.visible_owner(tbl regclass, key bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p record;
+    owner bigint;
+BEGIN
+    SELECT t.key_column, t.owner_column INTO p FROM rowsec.protected_tables t WHERE t.tbl = visible_owner.tbl;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT %I FROM %s WHERE %I OPERATOR(pg_catalog.=) $1', p.owner_column, tbl, p.key_column)
+        INTO owner USING key;
+    RETURN owner;
+EXCEPTION WHEN insufficient_privilege THEN
+    RETURN NULL;
 END
 $$;
 
@@ -975,6 +1005,82 @@ BEGIN
 END
 $$;
 
+-- rowsec.shares.row_owner follows its row: a row trigger on a table that allows sharing, fired
+-- only when an update changes the row's owner or key (its WHEN clause; other updates pay nothing).
+-- SECURITY DEFINER to write rowsec.shares; what it writes comes from the row itself, and it acts
+-- only for a registered table (TG_RELID), with the columns of the registry.
+CREATE OR REPLACE FUNCTION rowsec.shared_row_moved() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p record;
+    old_key bigint;
+    new_key bigint;
+    new_owner bigint;
+BEGIN
+    SELECT t.key_column, t.owner_column INTO p FROM rowsec.protected_tables t WHERE t.tbl = TG_RELID;
+    IF FOUND THEN
+        EXECUTE format('SELECT ($1).%1$I, ($2).%1$I, ($2).%2$I', p.key_column, p.owner_column)
+            INTO old_key, new_key, new_owner USING OLD, NEW;
+        IF old_key IS DISTINCT FROM new_key THEN
+            UPDATE rowsec.shares s SET row_owner = NULL WHERE s.tbl = TG_RELID AND s.row_key = old_key AND s.row_owner IS NOT NULL;
+        END IF;
+        UPDATE rowsec.shares s SET row_owner = new_owner
+        WHERE s.tbl = TG_RELID AND s.row_key = new_key AND s.row_owner IS DISTINCT FROM new_owner;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Rows deleted (one statement trigger, reading the deleted keys from its transition table) or
+-- the table truncated: their shares have no owner any more, and list to their parties only.
+CREATE OR REPLACE FUNCTION rowsec.shared_rows_gone() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    key_column name;
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        UPDATE rowsec.shares s SET row_owner = NULL WHERE s.tbl = TG_RELID AND s.row_owner IS NOT NULL;
+        RETURN NULL;
+    END IF;
+    SELECT t.key_column INTO key_column FROM rowsec.protected_tables t WHERE t.tbl = TG_RELID;
+    IF key_column IS NOT NULL AND EXISTS (SELECT FROM rowsec.shares s WHERE s.tbl = TG_RELID AND s.row_owner IS NOT NULL) THEN
+        EXECUTE format('UPDATE rowsec.shares s SET row_owner = NULL FROM rowsec_gone g '
+                       'WHERE s.tbl = $1 AND s.row_key = g.%I AND s.row_owner IS NOT NULL', key_column)
+            USING TG_RELID;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION rowsec.shared_row_moved(), rowsec.shared_rows_gone() FROM PUBLIC;
+
+-- The triggers of rowsec.shared_row_moved and rowsec.shared_rows_gone on `tbl` (made again with
+-- the registry's columns), or none when the table does not allow sharing: then its shares, which
+-- grant nothing, list to their parties only.
+CREATE OR REPLACE FUNCTION rowsec.follow_shared_rows(tbl regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    p record;
+BEGIN
+    SELECT t.key_column, t.owner_column, t.sharing INTO p FROM rowsec.protected_tables t WHERE t.tbl = follow_shared_rows.tbl;
+    IF coalesce(p.sharing, false) THEN
+        EXECUTE format('CREATE OR REPLACE TRIGGER rowsec_shared_row_moved AFTER UPDATE OF %1$I, %2$I ON %3$s FOR EACH ROW '
+                       'WHEN (OLD.%1$I IS DISTINCT FROM NEW.%1$I OR OLD.%2$I IS DISTINCT FROM NEW.%2$I) '
+                       'EXECUTE FUNCTION rowsec.shared_row_moved()', p.key_column, p.owner_column, tbl);
+        EXECUTE format('CREATE OR REPLACE TRIGGER rowsec_shared_rows_gone AFTER DELETE ON %s REFERENCING OLD TABLE AS rowsec_gone '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rowsec.shared_rows_gone()', tbl);
+        EXECUTE format('CREATE OR REPLACE TRIGGER rowsec_shared_rows_truncated AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rowsec.shared_rows_gone()', tbl);
+    ELSE
+        EXECUTE format('DROP TRIGGER IF EXISTS rowsec_shared_row_moved ON %1$s; '
+                       'DROP TRIGGER IF EXISTS rowsec_shared_rows_gone ON %1$s; '
+                       'DROP TRIGGER IF EXISTS rowsec_shared_rows_truncated ON %1$s', tbl);
+        UPDATE rowsec.shares s SET row_owner = NULL WHERE s.tbl = follow_shared_rows.tbl AND s.row_owner IS NOT NULL;
+    END IF;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION rowsec.follow_shared_rows(regclass) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION rowsec.protect_table(tbl regclass, key_column name, owner_column name, sharing boolean) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
@@ -993,12 +1099,17 @@ BEGIN
         ON CONFLICT ON CONSTRAINT protected_tables_pkey DO UPDATE
         SET key_column = EXCLUDED.key_column, owner_column = EXCLUDED.owner_column, sharing = EXCLUDED.sharing
         WHERE (p.key_column, p.owner_column, p.sharing) IS DISTINCT FROM (EXCLUDED.key_column, EXCLUDED.owner_column, EXCLUDED.sharing);
+    PERFORM rowsec.follow_shared_rows(tbl);
 END
 $$;
 
 CREATE OR REPLACE FUNCTION rowsec.unprotect_table(tbl regclass) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    DELETE FROM rowsec.protected_tables p WHERE p.tbl = unprotect_table.tbl
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+BEGIN
+    DELETE FROM rowsec.protected_tables p WHERE p.tbl = unprotect_table.tbl;
+    PERFORM rowsec.follow_shared_rows(tbl);
+END
 $$;
 
 -- ===== The interface of the policy functions (for people's own SQL; generated policies probe the tables) =====
@@ -1110,7 +1221,7 @@ DECLARE
 BEGIN
     DELETE FROM rowsec.update_proofs p
     WHERE p.tbl = tbl AND p.row_key = key AND p.xid = txid_current()
-    RETURNING p.person, p.own INTO proof;
+    RETURNING p.person, p.own, p.row_owner INTO proof;
     -- The proof's person is who the session acts as: a role with BYPASSRLS, which the proof's
     -- policy does not bind, cannot write one for somebody else.
     IF proof.person IS NULL OR proof.person IS DISTINCT FROM rowsec.invoking_person() THEN
@@ -1153,8 +1264,8 @@ BEGIN
         END IF;
     END IF;
     INSERT INTO rowsec.shares (tbl, row_key, grantee_person, grantee_team, access, expires_at, granted_by, reason,
-                               derived_from, expiry_capped)
-        VALUES (tbl, key, to_person, to_team, access, expires, proof.person, reason, parent.id, capped)
+                               derived_from, expiry_capped, row_owner)
+        VALUES (tbl, key, to_person, to_team, access, expires, proof.person, reason, parent.id, capped, proof.row_owner)
         RETURNING shares.id INTO id;
     INSERT INTO rowsec.audit_log (actor, kind, object, detail)
         VALUES (proof.person, 'share', tbl::text, jsonb_build_object('share_id', id, 'key', key, 'grantee_person', to_person,
@@ -1205,7 +1316,8 @@ BEGIN
             HINT = 'Ask the row''s owner or their manager.';
     END IF;
     own := rowsec.may_update_own(tbl, key);
-    INSERT INTO rowsec.update_proofs (tbl, row_key, person, own) VALUES (tbl, key, me, own);
+    INSERT INTO rowsec.update_proofs (tbl, row_key, person, own, row_owner)
+        VALUES (tbl, key, me, own, rowsec.visible_owner(tbl, key));
     RETURN rowsec.record_share(tbl, key, to_person, to_team, access, expires_at, reason);
 END
 $$;
@@ -1309,14 +1421,35 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION rowsec.cleanup_expired_shares() FROM PUBLIC;
 
--- The shares the caller made or that reach them or their team (row-level security of rowsec.shares).
-IF to_regclass('rowsec.my_shares') IS NULL THEN
-CREATE VIEW rowsec.my_shares AS
-    SELECT s.id AS share_id, s.tbl, s.row_key, s.grantee_person, s.grantee_team, s.access, s.expires_at, s.granted_by,
+-- The shares the caller may know about, as the extension's rowsec.my_shares() lists them
+-- (rowsec_core::shares::Viewer): those they made, those to them or their team, and those of
+-- rows owned by them or by someone in their subtree (rowsec.shares.row_owner). Share metadata
+-- only. As the owner: rowsec.shares' own row-level security shows a person only the first two.
+CREATE OR REPLACE FUNCTION rowsec.my_shares() RETURNS TABLE (share_id bigint, tbl regclass, row_key bigint,
+    grantee_person bigint, grantee_team text, access text, expires_at timestamptz, granted_by bigint,
+    granted_at timestamptz, reason text, derived_from bigint, expiry_capped boolean, seen_as text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    -- PL/pgSQL: rowsec.invoking_person() is written by rowsec.configure, after this.
+    RETURN QUERY
+    WITH me AS (SELECT p.id, p.team FROM rowsec.people p WHERE p.id = rowsec.invoking_person())
+    SELECT s.id, s.tbl, s.row_key, s.grantee_person, s.grantee_team, s.access, s.expires_at, s.granted_by,
            s.granted_at, s.reason, s.derived_from, s.expiry_capped,
-           CASE WHEN s.granted_by = (SELECT rowsec.current_person()) THEN 'granter' ELSE 'grantee' END AS seen_as
-    FROM rowsec.shares s;
-ALTER VIEW rowsec.my_shares SET (security_invoker = true);
+           CASE WHEN s.granted_by = me.id THEN 'granter'
+                WHEN s.grantee_person = me.id OR s.grantee_team = me.team THEN 'grantee'
+                WHEN s.row_owner = me.id THEN 'owner'
+                ELSE 'manager' END
+    FROM rowsec.shares s CROSS JOIN me
+    WHERE s.granted_by = me.id OR s.grantee_person = me.id OR s.grantee_team = me.team
+       OR s.row_owner IN (SELECT c.descendant FROM rowsec.closure c WHERE c.ancestor = me.id)
+    ORDER BY s.id;
+END
+$$;
+GRANT EXECUTE ON FUNCTION rowsec.my_shares() TO PUBLIC;
+-- An earlier version's view read rowsec.shares as the caller.
+IF coalesce(pg_catalog.pg_get_viewdef(to_regclass('rowsec.my_shares')), '') NOT LIKE '%my_shares()%' THEN
+    CREATE OR REPLACE VIEW rowsec.my_shares AS SELECT * FROM rowsec.my_shares();
 END IF;
 GRANT SELECT ON rowsec.my_shares TO PUBLIC;
 
@@ -1897,14 +2030,16 @@ REVOKE EXECUTE ON FUNCTION rowsec.configure(regclass, name, name, name, name, na
     rowsec.large_subtrees_refresh(bigint[]),
     rowsec.directory_sync(bigint[], bigint[]), rowsec.directory_rebuild(), rowsec.sql_backend_refuses(text),
     rowsec.directory_audit_before(jsonb), rowsec.directory_audit_write(jsonb, regclass, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION rowsec.may_update(regclass, bigint), rowsec.may_update_own(regclass, bigint) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION rowsec.may_update(regclass, bigint), rowsec.may_update_own(regclass, bigint),
+    rowsec.visible_owner(regclass, bigint) TO PUBLIC;
 
 -- The policies that name functions defined above (created here on a first run).
 BEGIN
     PERFORM rowsec.ensure_policy('rowsec.update_proofs', 'proven',
         'FOR INSERT TO PUBLIC
         WITH CHECK (person = rowsec.current_person() AND xid = pg_catalog.txid_current()
-        AND rowsec.may_update(tbl, row_key) AND own = rowsec.may_update_own(tbl, row_key))');
+        AND rowsec.may_update(tbl, row_key) AND own = rowsec.may_update_own(tbl, row_key)
+        AND (row_owner IS NULL OR row_owner = rowsec.visible_owner(tbl, row_key)))');
     PERFORM rowsec.ensure_policy('rowsec.requests', 'mine_or_in_reach',
         'FOR SELECT TO PUBLIC
         USING (requester = (SELECT rowsec.current_person()) OR rowsec.request_in_reach(tbl, row_key))');

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use postgres::Client;
-use rowsec_e2e::fixture::{classify, env, extension_only, keys, table, try_rolled_back, Tally};
+use rowsec_e2e::fixture::{classify, env, keys, table, try_rolled_back, Tally};
 use rowsec_generator::oracle::{Oracle, Outcome, Share};
 
 /// The share and unshare rows of `rowsec.audit_log`, with the columns the earlier separate
@@ -336,11 +336,6 @@ fn my_shares(c: &mut postgres::Client) -> Vec<(i64, String)> {
 // Issue 8, "shares nobody can see": people could not find a share's id to unshare it.
 #[test]
 fn people_find_their_shares_in_my_shares_and_unshare_them_by_id() {
-    if extension_only(
-        "rowsec.my_shares shows granters and grantees only there, not the owners and managers of the shared row",
-    ) {
-        return;
-    }
     let env = env();
     let db = env.crm_db();
     let mut owner = env.login(&db, 20);
@@ -372,6 +367,71 @@ fn people_find_their_shares_in_my_shares_and_unshare_them_by_id() {
     let found: i64 = owner.query_one("SELECT share_id FROM rowsec.my_shares WHERE row_key = 2001", &[]).unwrap().get(0);
     owner.batch_execute(&format!("SELECT rowsec.unshare({found})")).unwrap();
     assert_eq!(my_shares(&mut env.login(&db, 23)), vec![]);
+}
+
+// The owner's and managers' rows follow the shared row: to its new owner when it is handed on,
+// to nobody but the share's parties once it is deleted. The SQL backend keeps the row's owner
+// with the share (triggers on the table); the extension reads it from the row.
+#[test]
+fn my_shares_follows_the_shared_row_to_its_new_owner_and_forgets_it_when_deleted() {
+    let env = env();
+    let db = env.crm_db();
+    let mut owner = env.login(&db, 20);
+    let id = share(&mut owner, "'crm.contacts', 2001, to_person => 23, reason => 'intro'").unwrap();
+    let listing = |person: i64| my_shares(&mut env.login(&db, person));
+    let seen = |as_: &str| vec![(id, as_.to_owned())];
+    assert_eq!(
+        (listing(20), listing(10), listing(3), listing(26), listing(12)),
+        (seen("granter"), seen("manager"), seen("manager"), vec![], vec![])
+    );
+
+    // Handed from 20 (under 10, under 3) to 26 (under 12, under 3).
+    let mut admin = env.cluster.admin(&db);
+    admin.batch_execute("UPDATE crm.contacts SET owner_id = 26 WHERE id = 2001").unwrap();
+    assert_eq!(
+        (listing(20), listing(23), listing(10), listing(3), listing(26), listing(12)),
+        (seen("granter"), seen("grantee"), vec![], seen("manager"), seen("owner"), seen("manager"))
+    );
+    // An update that keeps the owner changes nothing; one in a rolled-back transaction neither.
+    admin.batch_execute("UPDATE crm.contacts SET owner_id = 26, full_name = full_name || '.' WHERE id = 2001").unwrap();
+    admin.batch_execute("BEGIN; UPDATE crm.contacts SET owner_id = 40 WHERE id = 2001; ROLLBACK").unwrap();
+    assert_eq!((listing(26), listing(12), listing(40)), (seen("owner"), seen("manager"), vec![]));
+
+    // Deleted: the share names a row that is gone; its granter and grantee still list it.
+    admin
+        .batch_execute("UPDATE crm.activities SET contact_id = NULL WHERE contact_id = 2001; DELETE FROM crm.contacts WHERE id = 2001")
+        .unwrap();
+    assert_eq!(
+        (listing(20), listing(23), listing(26), listing(12), listing(3)),
+        (seen("granter"), seen("grantee"), vec![], vec![], vec![])
+    );
+}
+
+#[test]
+fn a_proof_naming_another_owner_of_the_row_is_refused() {
+    if rowsec_e2e::fixture::backend() != rowsec_generator::Backend::Sql {
+        println!("only on the SQL backend: the extension keeps no owner with a share");
+        return;
+    }
+    let env = env();
+    let db = env.crm_db();
+    let mut owner = env.login(&db, 20);
+    // 20 may update row 2001 of crm.contacts and owns it: a proof saying 40 owns it would list the
+    // share to 40 and 40's managers.
+    let mut tx = owner.transaction().unwrap();
+    let e = tx
+        .batch_execute(
+            "INSERT INTO rowsec.update_proofs (tbl, row_key, person, own, row_owner) VALUES ('crm.contacts', 2001, 20, true, 40)",
+        )
+        .expect_err("a forged owner");
+    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("42501"), "{e}");
+    tx.rollback().unwrap();
+    let mut tx = owner.transaction().unwrap();
+    tx.batch_execute(
+        "INSERT INTO rowsec.update_proofs (tbl, row_key, person, own, row_owner) VALUES ('crm.contacts', 2001, 20, true, 20)",
+    )
+    .expect("the true owner");
+    tx.rollback().unwrap();
 }
 
 #[test]
