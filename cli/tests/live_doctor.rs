@@ -117,9 +117,9 @@ fn a_clean_cluster_scores_100_and_one_misconfiguration_per_check_fires_each_chec
         assert_eq!(fired, ["ssl-off"], "a clean cluster without SSL:\n{report:#}");
     }
     let checks = strings(&report["checks_run"]);
-    // The SQL backend adds the check of its copy of the directory.
+    // The SQL backend adds the checks of its copy of the directory and of its shares' row owners.
     let sql_backend = backend() == Backend::Sql;
-    assert_eq!(checks.len(), 28 + usize::from(sql_backend), "{checks:?}");
+    assert_eq!(checks.len(), 28 + 2 * usize::from(sql_backend), "{checks:?}");
 
     // One misconfiguration per check.
     cluster.as_owner(
@@ -173,6 +173,9 @@ fn a_clean_cluster_scores_100_and_one_misconfiguration_per_check_fires_each_chec
         "ALTER TABLE crm.app_users DISABLE TRIGGER {trigger}; UPDATE crm.app_users SET team_id = 200 WHERE id = 31;"
     ))
     .unwrap();
+    if sql_backend {
+        a.batch_execute("ALTER TABLE crm.accounts DISABLE TRIGGER rowsec_shared_rows_gone").unwrap();
+    }
     drop(a);
     cluster.restart();
     let (code, report) = doctor(&db, "prefer");
@@ -217,6 +220,25 @@ fn a_clean_cluster_scores_100_and_one_misconfiguration_per_check_fires_each_chec
         for check in ["directory-copy-out-of-date", "directory-triggers-not-firing"] {
             assert!(finding(&report, check).is_none(), "{check} after the fix:\n{report:#}");
         }
+        // The triggers that keep a share's row owner: the one disabled above, and one dropped.
+        assert_eq!(
+            strings(&finding(&report, "shared-row-triggers-not-firing").unwrap()["objects"]),
+            ["crm.accounts: rowsec_shared_rows_gone is disabled"]
+        );
+        admin(&db).batch_execute("DROP TRIGGER rowsec_shared_row_moved ON crm.contacts").unwrap();
+        let (_, report) = doctor(&db, "prefer");
+        assert_eq!(
+            strings(&finding(&report, "shared-row-triggers-not-firing").unwrap()["objects"]),
+            ["crm.accounts: rowsec_shared_rows_gone is disabled", "crm.contacts: rowsec_shared_row_moved is missing"]
+        );
+        admin(&db)
+            .batch_execute(
+                "ALTER TABLE crm.accounts ENABLE TRIGGER rowsec_shared_rows_gone; \
+                 SELECT rowsec.follow_shared_rows('crm.contacts')",
+            )
+            .unwrap();
+        let (_, report) = doctor(&db, "prefer");
+        assert!(finding(&report, "shared-row-triggers-not-firing").is_none(), "after the fix:\n{report:#}");
     }
 
     // A pool login in every spec role (under signed identity it must be, to SET LOCAL ROLE to

@@ -591,6 +591,25 @@ fn rowsec_checks(
             directory_copy_check(spec),
             &[&d.table.dotted().to_string()],
         )?;
+        // The SQL backend keeps each share's row owner with triggers on the tables that allow
+        // sharing (the extension reads it from the row).
+        check(
+            "shared-row-triggers-not-firing",
+            Severity::Low,
+            "the SQL backend's triggers that keep a share's row owner are missing or do not fire",
+            "rowsec.my_shares lists a share to the row's former owner and their managers after the row changed hands or was deleted, and not to the new owner and theirs; who sees the row is not affected",
+            "apply the spec again (rowsec.protect_table makes the triggers), or ALTER TABLE <table> ENABLE TRIGGER <name>",
+            "SELECT p.tbl::text || ': ' || x.name || CASE WHEN t.oid IS NULL THEN ' is missing' \
+                    WHEN t.tgenabled = 'D' THEN ' is disabled' \
+                    ELSE ' fires only under session_replication_role = replica' END \
+             FROM rowsec.protected_tables p \
+             CROSS JOIN (VALUES ('rowsec_shared_row_moved'), ('rowsec_shared_rows_gone'), ('rowsec_shared_rows_truncated')) x (name) \
+             LEFT JOIN pg_catalog.pg_trigger t ON t.tgrelid = p.tbl AND t.tgname = x.name \
+             WHERE p.sharing AND (t.oid IS NULL OR t.tgenabled IN ('D', 'R')) \
+             ORDER BY 1"
+                .to_owned(),
+            &[],
+        )?;
     }
     if backend.is_some() {
         check(
