@@ -1072,9 +1072,12 @@ BEGIN
         EXECUTE format('CREATE OR REPLACE TRIGGER rowsec_shared_rows_truncated AFTER TRUNCATE ON %s '
                        'FOR EACH STATEMENT EXECUTE FUNCTION rowsec.shared_rows_gone()', tbl);
     ELSE
-        EXECUTE format('DROP TRIGGER IF EXISTS rowsec_shared_row_moved ON %1$s; '
-                       'DROP TRIGGER IF EXISTS rowsec_shared_rows_gone ON %1$s; '
-                       'DROP TRIGGER IF EXISTS rowsec_shared_rows_truncated ON %1$s', tbl);
+        -- Only those there (DROP TRIGGER IF EXISTS would print a notice for every table).
+        FOR p IN SELECT t.tgname FROM pg_catalog.pg_trigger t
+                 WHERE t.tgrelid = follow_shared_rows.tbl AND NOT t.tgisinternal
+                   AND t.tgname IN ('rowsec_shared_row_moved', 'rowsec_shared_rows_gone', 'rowsec_shared_rows_truncated') LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', p.tgname, tbl);
+        END LOOP;
         UPDATE rowsec.shares s SET row_owner = NULL WHERE s.tbl = follow_shared_rows.tbl AND s.row_owner IS NOT NULL;
     END IF;
 END
