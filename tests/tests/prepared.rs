@@ -13,8 +13,10 @@ use rowsec_generator::model::{Command, QualifiedName, Spec};
 use rowsec_generator::oracle::Oracle;
 
 /// The CEO first (the plan cache's first plans are shaped for everyone's rows), then ever
-/// smaller reach, back up, and down again: managers, reps, support, marketing.
-const TURNS: &[i64] = &[1, 33, 10, 20, 3, 26, 12, 23, 40, 53, 50, 41, 21, 1, 30];
+/// smaller reach, back up, and down again: managers, reps, support, marketing; 61, a departed
+/// manager (select scope `all`, whose check runs once per execution), sees nothing right after
+/// 10, a manager who sees every account.
+const TURNS: &[i64] = &[1, 33, 10, 61, 20, 3, 26, 12, 23, 40, 53, 50, 41, 21, 1, 30];
 
 /// What the statements ask; each is prepared once and run by every person in turn.
 const SELECT_ACCOUNTS: &str = "SELECT id FROM crm.accounts";
