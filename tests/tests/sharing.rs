@@ -407,6 +407,43 @@ fn my_shares_follows_the_shared_row_to_its_new_owner_and_forgets_it_when_deleted
     );
 }
 
+// The same listing under a setting identity (a pool: SET LOCAL ROLE and the person's id), where
+// the SQL backend resolves the caller from the setting inside a SECURITY DEFINER function.
+#[test]
+fn my_shares_under_a_setting_identity_lists_the_parties_and_the_managers() {
+    let env = env();
+    let db = env.database_for(&rowsec_e2e::fixture::setting_spec_path());
+    let roles: Vec<&str> = env.setting_spec.roles.keys().map(String::as_str).collect();
+    env.cluster
+        .admin(&db)
+        .batch_execute(&format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ms_pool') THEN CREATE ROLE ms_pool LOGIN; END IF; END $$; \
+             GRANT {} TO ms_pool;",
+            roles.join(", ")
+        ))
+        .unwrap();
+    let mut pool = env.cluster.connect("ms_pool", &db).expect("pool login");
+    let mut as_person = |person: i64, sql: &str| -> Vec<(i64, String)> {
+        let role = &env.person(person).roles[0];
+        let mut tx = pool.transaction().unwrap();
+        tx.batch_execute(&format!("SET LOCAL ROLE {role}; SET LOCAL app.person_id = '{person}'")).unwrap();
+        let rows = tx.query(sql, &[]).unwrap_or_else(|e| panic!("{person}: {sql}: {e}"));
+        tx.commit().unwrap();
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    };
+    let made = as_person(20, "SELECT rowsec.share('crm.contacts', 2001, to_person => 23), 'made'");
+    let id = made[0].0;
+    let listing = "SELECT share_id, seen_as FROM rowsec.my_shares ORDER BY share_id";
+    let seen = |as_: &str| vec![(id, as_.to_owned())];
+    assert_eq!(as_person(20, listing), seen("granter"));
+    assert_eq!(as_person(23, listing), seen("grantee"));
+    assert_eq!(as_person(10, listing), seen("manager"));
+    assert_eq!(as_person(3, listing), seen("manager"));
+    for outsider in [11, 21, 40] {
+        assert_eq!(as_person(outsider, listing), vec![], "person {outsider}");
+    }
+}
+
 #[test]
 fn a_proof_naming_another_owner_of_the_row_is_refused() {
     if rowsec_e2e::fixture::backend() != rowsec_generator::Backend::Sql {
