@@ -131,8 +131,13 @@ unsafe fn selectivity(req: *mut pg_sys::SupportRequestSelectivity, kind: Kind) -
         }
         let Some(dir) = cache::directory_if_configured() else { return std::ptr::null_mut() };
         let person = Caller::current(&dir.config.identity).person(&dir);
-        // The plan being made is shaped for this person's class (see `plans`).
-        crate::plans::planning_for(crate::plans::class_of(&dir, person));
+        // The plan being made is shaped for this person's class (see `plans`), unless the scan
+        // is pinned to one row by a unique key: its estimate is one row whatever the class (the
+        // planner rounds up to one), and no index on the owner is offered there, so a change of
+        // class need not plan it again.
+        if !pinned_to_one_row(r.root, list_nth(r.args, kind.key_arg())) {
+            crate::plans::planning_for(crate::plans::class_of(&dir, person));
+        }
         let selectivity = match kind {
             Kind::Subtree | Kind::Team => {
                 let members = match (kind, person) {
@@ -167,21 +172,37 @@ unsafe fn selectivity(req: *mut pg_sys::SupportRequestSelectivity, kind: Kind) -
     }
 }
 
+/// The relation a key Var of this query level belongs to, if the planner has it.
+unsafe fn relation_of(root: *mut pg_sys::PlannerInfo, key: *mut pg_sys::Node) -> Option<*mut pg_sys::RelOptInfo> {
+    unsafe {
+        if root.is_null() || key.is_null() || (*key).type_ != pg_sys::NodeTag::T_Var {
+            return None;
+        }
+        let var = key.cast::<pg_sys::Var>();
+        let varno = (*var).varno;
+        if (*var).varlevelsup != 0
+            || varno <= 0
+            || varno >= (*root).simple_rel_array_size
+            || (*root).simple_rel_array.is_null()
+        {
+            return None;
+        }
+        let rel = *(*root).simple_rel_array.add(varno as usize);
+        (!rel.is_null()).then_some(rel)
+    }
+}
+
+/// Whether the scan of the key Var's relation is a point lookup (see `unique_lookup`).
+unsafe fn pinned_to_one_row(root: *mut pg_sys::PlannerInfo, key: *mut pg_sys::Node) -> bool {
+    unsafe { relation_of(root, key).is_some_and(|rel| unique_lookup(rel)) }
+}
+
 /// Estimated rows of the relation a key Var belongs to (1000 when unknown, the planner's guess).
 unsafe fn relation_rows(root: *mut pg_sys::PlannerInfo, key: *mut pg_sys::Node) -> f64 {
     unsafe {
-        if root.is_null() || key.is_null() || (*key).type_ != pg_sys::NodeTag::T_Var {
-            return 1000.0;
-        }
-        let varno = (*key.cast::<pg_sys::Var>()).varno;
-        if varno <= 0 || varno >= (*root).simple_rel_array_size || (*root).simple_rel_array.is_null() {
-            return 1000.0;
-        }
-        let rel = *(*root).simple_rel_array.add(varno as usize);
-        if rel.is_null() || (*rel).tuples <= 0.0 {
-            1000.0
-        } else {
-            (*rel).tuples
+        match relation_of(root, key) {
+            Some(rel) if (*rel).tuples > 0.0 => (*rel).tuples,
+            _ => 1000.0,
         }
     }
 }

@@ -207,8 +207,9 @@ fn rewritten_and_planned(notices: &rowsec_e2e::cluster::Notices) -> (usize, usiz
 
 /// A change of person to one of another size replans only the cached plans shaped for a
 /// person, and only plans them: the analysed and rewritten query is kept (PostgreSQL's own
-/// debug output counts both), a statement that reads no protected table is left alone, and a
-/// person of the same size replans nothing. Three reps of team 100 in one role (the role is
+/// debug output counts both), a statement that reads no protected table is left alone, so is a
+/// lookup by primary key (one row whatever the person), and a person of the same size replans
+/// nothing. Three reps of team 100 in one role (the role is
 /// part of a plan's identity for PostgreSQL): 20 has three people under them, 21 and 22 none,
 /// so 21 and 22 share a size class (1/1024ths of the directory, doubling) and 20 has another.
 #[test]
@@ -221,6 +222,9 @@ fn a_change_of_class_plans_shaped_statements_again_without_analysing_them_again(
     let (mut c, notices) = env.cluster.connect_collecting_notices("app_pool_replan", &db).unwrap();
     let shaped = c.prepare(SELECT_ACCOUNTS).unwrap();
     let unshaped = c.prepare("SELECT count(*) FROM pg_catalog.pg_namespace").unwrap();
+    let point = c.prepare("SELECT id FROM crm.accounts WHERE id = $1").unwrap();
+    // The lookup's generic plan from its first execution (custom plans are planned every time).
+    c.batch_execute("SET plan_cache_mode = force_generic_plan").unwrap();
     let oracle = Oracle::new(spec, &env.people);
 
     let run = |c: &mut Client, id: i64| -> (usize, usize) {
@@ -230,9 +234,16 @@ fn a_change_of_class_plans_shaped_statements_again_without_analysing_them_again(
         notices.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let rows = returned(tx.query(&shaped, &[]));
         tx.query(&unshaped, &[]).unwrap();
+        let one = returned(tx.query(&point, &[&2001i64]));
         let counted = rewritten_and_planned(&notices);
         tx.rollback().unwrap();
-        assert_eq!(rows, expected(&oracle, id, SELECT_ACCOUNTS), "person {id}");
+        let visible = expected(&oracle, id, SELECT_ACCOUNTS);
+        assert_eq!(
+            one,
+            visible.as_ref().map(|v| v.iter().copied().filter(|&k| k == 2001).collect()),
+            "person {id}: 2001"
+        );
+        assert_eq!(rows, visible, "person {id}");
         counted
     };
     // The first executions plan both statements for rep 20; then the messages are turned on.
@@ -240,7 +251,11 @@ fn a_change_of_class_plans_shaped_statements_again_without_analysing_them_again(
     c.batch_execute("SET client_min_messages = log; SET debug_print_rewritten = on; SET debug_print_plan = on")
         .unwrap();
     assert_eq!(run(&mut c, 20), (0, 0), "rep 20 again: the plans are reused");
-    assert_eq!(run(&mut c, 21), (0, 1), "rep 21 after rep 20: the shaped statement is planned again, nothing else");
+    assert_eq!(
+        run(&mut c, 21),
+        (0, 1),
+        "rep 21 after rep 20: the shaped statement is planned again, not the catalog's nor the lookup by key"
+    );
     assert_eq!(run(&mut c, 22), (0, 0), "rep 22 after rep 21 (one size): nothing is planned again");
     assert_eq!(run(&mut c, 20), (0, 1), "rep 20 after rep 22");
 }
