@@ -52,6 +52,21 @@ bench_cluster() {
     PSQL+=(-d bench)
 }
 
+# bench_pool_rows TABLE: in database `bench`, the extension, schema `bench`, 100,000 people
+# (fan-out 8, person 1 the CEO) under identity setting app.person_id, and bench.TABLE (id,
+# owner_id, name, amount) with 1,000,000 rows, ten per person, indexed on nothing but its key.
+bench_pool_rows() {
+    "${PSQL[@]}" >/dev/null <<SQL
+CREATE EXTENSION rowsec;
+CREATE SCHEMA bench;
+CREATE TABLE bench.people (id bigint PRIMARY KEY, manager_id bigint, team text, login text, active boolean);
+INSERT INTO bench.people SELECT g, CASE WHEN g > 1 THEN (g - 2) / 8 + 1 END, NULL, NULL, true FROM generate_series(1, 100000) g;
+SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active', 'setting', 'app.person_id');
+CREATE TABLE bench.$1 (id bigint PRIMARY KEY, owner_id bigint NOT NULL, name text, amount numeric);
+INSERT INTO bench.$1 SELECT g, (g - 1) % 100000 + 1, 'deal ' || g, g * 1.5 FROM generate_series(1, 1000000) g;
+SQL
+}
+
 # median NUMBER...: the median of the numbers (the mean of the middle two for an even count).
 median() { printf '%s\n' "$@" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 

@@ -21,14 +21,8 @@ REPS=${REPS:-5}
 bench_cluster full_scan -c max_parallel_workers_per_gather=0
 cp "$WORK/lib/rowsec.so" "$WORK/lib/after.so"
 [ -n "${BEFORE_LIB:-}" ] && cp "$BEFORE_LIB" "$WORK/lib/before.so"
+bench_pool_rows open
 "${PSQL[@]}" >/dev/null <<'SQL'
-CREATE EXTENSION rowsec;
-CREATE SCHEMA bench;
-CREATE TABLE bench.people (id bigint PRIMARY KEY, manager_id bigint, team text, login text, active boolean);
-INSERT INTO bench.people SELECT g, CASE WHEN g > 1 THEN (g - 2) / 8 + 1 END, NULL, NULL, true FROM generate_series(1, 100000) g;
-SELECT rowsec.configure('bench.people', 'id', 'manager_id', 'team', 'login', 'active', 'setting', 'app.person_id');
-CREATE TABLE bench.open (id bigint PRIMARY KEY, owner_id bigint NOT NULL, name text, amount numeric);
-INSERT INTO bench.open SELECT g, (g - 1) % 100000 + 1, 'deal ' || g, g * 1.5 FROM generate_series(1, 1000000) g;
 CREATE TABLE bench.everyone (LIKE bench.open INCLUDING ALL);
 INSERT INTO bench.everyone SELECT * FROM bench.open;
 CREATE TABLE bench.subtree (LIKE bench.open INCLUDING ALL);
