@@ -813,49 +813,6 @@ fn row_level_security_policies_keep_the_index_scan() {
     assert_eq!(one::<i64>("SELECT count(*) FROM rx.big"), Some(100));
 }
 
-// `in_all` does not depend on the row: it runs once per execution (an InitPlan), and each row
-// reads its answer; alone or as one branch of an OR, for everyone, NULL owners included, or
-// for nobody.
-#[pg_test]
-fn in_all_runs_once_per_execution() {
-    org("oa");
-    run("CREATE TABLE oa.t (id bigint PRIMARY KEY, owner_id bigint);
-         INSERT INTO oa.t SELECT g, CASE WHEN g % 10 <> 0 THEN g % 7 END FROM generate_series(1, 100) g;
-         ALTER TABLE oa.t ENABLE ROW LEVEL SECURITY; ALTER TABLE oa.t FORCE ROW LEVEL SECURITY;
-         CREATE POLICY everything ON oa.t FOR SELECT TO oa_p1, oa_p4, oa_stranger USING (rowsec.in_all(owner_id));
-         CREATE POLICY team ON oa.t FOR SELECT TO oa_p2 USING (rowsec.in_all(owner_id) OR rowsec.in_team(owner_id));
-         CREATE POLICY add ON oa.t FOR INSERT TO oa_p1, oa_stranger WITH CHECK (rowsec.in_all(owner_id));
-         GRANT SELECT, INSERT ON oa.t TO oa_p1, oa_p2, oa_p4, oa_stranger;
-         SELECT rowsec.protect_table('oa.t', 'id', 'owner_id', false);");
-    run("SET ROLE oa_p1");
-    let plan = explain("SELECT count(*) FROM oa.t");
-    // PostgreSQL 15 prints the parameter as `$0`, 18 as `(InitPlan 1).col1`.
-    assert!(plan.contains("InitPlan 1") && (plan.contains("Filter: $0") || plan.contains("Filter: (InitPlan 1).col1")), "{plan}");
-    assert!(!plan.contains("in_all(owner_id)"), "{plan}");
-    assert_eq!(one::<i64>("SELECT count(*) FROM oa.t"), Some(100));
-    // A prepared statement's generic plan, run by a person and then by nobody.
-    run("SET plan_cache_mode = force_generic_plan; PREPARE n AS SELECT count(*) FROM oa.t;");
-    assert_eq!(one::<i64>("EXECUTE n"), Some(100));
-    run("INSERT INTO oa.t VALUES (101, NULL)");
-    for nobody in ["oa_p4", "oa_stranger"] {
-        run(&format!("RESET ROLE; SET ROLE {nobody}"));
-        assert_eq!(one::<i64>("EXECUTE n"), Some(0), "{nobody}");
-        assert_eq!(one::<i64>("SELECT count(*) FROM oa.t"), Some(0), "{nobody}");
-    }
-    assert_eq!(error_of("oa", "INSERT INTO oa.t VALUES (102, 1)").split('|').next(), Some("42501"));
-    run("RESET ROLE; SET ROLE oa_p2");
-    assert_eq!(one::<i64>("SELECT count(*) FROM oa.t"), Some(101));
-    let plan = explain("SELECT count(*) FROM oa.t");
-    assert!(plan.contains("InitPlan 1") && plan.contains(" OR rowsec.in_team(owner_id))"), "{plan}");
-    assert!(!plan.contains("in_all(owner_id)"), "{plan}");
-    // In parallel workers, which get the InitPlan's answer from the leader.
-    run("RESET ROLE; SET ROLE oa_p1; SET LOCAL max_parallel_workers_per_gather = 2; SET LOCAL parallel_setup_cost = 0;
-         SET LOCAL parallel_tuple_cost = 0; SET LOCAL min_parallel_table_scan_size = 0;");
-    let plan = explain("SELECT count(*) FROM oa.t");
-    assert!(plan.contains("Gather"), "{plan}");
-    assert_eq!(one::<i64>("SELECT count(*) FROM oa.t"), Some(101));
-}
-
 #[pg_test]
 fn a_large_subtree_is_estimated_as_large() {
     big("lg");

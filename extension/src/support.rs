@@ -4,7 +4,7 @@
 //! function call at all. The support functions let the planner (1) turn the call into the index
 //! condition `owner = ANY(rowsec.subtree())` when `owner` is the leading column of a btree
 //! integer index, (2) estimate its selectivity from the cached set size, and (3) cost it as the
-//! cheap probe it is; and `in_all(owner)`, which does not depend on the row, becomes an InitPlan.
+//! cheap probe it is.
 
 use crate::cache;
 use crate::identity::Caller;
@@ -81,7 +81,6 @@ unsafe fn support(req: Internal, kind: Kind) -> Internal {
             pg_sys::NodeTag::T_SupportRequestSelectivity => selectivity(node.cast(), kind),
             pg_sys::NodeTag::T_SupportRequestCost => cost(node.cast()),
             pg_sys::NodeTag::T_SupportRequestIndexCondition => index_condition(node.cast(), kind).cast(),
-            pg_sys::NodeTag::T_SupportRequestSimplify if kind == Kind::All => simplify_all(node.cast()),
             _ => std::ptr::null_mut(),
         }
     };
@@ -204,51 +203,6 @@ unsafe fn relation_rows(root: *mut pg_sys::PlannerInfo, key: *mut pg_sys::Node) 
             Some(rel) if (*rel).tuples > 0.0 => (*rel).tuples,
             _ => 1000.0,
         }
-    }
-}
-
-/// `in_all(owner)` is true for every row or for none: it does not need the row. PostgreSQL keeps a
-/// security qual that names no column as a per-row filter (never a one-time filter), so the
-/// call becomes `(SELECT rowsec.in_all(NULL::bigint))`, an InitPlan run once per execution whose
-/// answer each row reads as a parameter: 7 ns a row instead of 27 (1,000,000 rows, docs/
-/// performance.md). Only while planning a query (`root`), whose SubLinks PostgreSQL expands
-/// right after this simplification, once told there is one. Not under Citus, which plans a query
-/// over shards only when each clause refers to the table (docs/distributed.md).
-unsafe fn simplify_all(req: *mut pg_sys::SupportRequestSimplify) -> *mut pg_sys::Node {
-    unsafe {
-        let (root, call) = ((*req).root, (*req).fcall);
-        if root.is_null() || (*root).parse.is_null() || call.is_null() {
-            return std::ptr::null_mut();
-        }
-        // The call inside the InitPlan (its NULL argument) stays a call.
-        let arg = list_nth((*call).args, 0);
-        if arg.is_null() || ((*arg).type_ == pg_sys::NodeTag::T_Const && (*arg.cast::<pg_sys::Const>()).constisnull) {
-            return std::ptr::null_mut();
-        }
-        if crate::citus::installed() {
-            return std::ptr::null_mut();
-        }
-        let inner = pg_sys::copyObjectImpl(call.cast()).cast::<pg_sys::FuncExpr>();
-        let null = pg_sys::makeNullConst(pg_sys::INT8OID, -1, pg_sys::InvalidOid);
-        (*inner).args = pg_sys::lappend(std::ptr::null_mut(), null.cast());
-        let column = pg_sys::makeTargetEntry(inner.cast(), 1, pg_sys::pstrdup(c"in_all".as_ptr()), false);
-
-        let query = pg_sys::palloc0(std::mem::size_of::<pg_sys::Query>()).cast::<pg_sys::Query>();
-        (*query).type_ = pg_sys::NodeTag::T_Query;
-        (*query).commandType = pg_sys::CmdType::CMD_SELECT;
-        (*query).querySource = pg_sys::QuerySource::QSRC_ORIGINAL;
-        (*query).canSetTag = true;
-        (*query).jointree = pg_sys::makeFromExpr(std::ptr::null_mut(), std::ptr::null_mut());
-        (*query).targetList = pg_sys::lappend(std::ptr::null_mut(), column.cast());
-
-        let sublink = pg_sys::palloc0(std::mem::size_of::<pg_sys::SubLink>()).cast::<pg_sys::SubLink>();
-        (*sublink).xpr.type_ = pg_sys::NodeTag::T_SubLink;
-        (*sublink).subLinkType = pg_sys::SubLinkType::EXPR_SUBLINK;
-        (*sublink).subselect = query.cast();
-        (*sublink).location = -1;
-        // preprocess_expression expands SubLinks only in a query it knows to have some.
-        (*(*root).parse).hasSubLinks = true;
-        sublink.cast()
     }
 }
 
