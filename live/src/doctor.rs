@@ -598,7 +598,7 @@ fn rowsec_checks(
             Severity::Low,
             "the SQL backend's triggers that keep a share's row owner are missing or do not fire",
             "rowsec.my_shares lists a share to the row's former owner and their managers after the row changed hands or was deleted, and not to the new owner and theirs; who sees the row is not affected",
-            "apply the spec again (rowsec.protect_table makes the triggers), or ALTER TABLE <table> ENABLE TRIGGER <name>",
+            "apply the spec again (the script makes the missing ones), or ALTER TABLE <table> ENABLE TRIGGER <name>",
             "SELECT p.tbl::text || ': ' || x.name || CASE WHEN t.oid IS NULL THEN ' is missing' \
                     WHEN t.tgenabled = 'D' THEN ' is disabled' \
                     ELSE ' fires only under session_replication_role = replica' END \

@@ -125,7 +125,10 @@ IF to_regclass('rowsec.shares_by_table_key') IS NULL THEN CREATE INDEX shares_by
 -- share): the extension reads it from the row, past the table's policies, which this backend
 -- cannot. Written from the sharer's proof, then kept by triggers on the table
 -- (rowsec.shared_row_moved, rowsec.shared_rows_gone); NULL once the row is gone.
-ALTER TABLE rowsec.shares ADD COLUMN IF NOT EXISTS row_owner bigint;
+-- (Checked first: ADD COLUMN IF NOT EXISTS would lock the table until the apply commits.)
+IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'rowsec.shares'::regclass AND attname = 'row_owner' AND NOT attisdropped) THEN
+    ALTER TABLE rowsec.shares ADD COLUMN row_owner bigint;
+END IF;
 IF to_regclass('rowsec.shares_by_row_owner') IS NULL THEN
     CREATE INDEX shares_by_row_owner ON rowsec.shares (row_owner) WHERE row_owner IS NOT NULL;
 END IF;
@@ -148,7 +151,9 @@ IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'rowsec.update_proofs':
     ALTER TABLE rowsec.update_proofs ADD COLUMN own boolean NOT NULL DEFAULT false;
 END IF;
 -- The row's owner as the caller reads it (checked by the proof's policy; NULL: not given).
-ALTER TABLE rowsec.update_proofs ADD COLUMN IF NOT EXISTS row_owner bigint;
+IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'rowsec.update_proofs'::regclass AND attname = 'row_owner' AND NOT attisdropped) THEN
+    ALTER TABLE rowsec.update_proofs ADD COLUMN row_owner bigint;
+END IF;
 
 -- The audit trail, append-only and chained as the extension's (the same hash, byte for byte:
 -- rowsec_core::audit::chain_hash). At COMMIT a deferred constraint trigger (rowsec.audit_seal,
@@ -1006,7 +1011,8 @@ END
 $$;
 
 -- rowsec.shares.row_owner follows its row: a row trigger on a table that allows sharing, fired
--- only when an update changes the row's owner or key (its WHEN clause; other updates pay nothing).
+-- only when an update changes the row's owner or key (its WHEN clause, which sees what BEFORE
+-- triggers made of the row; other updates pay only that comparison).
 -- SECURITY DEFINER to write rowsec.shares; what it writes comes from the row itself, and it acts
 -- only for a registered table (TG_RELID), with the columns of the registry.
 CREATE OR REPLACE FUNCTION rowsec.shared_row_moved() RETURNS trigger
@@ -1064,7 +1070,7 @@ DECLARE
 BEGIN
     SELECT t.key_column, t.owner_column, t.sharing INTO p FROM rowsec.protected_tables t WHERE t.tbl = follow_shared_rows.tbl;
     IF coalesce(p.sharing, false) THEN
-        EXECUTE format('CREATE OR REPLACE TRIGGER rowsec_shared_row_moved AFTER UPDATE OF %1$I, %2$I ON %3$s FOR EACH ROW '
+        EXECUTE format('CREATE OR REPLACE TRIGGER rowsec_shared_row_moved AFTER UPDATE ON %3$s FOR EACH ROW '
                        'WHEN (OLD.%1$I IS DISTINCT FROM NEW.%1$I OR OLD.%2$I IS DISTINCT FROM NEW.%2$I) '
                        'EXECUTE FUNCTION rowsec.shared_row_moved()', p.key_column, p.owner_column, tbl);
         EXECUTE format('CREATE OR REPLACE TRIGGER rowsec_shared_rows_gone AFTER DELETE ON %s REFERENCING OLD TABLE AS rowsec_gone '
@@ -1083,6 +1089,13 @@ BEGIN
 END
 $$;
 REVOKE EXECUTE ON FUNCTION rowsec.follow_shared_rows(regclass) FROM PUBLIC;
+-- Tables protected by an earlier version, whose blocks this apply may leave alone: their triggers
+-- now (their shares made before keep no owner: the applying role cannot read past the tables'
+-- forced row-level security to fill it).
+PERFORM rowsec.follow_shared_rows(p.tbl) FROM rowsec.protected_tables p
+WHERE p.sharing AND EXISTS (SELECT FROM pg_class c WHERE c.oid = p.tbl)
+  AND (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = p.tbl AND NOT t.tgisinternal
+                     AND t.tgname IN ('rowsec_shared_row_moved', 'rowsec_shared_rows_gone', 'rowsec_shared_rows_truncated')) < 3;
 
 CREATE OR REPLACE FUNCTION rowsec.protect_table(tbl regclass, key_column name, owner_column name, sharing boolean) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
