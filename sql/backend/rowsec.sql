@@ -484,7 +484,8 @@ END
 $$;
 
 -- The owner of row `key` of `tbl` as the caller reads it (NULL: no such row in their sight, or
--- no owner): what a share records as its row's owner, checked by the proof's policy.
+-- no owner): what a share records as its row's owner, checked by the proof's policy, and what a
+-- write share's WITH CHECK compares the new owner with (rowsec.shared_write_keeps_owner).
 CREATE OR REPLACE FUNCTION rowsec.visible_owner(tbl regclass, key bigint) RETURNS bigint
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1202,20 +1203,11 @@ $$;
 -- snapshot sees it: a STABLE function reads with the caller's snapshot), read as the caller.
 CREATE OR REPLACE FUNCTION rowsec.shared_write_keeps_owner(tbl regclass, key bigint, new_owner bigint) RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    p record;
-    old_owner bigint;
 BEGIN
     IF NOT rowsec.is_shared(tbl, key, 'write') THEN
         RETURN false;
     END IF;
-    SELECT t.key_column, t.owner_column INTO p FROM rowsec.protected_tables t WHERE t.tbl = shared_write_keeps_owner.tbl;
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
-    EXECUTE format('SELECT %I FROM %s WHERE %I OPERATOR(pg_catalog.=) $1', p.owner_column, tbl, p.key_column)
-        INTO old_owner USING key;
-    RETURN old_owner IS NOT DISTINCT FROM new_owner AND new_owner IS NOT NULL;
+    RETURN new_owner IS NOT NULL AND rowsec.visible_owner(tbl, key) IS NOT DISTINCT FROM new_owner;
 END
 $$;
 
